@@ -1,0 +1,122 @@
+"""The Flask app factory: configuration, database, auth, Socket.IO and the rooms' blueprints."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.engine import Engine
+
+from app.config import REPO_ROOT, Config, instance_secret
+
+csrf = CSRFProtect()
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Escort:
+    """What the app shares with its handlers: configuration, engine, ingest limits."""
+
+    config: Config
+    engine: Engine
+    limits: object
+    _started: bool = field(default=False)
+
+    def start_background(self) -> None:
+        """Start this process's background loops once (the positions fan-out)."""
+        if self._started:
+            return
+        self._started = True
+        from app.realtime import fanout
+
+        fanout.start(self.config.positions_interval_s)
+
+
+def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
+    """Build the app; ``demo`` allows a secret generated into the instance folder."""
+    cfg = config or Config.from_env()
+    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), instance_path=str(cfg.instance_path))
+    secret = cfg.secret_key or (instance_secret(cfg.instance_path) if demo or cfg.testing else None)
+    if secret is None:
+        secret = cfg.require_secret()  # raises ConfigError with the fix in its message
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.session_cookie_secure,
+        REMEMBER_COOKIE_SECURE=cfg.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        TESTING=cfg.testing,
+    )
+    _init_extensions(app, cfg)
+    _register(app)
+    return app
+
+
+def _init_extensions(app: Flask, cfg: Config) -> None:
+    """Bind the database, login, CSRF and Socket.IO to this app."""
+    from app.auth import login_manager
+    from app.db import close_request_session, make_engine
+    from app.realtime import socketio
+    from dispatch import sockets as dispatch_sockets  # noqa: F401
+    from tracking import sockets as device_sockets  # noqa: F401
+    from tracking.ingest import Limits
+
+    # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
+    # were declared before its first init_app and binds them to every app made after.
+
+    engine = make_engine(cfg.database_url)
+    app.extensions["escort"] = Escort(
+        config=cfg, engine=engine,
+        limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
+    )
+    app.teardown_appcontext(close_request_session)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=cfg.async_mode,
+        message_queue=cfg.redis_url,
+        ping_interval=20,
+        ping_timeout=20,
+        max_http_buffer_size=2_000_000,
+    )
+
+
+def _register(app: Flask) -> None:
+    """Register blueprints, socket handlers, CSRF rules and the health check."""
+    from app import api, auth
+    from dispatch import views as dispatch_views
+    from patients import views as patient_views
+    from tracking import views as tracking_views
+
+    for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, tracking_views.bp, patient_views.api):
+        app.register_blueprint(bp)
+    api.register_error_handlers(app)
+
+    @app.before_request
+    def _csrf_for_sessions():
+        """Check CSRF on state-changing requests that ride on the login cookie."""
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        if request.headers.get("Authorization") or not current_user.is_authenticated:
+            return None  # no login cookie rides on it, so there is nothing to forge (login checks its own)
+        csrf.protect()
+        return None
+
+    @app.get("/healthz")
+    def healthz():
+        """Answer 200 when the database answers, 503 otherwise."""
+        from app.db import ping
+
+        try:
+            ping(app.extensions["escort"].engine)
+        except Exception as exc:  # noqa: BLE001  (any failure means "not healthy")
+            return jsonify(status="error", database=f"unreachable: {type(exc).__name__}"), 503
+        return jsonify(status="ok", database="ok")

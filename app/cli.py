@@ -1,0 +1,218 @@
+"""The ``escort`` command: demo, serve, db, users, tokens, devices, simulate, purge."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import click
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from app.config import Config, ConfigError
+
+
+class CliError(click.ClickException):
+    """A one-line error and exit status 1."""
+
+
+@contextmanager
+def _session(upgrade: bool = False) -> Iterator[Session]:
+    """Open a session on the configured database, turning failures into one clear line."""
+    from app.db import make_engine
+    from app.db import upgrade as run_upgrade
+
+    try:
+        cfg = Config.from_env()
+        engine = make_engine(cfg.database_url)
+        if upgrade:
+            run_upgrade(engine)
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except OperationalError as exc:
+        raise CliError(f"database unreachable or not migrated ({exc.orig}); run `escort db upgrade`") from None
+
+
+@click.group()
+def main() -> None:
+    """Escort Dispatch: live tracking and safety alerts for medical escort transport."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to DATABASE_URL."""
+    with _session(upgrade=True):
+        pass
+    click.echo("database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, help="admin, dispatcher, escort or coordinator")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(name: str, role: str, password_stdin: bool) -> None:
+    """Create a user with a role."""
+    from app.auth import AuthError, create_user
+    from app.db import utcnow
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password is None and role != "escort" and sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    with _session() as session:
+        try:
+            user = create_user(session, name, role, password, now=utcnow())
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"created {user.role} {user.username}")
+
+
+@users.command("set-pins")
+@click.argument("name")
+def users_set_pins(name: str) -> None:
+    """Read the escort's safe PIN, then the duress PIN, one per line on stdin."""
+    from app.auth import AuthError, find_user, hash_secret
+
+    safe = sys.stdin.readline().strip()
+    duress = sys.stdin.readline().strip()
+    for label, pin in (("safe", safe), ("duress", duress)):
+        if not pin.isdigit() or not 4 <= len(pin) <= 8:
+            raise CliError(f"the {label} PIN must be 4 to 8 digits")
+    if safe == duress:
+        raise CliError("the safe and duress PINs must differ")
+    with _session() as session:
+        try:
+            user = find_user(session, name)
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+        if user.role != "escort":
+            raise CliError(f"{name!r} is not an escort")
+        user.safe_pin_hash, user.duress_pin_hash = hash_secret(safe), hash_secret(duress)
+        session.add(user)
+    click.echo(f"PINs set for {name}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Print a new API token for user NAME (shown once; stored hashed)."""
+    from app.auth import AuthError, create_api_token, find_user
+    from app.db import utcnow
+
+    with _session() as session:
+        try:
+            token = create_api_token(session, find_user(session, name), now=utcnow())
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(token)
+
+
+@main.group()
+def devices() -> None:
+    """Manage tracking devices."""
+
+
+@devices.command("create")
+@click.argument("label")
+@click.option("--escort", "escort_name", default=None, help="the escort who carries it")
+def devices_create(label: str, escort_name: str | None) -> None:
+    """Register a device and print its token once (stored hashed)."""
+    from app.auth import AuthError, find_user
+    from app.db import utcnow
+    from tracking.devices import DeviceError, create_device
+
+    with _session() as session:
+        try:
+            escort = find_user(session, escort_name) if escort_name else None
+            device, token = create_device(session, label, escort, now=utcnow())
+        except (AuthError, DeviceError) as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"device {device.id} {device.label}", err=True)
+    click.echo(token)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Run the server on the configured database (gunicorn, gevent, one worker)."""
+    try:
+        Config.from_env().require_secret()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
+                               "-b", f"{host}:{port}", "app:create_app()"])
+
+
+@main.command()
+@click.option("--url", required=True, help="the server, e.g. http://127.0.0.1:5000")
+@click.option("--devices", "count", default=3, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--duration", default=300.0, show_default=True, type=click.FloatRange(1, 86400), help="seconds")
+@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(0.01, 50), help="fixes per second")
+@click.option("--token", "tokens_", multiple=True, help="device tokens to use (default: register new ones)")
+def simulate(url: str, count: int, duration: float, rate: float, tokens_: tuple[str, ...]) -> None:
+    """Stream simulated escorts to a server over Socket.IO (for demos and load)."""
+    from app import simclient
+
+    tokens_list = list(tokens_) or _register_sim_devices(count)
+    drivers = simclient.synthetic_drivers(tokens_list[:count], duration_s=duration, rate_hz=rate)
+    stats = simclient.run(url, drivers, duration_s=duration, progress=click.echo)
+    click.echo(f"sent {stats.sent}, acked {stats.acked}, rejected {stats.rejected}, "
+               f"queued {stats.queued}, {stats.fixes_per_s:.0f} fixes/s")
+
+
+def _register_sim_devices(count: int) -> list[str]:
+    """Register ``count`` simulator devices on the configured database; return their tokens."""
+    import secrets
+
+    from app.db import utcnow
+    from tracking.devices import create_device
+
+    run_id = secrets.token_hex(3)
+    with _session() as session:
+        return [create_device(session, f"sim-{run_id}-{i + 1}", None, now=utcnow())[1] for i in range(count)]
+
+
+@main.command()
+@click.option("--older-than", "days", required=True, type=click.IntRange(1, 36500), help="days")
+def purge(days: int) -> None:
+    """Delete raw fixes older than DAYS; trips, alerts and the audit log stay."""
+    from app.db import utcnow
+    from tracking.retention import purge_fixes
+
+    with _session() as session:
+        deleted = purge_fixes(session, older_than_days=days, now=utcnow(), progress=click.echo)
+    click.echo(f"deleted {deleted} fixes older than {days} days")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--speedup", default=1.0, show_default=True, type=click.FloatRange(1, 100))
+@click.option("--no-simulator", is_flag=True, help="serve the demo data without moving escorts")
+def demo(port: int, speedup: float, no_simulator: bool) -> None:
+    """Seed a demo database, serve it on 127.0.0.1, and drive three escorts."""
+    from app.demo import run_demo
+
+    try:
+        run_demo(port=port, speedup=speedup, simulator=not no_simulator, echo=click.echo)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None

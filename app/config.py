@@ -1,0 +1,88 @@
+"""One configuration, read from the environment, with documented defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASYNC_MODES = ("gevent", "threading")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app reads from outside; build with ``Config.from_env()``."""
+
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str | None = None
+    async_mode: str = "gevent"
+    instance_path: Path = Path("instance")
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
+    # How often the /dispatch fan-out sends a batch of positions, at most.
+    positions_interval_s: float = 0.25
+    # Fixes dated later than now + this are refused (device clocks drift a little).
+    max_future_skew_s: float = 120.0
+    # Fixes older than this are refused as absurd (a dead RTC reports 1970 or 2000).
+    max_fix_age_s: float = 7 * 24 * 3600.0
+    session_cookie_secure: bool = False
+    testing: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        """Read the configuration from ``env`` (default ``os.environ``)."""
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get("ESCORT_INSTANCE_PATH", "instance")).resolve()
+        cfg = cls(
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'escort.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY") or None,
+            async_mode=env.get("ESCORT_ASYNC_MODE", "gevent"),
+            instance_path=instance,
+            tile_url=env.get("ESCORT_TILE_URL", cls.tile_url),
+            tile_attribution=env.get("ESCORT_TILE_ATTRIBUTION", cls.tile_attribution),
+            session_cookie_secure=env.get("ESCORT_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+        )
+        cfg = replace(cfg, **overrides) if overrides else cfg
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ConfigError with a clear message for a setting that cannot work."""
+        if self.async_mode not in ASYNC_MODES:
+            raise ConfigError(
+                f"ESCORT_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {self.async_mode!r}"
+            )
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ConfigError(
+                "DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, "
+                f"not {self.database_url.split(':', 1)[0]!r}"
+            )
+
+    def require_secret(self) -> str:
+        """Return SECRET_KEY or raise: the served app never runs on a made-up secret."""
+        if not self.secret_key or len(self.secret_key) < 16:
+            raise ConfigError(
+                "SECRET_KEY is not set (or shorter than 16 characters); "
+                "set it in the environment, e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        return self.secret_key
+
+
+def instance_secret(instance_path: Path) -> str:
+    """Return the demo's secret key, generating it into the instance folder once."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+

@@ -1,0 +1,124 @@
+"""``escort demo``: seed the embedded database, serve it, and drive three simulated escorts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import timedelta
+from typing import Callable
+
+from sqlmodel import Session, select
+
+from app.config import Config, instance_secret
+from app.db import make_engine, upgrade, utcnow
+
+
+def seed(session: Session, *, now) -> list[tuple[str, object]]:
+    """Create the demo users and patients once, and three fresh trips with new device tokens.
+
+    Returns (device token, scenario) pairs for the simulator. Earlier demo trips are
+    cancelled so that each run starts a clean show.
+    """
+    from app import demo_data
+    from app.auth import create_user, hash_token, new_token
+    from app.models import User
+    from dispatch import trips as trips_mod
+    from dispatch.models import Trip
+    from patients.models import Patient
+    from tracking.models import Device
+
+    users = {u.username: u for u in session.exec(select(User)).all()}
+    for spec in demo_data.USERS:
+        if spec["username"] not in users:
+            users[spec["username"]] = create_user(session, spec["username"], spec["role"],
+                                                  demo_data.DEMO_PASSWORD, now=now)
+    dispatcher = users[next(u["username"] for u in demo_data.USERS if u["role"] == "dispatcher")]
+    for old in session.exec(select(Trip).where(Trip.status.not_in(trips_mod.TERMINAL))).all():
+        old.status, old.ended_at, old.updated_at = "cancelled", now, now
+        session.add(old)
+    patients = [Patient(name=p["name"], contacts=p["contacts"], created_at=now) for p in demo_data.PATIENTS]
+    session.add_all(patients)
+    session.flush()
+    out = []
+    for spec in demo_data.TRIPS:
+        escort = users[spec["escort"]]
+        label = f"demo-{escort.username}"
+        device = session.exec(select(Device).where(Device.label == label)).first()
+        token = new_token("esd")
+        if device is None:
+            device = Device(label=label, escort_user_id=escort.id, created_at=now)
+        device.token_hash = hash_token(token)
+        session.add(device)
+        session.flush()
+        trip = trips_mod.create_trip(
+            session, patient_id=patients[spec["patient_index"]].id, escort=escort.username, device_id=device.id,
+            pickup=spec["pickup"], dropoff=spec["dropoff"], route=[list(p) for p in spec["route"]],
+            settings=spec["settings"], scheduled_pickup_at=now, appointment_at=now + timedelta(minutes=40),
+            user=dispatcher, now=now,
+        )
+        for status in ("en_route_pickup", "arrived_pickup", "on_board"):
+            trips_mod.change_status(session, trip, status, escort, now=now)
+        out.append((token, spec["scenario"]))
+    session.commit()
+    return out
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Wait until the server answers /healthz, or fail with its exit."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("error: the server did not start within 30 s")
+
+
+def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str], None]) -> None:
+    """Seed, serve on 127.0.0.1:PORT with gunicorn (gevent), simulate, and stop on Ctrl-C."""
+    from app import demo_data, simclient
+    from tracking.simulator import generate
+
+    cfg = Config.from_env()
+    engine = make_engine(cfg.database_url)
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        pairs = seed(session, now=utcnow())
+    env = dict(os.environ, SECRET_KEY=cfg.secret_key or instance_secret(cfg.instance_path),
+               DATABASE_URL=cfg.database_url, ESCORT_INSTANCE_PATH=str(cfg.instance_path))
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
+                             "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env)
+    stop = threading.Event()
+    try:
+        _wait_healthy(url, proc)
+        echo(f"Escort Dispatch demo on {url}  (database: {cfg.database_url})")
+        echo(f"  log in as dispatcher 'dispatch', escorts 'alice' 'bob' 'carol', coordinator 'coord', "
+             f"admin 'admin'; password '{demo_data.DEMO_PASSWORD}' (demo only)")
+        if simulator:
+            echo(f"  simulating 3 escorts at {speedup:g}x: one leaves its route, one stops for minutes. Ctrl-C stops.")
+            drivers = [simclient.Driver(token, generate(scenario, utcnow(), seed=i + 1))
+                       for i, (token, scenario) in enumerate(pairs)]
+            simclient.run(url, drivers, speedup=speedup, progress=echo, stop_event=stop)
+            echo("  simulation finished; still serving. Ctrl-C stops.")
+        while proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        echo("stopping…")
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,71 @@
+"""Users, their API tokens and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime
+
+ROLES = ("admin", "dispatcher", "escort", "coordinator")
+
+
+class User(SQLModel, table=True):
+    """A person who logs in: an admin, dispatcher, escort or care coordinator."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=80)
+    role: str = Field(max_length=20)
+    password_hash: str | None = Field(default=None, max_length=255)
+    safe_pin_hash: str | None = Field(default=None, max_length=255)
+    duress_pin_hash: str | None = Field(default=None, max_length=255)
+    is_active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+    # Flask-Login's protocol, kept here so the model is the user object.
+    @property
+    def is_authenticated(self) -> bool:
+        """Say yes: a loaded user is an authenticated one."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Say no: this is a real user."""
+        return False
+
+    def get_id(self) -> str:
+        """Return the id Flask-Login keeps in the session."""
+        return str(self.id)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for scripts acting as a user; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only line of who did or read what, when, and from where."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    user_id: int | None = Field(default=None, index=True)
+    username: str | None = Field(default=None, max_length=80)
+    action: str = Field(max_length=40)
+    object_type: str | None = Field(default=None, max_length=40)
+    object_id: int | None = Field(default=None, index=True)
+    remote_addr: str | None = Field(default=None, max_length=64)
+    detail: dict = Field(default_factory=dict, sa_type=JSON)

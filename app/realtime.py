@@ -1,0 +1,98 @@
+"""The Socket.IO instance, room names, and the batched fan-out to dispatchers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from flask_socketio import SocketIO
+
+log = logging.getLogger(__name__)
+
+socketio = SocketIO()
+
+DEVICE_NS = "/device"
+DISPATCH_NS = "/dispatch"
+DISPATCHERS_ROOM = "dispatchers"
+
+
+def device_room(device_id: int) -> str:
+    """Return the room of one device's connections (a tablet may have several tabs)."""
+    return f"device:{device_id}"
+
+
+def escort_room(user_id: int) -> str:
+    """Return the room of one escort's connections."""
+    return f"escort:{user_id}"
+
+
+class Fanout:
+    """Collects accepted fixes and emits them to dispatchers as one batch per interval.
+
+    The buffer only smooths delivery: the database is the record, and a dispatcher who
+    (re)connects gets a fresh snapshot from it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[dict] = []
+        self._started = False
+        self.interval_s = 0.25
+        self.connected = {"device": 0, "dispatch": 0}
+
+    def start(self, interval_s: float) -> None:
+        """Start the background flusher once per process."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self.interval_s = interval_s
+        socketio.start_background_task(self._run)
+
+    def add(self, fixes: list[dict]) -> None:
+        """Queue fixes for the next batch."""
+        if fixes:
+            with self._lock:
+                self._pending.extend(fixes)
+
+    def flush(self) -> None:
+        """Emit what is queued as one ``positions`` message."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            socketio.emit("positions", {"fixes": batch}, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
+
+    def _run(self) -> None:
+        """Flush forever, every interval; an emit failure never kills the loop."""
+        while True:
+            socketio.sleep(self.interval_s)
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001  (e.g. the message queue is away; retry next tick)
+                log.exception("positions fan-out failed")
+
+
+fanout = Fanout()
+
+
+def publish_ingest(result: Any, alert_public: Callable[[Any], dict]) -> None:
+    """Hand an ingest result on: positions to the batcher, alerts to dispatchers at once."""
+    fanout.add(result.stored)
+    for alert in result.alerts:
+        emit_alert(alert_public(alert))
+    for notice in result.notices:
+        if notice.get("escort_user_id") is not None:
+            socketio.emit("suggest", notice["payload"], namespace=DEVICE_NS, to=escort_room(notice["escort_user_id"]))
+
+
+def emit_alert(payload: dict) -> None:
+    """Send one alert change to every dispatcher."""
+    socketio.emit("alert", payload, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
+
+
+def emit_trip(dispatch_payload: dict, escort_payload: dict | None, escort_user_id: int | None) -> None:
+    """Send a trip change to dispatchers, and the escort's own view of it to the escort."""
+    socketio.emit("trip", dispatch_payload, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
+    if escort_user_id is not None and escort_payload is not None:
+        socketio.emit("trip", escort_payload, namespace=DEVICE_NS, to=escort_room(escort_user_id))

@@ -1,0 +1,1 @@
+"""Trips, their routes and alerts, and what dispatchers do about them."""

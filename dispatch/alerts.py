@@ -1,0 +1,145 @@
+"""Alerts: raise (one open per trip and kind), acknowledge, resolve, and their public form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.models import User
+from dispatch.models import Alert, TripEvent
+
+KINDS = (
+    "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",
+    "late", "hazard_zone", "medication_due",
+)
+CATEGORIES = ("false", "test", "precautionary", "incident")
+SEVERITY = {kind: rank for rank, kind in enumerate(
+    ("panic", "duress", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late", "medication_due")
+)}
+
+
+class AlertError(ValueError):
+    """An alert action that cannot be done; the message says why."""
+
+
+def open_key(trip_id: int | None, device_id: int | None, kind: str) -> str:
+    """Return the key that is unique while an alert of this kind is open for the trip."""
+    return f"trip:{trip_id}:{kind}" if trip_id is not None else f"device:{device_id}:{kind}"
+
+
+def find_open(session: Session, trip_id: int | None, device_id: int | None, kind: str) -> Alert | None:
+    """Return the open alert of this kind on the trip (or device), if any."""
+    key = open_key(trip_id, device_id, kind)
+    return session.exec(select(Alert).where(Alert.open_key == key)).first()
+
+
+def raise_alert(session: Session, *, trip_id: int | None, device_id: int | None, kind: str,
+                detail: dict, at: datetime, now: datetime) -> tuple[Alert, bool]:
+    """Raise an alert, or update the open one of the same kind; return it and whether it is new."""
+    if kind not in KINDS:
+        raise AlertError(f"unknown alert kind {kind!r}")
+    existing = find_open(session, trip_id, device_id, kind)
+    if existing is not None:
+        existing.detail = {**existing.detail, **detail}
+        existing.updated_at = now
+        session.add(existing)
+        return existing, False
+    alert = Alert(trip_id=trip_id, device_id=device_id, kind=kind, open_key=open_key(trip_id, device_id, kind),
+                  raised_at=at, updated_at=now, detail=detail)
+    try:
+        # A savepoint: another process may raise the same alert at the same moment.
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        existing = find_open(session, trip_id, device_id, kind)
+        if existing is None:
+            raise
+        return existing, False
+    if trip_id is not None:
+        session.add(TripEvent(trip_id=trip_id, at=at, kind="alert_raised",
+                              detail={"alert_id": alert.id, "kind": kind, **detail}))
+    return alert, True
+
+
+def auto_resolve(session: Session, *, trip_id: int | None, device_id: int | None, kind: str,
+                 detail: dict, at: datetime, now: datetime) -> Alert | None:
+    """Resolve the open alert of this kind because its cause went away (back on route, moving)."""
+    alert = find_open(session, trip_id, device_id, kind)
+    if alert is None:
+        return None
+    alert.resolved_at = at
+    alert.open_key = None
+    alert.updated_at = now
+    alert.note = "cleared automatically"
+    alert.detail = {**alert.detail, **{f"cleared_{k}": v for k, v in detail.items()}}
+    session.add(alert)
+    if trip_id is not None:
+        session.add(TripEvent(trip_id=trip_id, at=at, kind="alert_cleared", detail={"alert_id": alert.id, "kind": kind}))
+    return alert
+
+
+def acknowledge(session: Session, alert: Alert, user: User, *, now: datetime) -> Alert:
+    """Record that a dispatcher has seen the alert and is on it."""
+    if alert.resolved_at is not None:
+        raise AlertError("alert is already resolved")
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = now
+        alert.acknowledged_by_id = user.id
+        alert.updated_at = now
+        session.add(alert)
+        if alert.trip_id is not None:
+            session.add(TripEvent(trip_id=alert.trip_id, at=now, kind="alert_acknowledged", user_id=user.id,
+                                  detail={"alert_id": alert.id, "kind": alert.kind, "by": user.username}))
+    return alert
+
+
+def resolve(session: Session, alert: Alert, user: User, *, category: str, note: str | None, now: datetime) -> Alert:
+    """Close an alert with a category and an optional note."""
+    if category not in CATEGORIES:
+        raise AlertError(f"category must be one of {', '.join(CATEGORIES)}")
+    if alert.resolved_at is not None:
+        raise AlertError("alert is already resolved")
+    if alert.acknowledged_at is None:
+        acknowledge(session, alert, user, now=now)
+    alert.resolved_at = now
+    alert.resolved_by_id = user.id
+    alert.category = category
+    alert.note = note
+    alert.open_key = None
+    alert.updated_at = now
+    session.add(alert)
+    if alert.trip_id is not None:
+        session.add(TripEvent(trip_id=alert.trip_id, at=now, kind="alert_resolved", user_id=user.id,
+                              detail={"alert_id": alert.id, "kind": alert.kind, "category": category,
+                                      "note": note, "by": user.username}))
+    return alert
+
+
+def open_alerts(session: Session, trip_id: int | None = None) -> list[Alert]:
+    """Return unresolved alerts, most severe and oldest first."""
+    query = select(Alert).where(Alert.resolved_at.is_(None))
+    if trip_id is not None:
+        query = query.where(Alert.trip_id == trip_id)
+    rows = session.exec(query).all()
+    return sorted(rows, key=lambda a: (SEVERITY.get(a.kind, 99), a.raised_at))
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Return an ISO-8601 UTC string with a Z, or None."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
+    """Return the alert as the API and the dispatcher page show it."""
+    state = "resolved" if alert.resolved_at else "acknowledged" if alert.acknowledged_at else "open"
+    names = usernames or {}
+    return {
+        "id": alert.id, "trip_id": alert.trip_id, "device_id": alert.device_id, "kind": alert.kind,
+        "state": state, "raised_at": _iso(alert.raised_at), "acknowledged_at": _iso(alert.acknowledged_at),
+        "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
+        "resolved_at": _iso(alert.resolved_at), "category": alert.category, "note": alert.note,
+        "detail": alert.detail,
+    }

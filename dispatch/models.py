@@ -1,0 +1,72 @@
+"""Trips with their geofences and planned route, alerts, and the trip's event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime
+
+
+class Trip(SQLModel, table=True):
+    """One escorted journey: pickup and drop-off geofences, a planned route, a status."""
+
+    __table_args__ = (Index("ix_trip_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    escort_user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    device_id: int | None = Field(default=None, foreign_key="device.id", index=True)
+    status: str = Field(max_length=20)
+    pickup_lat: float
+    pickup_lon: float
+    pickup_radius_m: float
+    dropoff_lat: float
+    dropoff_lon: float
+    dropoff_radius_m: float
+    # Planned route as [[lat, lon], ...]; empty means the straight line pickup to drop-off.
+    route: list = Field(default_factory=list, sa_type=JSON)
+    settings: dict = Field(default_factory=dict, sa_type=JSON)
+    scheduled_pickup_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    appointment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TripEvent(SQLModel, table=True):
+    """A line of a trip's timeline: a status change, a note, a detector notice."""
+
+    __tablename__ = "trip_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: int = Field(foreign_key="trip.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=40)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    detail: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class Alert(SQLModel, table=True):
+    """An alert on a trip; ``open_key`` is unique while open, so one per trip and kind."""
+
+    __table_args__ = (Index("ix_alert_trip_kind", "trip_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: int | None = Field(default=None, foreign_key="trip.id")
+    device_id: int | None = Field(default=None, foreign_key="device.id")
+    kind: str = Field(max_length=30)
+    # "trip:<id>:<kind>" while unresolved, NULL once resolved (NULLs never collide).
+    open_key: str | None = Field(default=None, unique=True, max_length=80)
+    raised_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="user.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by_id: int | None = Field(default=None, foreign_key="user.id")
+    category: str | None = Field(default=None, max_length=20)
+    note: str | None = None
+    detail: dict = Field(default_factory=dict, sa_type=JSON)

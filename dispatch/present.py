@@ -1,0 +1,101 @@
+"""Trips, fixes and snapshots in the shapes the map, the tablet and the API show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from app.models import User
+from dispatch import alerts as alerts_mod
+from dispatch import trips as trips_mod
+from dispatch.models import Trip
+from patients.models import Patient
+from tracking.models import Device
+from tracking.models import Fix as FixRow
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return ISO-8601 UTC with a Z, or None."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def fix_public(row: FixRow) -> dict:
+    """Return a stored fix as dispatchers see it."""
+    return {
+        "device_id": row.device_id, "trip_id": row.trip_id, "seq": row.seq, "lat": row.lat, "lon": row.lon,
+        "ts": iso(row.ts), "speed_mps": row.speed_mps, "heading_deg": row.heading_deg,
+        "accuracy_m": row.accuracy_m, "battery_pct": row.battery_pct,
+    }
+
+
+def last_fix(session: Session, trip: Trip) -> FixRow | None:
+    """Return the trip's latest fix by timestamp."""
+    return session.exec(
+        select(FixRow).where(FixRow.trip_id == trip.id).order_by(FixRow.ts.desc(), FixRow.id.desc()).limit(1)
+    ).first()
+
+
+def _geofences(trip: Trip) -> dict:
+    """Return the pickup and drop-off circles."""
+    return {
+        "pickup": {"lat": trip.pickup_lat, "lon": trip.pickup_lon, "radius_m": trip.pickup_radius_m},
+        "dropoff": {"lat": trip.dropoff_lat, "lon": trip.dropoff_lon, "radius_m": trip.dropoff_radius_m},
+    }
+
+
+def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> dict:
+    """Return the trip as the live map and the REST API show it."""
+    patient = session.get(Patient, trip.patient_id)
+    escort = session.get(User, trip.escort_user_id) if trip.escort_user_id else None
+    row = last_fix(session, trip) if with_last_fix else None
+    return {
+        "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
+        "patient_name": patient.name if patient else None,
+        "escort": escort.username if escort else None, "device_id": trip.device_id,
+        **_geofences(trip), "route": trip.route, "settings": trip.settings,
+        "scheduled_pickup_at": iso(trip.scheduled_pickup_at), "appointment_at": iso(trip.appointment_at),
+        "started_at": iso(trip.started_at), "ended_at": iso(trip.ended_at),
+        "last_fix": fix_public(row) if row else None,
+    }
+
+
+def trip_for_escort(session: Session, trip: Trip | None) -> dict | None:
+    """Return what the escort's tablet shows of their own trip (no dispatcher-only data)."""
+    if trip is None:
+        return None
+    patient = session.get(Patient, trip.patient_id)
+    return {
+        "id": trip.id, "status": trip.status, "patient_name": patient.name if patient else None,
+        **_geofences(trip),
+        "scheduled_pickup_at": iso(trip.scheduled_pickup_at), "appointment_at": iso(trip.appointment_at),
+        "allowed_next": trips_mod.allowed_next(trip, "escort"),
+    }
+
+
+def snapshot(session: Session, *, now: datetime) -> dict:
+    """Return everything a dispatcher page needs on (re)connect."""
+    live = trips_mod.live_trips(session)
+    trips = [trip_public(session, t) for t in live]
+    busy_devices = {t.device_id for t in live if t.device_id} | {
+        t["last_fix"]["device_id"] for t in trips if t["last_fix"]
+    }
+    devices = [
+        {"device_id": d.id, "label": d.label, "last_fix": _device_fix(d)}
+        for d in session.exec(select(Device).where(Device.last_fix_at.is_not(None))).all()
+        if d.id not in busy_devices
+    ]
+    names = {u.id: u.username for u in session.exec(select(User)).all()}
+    return {
+        "server_time": iso(now), "trips": trips, "devices": devices,
+        "alerts": [alerts_mod.public(a, names) for a in alerts_mod.open_alerts(session)],
+    }
+
+
+def _device_fix(device: Device) -> dict:
+    """Return a device's last known position in the fix shape."""
+    return {
+        "device_id": device.id, "trip_id": None, "seq": device.last_seq, "lat": device.last_lat,
+        "lon": device.last_lon, "ts": iso(device.last_fix_at), "speed_mps": None, "heading_deg": None,
+        "accuracy_m": None, "battery_pct": None,
+    }

@@ -1,0 +1,31 @@
+"""Per-trip settings: detection thresholds and safety timers, with documented defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracking.detectors import DetectionSettings
+
+# Timers the scheduler runs (issue: escort safety); defaults in seconds.
+SAFETY_DEFAULTS: dict[str, float] = {
+    "checkin_interval_s": 1800.0,
+    "checkin_grace_s": 300.0,
+    "signal_lost_after_s": 180.0,
+    "escalate_after_s": 120.0,
+}
+
+
+def validate_settings(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Check a trip's setting overrides; return them cleaned, or raise ValueError naming the key."""
+    if not isinstance(overrides, dict):
+        raise ValueError("settings must be a JSON object")
+    safety = {}
+    for key in SAFETY_DEFAULTS.keys() & overrides.keys():
+        value = overrides[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 7 * 86400:
+            raise ValueError(f"settings.{key} must be a number of seconds between 0 and 604800")
+        safety[key] = float(value)
+    detection = DetectionSettings.from_overrides(overrides)
+    defaults = DetectionSettings().to_dict()
+    changed = {k: v for k, v in detection.to_dict().items() if k in overrides and v != defaults.get(k)}
+    return {**changed, **safety}

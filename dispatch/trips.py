@@ -1,0 +1,159 @@
+"""The trip lifecycle: allowed status transitions, creation, and the trip as the map sees it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, or_, select
+
+from app.models import User
+from dispatch.models import Trip, TripEvent
+from patients.models import Patient
+from tracking.models import Device
+
+STATUSES = (
+    "scheduled", "assigned", "en_route_pickup", "arrived_pickup", "on_board",
+    "arrived_dropoff", "completed", "no_show", "cancelled", "incident",
+)
+# Under way: fixes from the trip's device belong to it and detection runs.
+ACTIVE = frozenset({"en_route_pickup", "arrived_pickup", "on_board", "arrived_dropoff", "incident"})
+# Shown on the live map: under way, or about to be.
+LIVE = ACTIVE | {"assigned"}
+TERMINAL = frozenset({"completed", "no_show", "cancelled"})
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "scheduled": ("assigned", "cancelled"),
+    "assigned": ("en_route_pickup", "scheduled", "cancelled"),
+    "en_route_pickup": ("arrived_pickup", "cancelled", "incident"),
+    "arrived_pickup": ("on_board", "no_show", "cancelled", "incident"),
+    "on_board": ("arrived_dropoff", "incident"),
+    "arrived_dropoff": ("completed", "incident"),
+    # After an incident the trip carries on, or ends.
+    "incident": ("en_route_pickup", "on_board", "completed", "cancelled"),
+    "completed": (),
+    "no_show": (),
+    "cancelled": (),
+}
+# What an escort's tablet may do; the rest (re-planning, cancelling on board) is the dispatcher's.
+ESCORT_ALLOWED = frozenset(
+    {"en_route_pickup", "arrived_pickup", "on_board", "arrived_dropoff", "completed", "no_show", "incident", "cancelled"}
+)
+STATUS_LABELS = {
+    "scheduled": "Scheduled",
+    "assigned": "Assigned",
+    "en_route_pickup": "On my way to pickup",
+    "arrived_pickup": "Arrived at pickup",
+    "on_board": "Patient on board",
+    "arrived_dropoff": "Arrived at drop-off",
+    "completed": "Trip completed",
+    "no_show": "Patient not there",
+    "cancelled": "Cancel trip",
+    "incident": "Report incident",
+}
+DEFAULT_GEOFENCE_RADIUS_M = 75.0
+
+
+class TripError(ValueError):
+    """A trip request that cannot be done; the message says why."""
+
+
+def allowed_next(trip: Trip, role: str) -> list[str]:
+    """Return the statuses this role may move the trip to next."""
+    nexts = TRANSITIONS[trip.status]
+    if role == "escort":
+        return [s for s in nexts if s in ESCORT_ALLOWED]
+    return list(nexts)
+
+
+def change_status(session: Session, trip: Trip, new_status: str, user: User, *, now: datetime,
+                  lat: float | None = None, lon: float | None = None) -> Trip:
+    """Move a trip to a new status if the lifecycle and the user's role allow it."""
+    if new_status not in STATUSES:
+        raise TripError(f"unknown status {new_status!r}; one of {', '.join(STATUSES)}")
+    if new_status not in allowed_next(trip, user.role):
+        raise TripError(f"cannot go from {trip.status} to {new_status}")
+    old = trip.status
+    trip.status = new_status
+    trip.updated_at = now
+    if new_status in ACTIVE and trip.started_at is None:
+        trip.started_at = now
+    if new_status in TERMINAL:
+        trip.ended_at = now
+    detail = {"from": old, "to": new_status, "by": user.username}
+    if lat is not None and lon is not None:
+        detail.update(lat=lat, lon=lon)
+    session.add(TripEvent(trip_id=trip.id, at=now, kind="status", user_id=user.id, detail=detail))
+    session.add(trip)
+    return trip
+
+
+def create_trip(session: Session, *, patient_id: int, escort: str | None, device_id: int | None,
+                pickup: dict, dropoff: dict, route: list, settings: dict,
+                scheduled_pickup_at: datetime, appointment_at: datetime | None,
+                user: User, now: datetime) -> Trip:
+    """Create a trip; with an escort named it starts as ``assigned``."""
+    if session.get(Patient, patient_id) is None:
+        raise TripError(f"no patient with id {patient_id}")
+    escort_user = None
+    if escort:
+        escort_user = session.exec(select(User).where(User.username == escort)).first()
+        if escort_user is None or escort_user.role != "escort":
+            raise TripError(f"no escort named {escort!r}")
+    if device_id is not None and session.get(Device, device_id) is None:
+        raise TripError(f"no device with id {device_id}")
+    trip = Trip(
+        patient_id=patient_id,
+        escort_user_id=escort_user.id if escort_user else None,
+        device_id=device_id,
+        status="assigned" if escort_user else "scheduled",
+        pickup_lat=pickup["lat"], pickup_lon=pickup["lon"],
+        pickup_radius_m=pickup.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
+        dropoff_lat=dropoff["lat"], dropoff_lon=dropoff["lon"],
+        dropoff_radius_m=dropoff.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
+        route=route, settings=settings,
+        scheduled_pickup_at=scheduled_pickup_at, appointment_at=appointment_at,
+        created_at=now, updated_at=now,
+    )
+    session.add(trip)
+    session.flush()
+    session.add(TripEvent(trip_id=trip.id, at=now, kind="created", user_id=user.id,
+                          detail={"by": user.username, "status": trip.status}))
+    return trip
+
+
+def active_trip_for_device(session: Session, device: Device) -> Trip | None:
+    """Return the trip under way that this device reports for, if any."""
+    clauses = [Trip.device_id == device.id]
+    if device.escort_user_id is not None:
+        clauses.append((Trip.device_id.is_(None)) & (Trip.escort_user_id == device.escort_user_id))
+    return session.exec(
+        select(Trip).where(Trip.status.in_(ACTIVE), or_(*clauses)).order_by(Trip.started_at.desc())
+    ).first()
+
+
+def trip_for_backlog(session: Session, device: Device, ts: datetime) -> Trip | None:
+    """Return the ended trip whose window holds a late fix from this device."""
+    clauses = [Trip.device_id == device.id]
+    if device.escort_user_id is not None:
+        clauses.append((Trip.device_id.is_(None)) & (Trip.escort_user_id == device.escort_user_id))
+    return session.exec(
+        select(Trip).where(
+            or_(*clauses), Trip.started_at.is_not(None), Trip.started_at <= ts,
+            Trip.ended_at.is_not(None), Trip.ended_at >= ts,
+        )
+    ).first()
+
+
+def current_trip_for_escort(session: Session, user: User) -> Trip | None:
+    """Return the escort's trip under way, else their next assigned one."""
+    trips = session.exec(
+        select(Trip).where(Trip.escort_user_id == user.id, Trip.status.in_(LIVE))
+        .order_by(Trip.scheduled_pickup_at)
+    ).all()
+    active = [t for t in trips if t.status in ACTIVE]
+    return (active or trips or [None])[0]
+
+
+def live_trips(session: Session) -> list[Trip]:
+    """Return the trips the live map shows."""
+    return list(session.exec(select(Trip).where(Trip.status.in_(LIVE)).order_by(Trip.id)).all())

@@ -1,0 +1,144 @@
+"""Thin dispatch views: the live map page and the trip and alert REST endpoints."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+
+from app.api import ApiError, parse
+from app.auth import api_roles, page_roles
+from app.db import request_session, utcnow
+from dispatch import alerts, present, service, trips
+from dispatch.models import Alert, Trip
+from dispatch.schemas import AlertResolve, StatusChange, TripCreate
+from dispatch.settings import validate_settings
+from tracking.gpxio import route_from_geojson
+
+bp = Blueprint("dispatch", __name__)
+api = Blueprint("dispatch_api", __name__, url_prefix="/api/v1")
+
+STAFF = ("admin", "dispatcher")
+WATCHERS = ("admin", "dispatcher", "coordinator")
+
+
+@bp.route("/dispatch")
+@page_roles(*WATCHERS)
+def live_map():
+    """Show the live map."""
+    cfg = current_app.extensions["escort"].config
+    return render_template("dispatch/map.html", tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
+
+
+def _trip_or_404(trip_id: int) -> Trip:
+    """Return the trip or answer 404."""
+    trip = request_session().get(Trip, trip_id)
+    if trip is None:
+        raise ApiError(f"no trip with id {trip_id}", 404)
+    return trip
+
+
+@api.post("/trips")
+@api_roles(*STAFF)
+def create_trip():
+    """Create a trip with its geofences, planned route and settings."""
+    body = parse(TripCreate)
+    try:
+        route = route_from_geojson(body.route) if body.route is not None else []
+        settings = validate_settings(body.settings)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
+    session = request_session()
+    try:
+        trip = trips.create_trip(
+            session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
+            pickup=body.pickup.model_dump(), dropoff=body.dropoff.model_dump(),
+            route=[[lat, lon] for lat, lon in route], settings=settings,
+            scheduled_pickup_at=body.scheduled_pickup_at, appointment_at=body.appointment_at,
+            user=g.user, now=utcnow(),
+        )
+    except trips.TripError as exc:
+        raise ApiError(str(exc)) from None
+    session.commit()
+    payload = present.trip_public(session, trip)
+    from app import realtime
+
+    realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
+    return jsonify(payload), 201
+
+
+@api.get("/trips/<int:trip_id>")
+@api_roles(*WATCHERS)
+def get_trip(trip_id: int):
+    """Return a trip with its last fix and open alerts."""
+    session = request_session()
+    trip = _trip_or_404(trip_id)
+    payload = present.trip_public(session, trip)
+    payload["alerts"] = [alerts.public(a) for a in alerts.open_alerts(session, trip.id)]
+    payload["allowed_next"] = trips.allowed_next(trip, g.user.role) if g.user.role in STAFF else []
+    return jsonify(payload)
+
+
+@api.post("/trips/<int:trip_id>/status")
+@api_roles("admin", "dispatcher", "escort")
+def change_status(trip_id: int):
+    """Move a trip to its next status (an escort only their own trip)."""
+    body = parse(StatusChange)
+    session = request_session()
+    trip = _trip_or_404(trip_id)
+    if g.user.role == "escort" and trip.escort_user_id != g.user.id:
+        raise ApiError(f"no trip with id {trip_id}", 404)
+    try:
+        service.set_status(session, trip, body.status, g.user, now=utcnow())
+    except trips.TripError as exc:
+        raise ApiError(str(exc), 409) from None
+    if g.user.role == "escort":
+        return jsonify(present.trip_for_escort(session, trip))
+    return jsonify(present.trip_public(session, trip))
+
+
+@api.get("/alerts")
+@api_roles(*WATCHERS)
+def list_alerts():
+    """List alerts, optionally of one trip and only the open ones."""
+    from sqlmodel import select
+
+    session = request_session()
+    query = select(Alert).order_by(Alert.raised_at.desc()).limit(500)
+    trip_id = request.args.get("trip_id")
+    if trip_id:
+        if not trip_id.isdigit():
+            raise ApiError("trip_id must be a whole number")
+        query = query.where(Alert.trip_id == int(trip_id))
+    if request.args.get("open") in ("1", "true"):
+        query = query.where(Alert.resolved_at.is_(None))
+    return jsonify([alerts.public(a) for a in session.exec(query).all()])
+
+
+def _alert_or_404(alert_id: int) -> Alert:
+    """Return the alert or answer 404."""
+    alert = request_session().get(Alert, alert_id)
+    if alert is None:
+        raise ApiError(f"no alert with id {alert_id}", 404)
+    return alert
+
+
+@api.post("/alerts/<int:alert_id>/ack")
+@api_roles(*STAFF)
+def ack_alert(alert_id: int):
+    """Acknowledge an alert."""
+    try:
+        return jsonify(service.acknowledge(request_session(), _alert_or_404(alert_id), g.user, now=utcnow()))
+    except alerts.AlertError as exc:
+        raise ApiError(str(exc), 409) from None
+
+
+@api.post("/alerts/<int:alert_id>/resolve")
+@api_roles(*STAFF)
+def resolve_alert(alert_id: int):
+    """Resolve an alert with a category and a note."""
+    body = parse(AlertResolve)
+    alert = _alert_or_404(alert_id)
+    try:
+        return jsonify(service.resolve(request_session(), alert, g.user, category=body.category,
+                                       note=body.note, now=utcnow()))
+    except alerts.AlertError as exc:
+        raise ApiError(str(exc), 409 if alert.resolved_at else 400) from None

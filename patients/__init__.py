@@ -1,0 +1,1 @@
+"""The patient sheet and who may see it."""

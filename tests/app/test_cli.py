@@ -1,0 +1,100 @@
+"""The ``escort`` command: clear one-line errors and non-zero exits on bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import Session, create_engine, select
+
+from app.cli import main
+from app.db import utcnow
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Return a runner bound to a fresh SQLite database."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ESCORT_INSTANCE_PATH", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    runner.url = url
+    return runner
+
+
+def test_users_tokens_and_devices(cli):
+    ok = cli.invoke(main, ["users", "create", "dana", "--role", "dispatcher", "--password-stdin"],
+                    input="a-long-password\n")
+    assert ok.exit_code == 0, ok.output
+    token = cli.invoke(main, ["tokens", "create", "dana"])
+    assert token.exit_code == 0 and token.output.strip().startswith("esk_")
+    cli.invoke(main, ["users", "create", "eli", "--role", "escort"], input="")
+    dev = cli.invoke(main, ["devices", "create", "eli-phone", "--escort", "eli"])
+    assert dev.exit_code == 0 and dev.stdout.strip().startswith("esd_")
+    pins = cli.invoke(main, ["users", "set-pins", "eli"], input="1234\n9876\n")
+    assert pins.exit_code == 0, pins.output
+    from app.models import User
+
+    with Session(create_engine(cli.url)) as s:
+        eli = s.exec(select(User).where(User.username == "eli")).one()
+        assert eli.safe_pin_hash and eli.duress_pin_hash and "1234" not in eli.safe_pin_hash
+
+
+@pytest.mark.parametrize("args,stdin,word", [
+    (["users", "create", "x", "--role", "pilot"], "", "unknown role"),
+    (["users", "create", "x", "--role", "dispatcher", "--password-stdin"], "short\n", "at least 8"),
+    (["tokens", "create", "ghost"], "", "no user named"),
+    (["devices", "create", "d1", "--escort", "ghost"], "", "no user named"),
+    (["users", "set-pins", "ghost"], "1234\n5678\n", "no user named"),
+    (["users", "set-pins", "ghost"], "1234\n1234\n", "must differ"),
+    (["users", "set-pins", "ghost"], "12\n5678\n", "4 to 8 digits"),
+])
+def test_bad_input_is_one_clear_line_and_exit_1(cli, args, stdin, word):
+    result = cli.invoke(main, args, input=stdin)
+    assert result.exit_code == 1
+    assert word in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_duplicate_device_and_user(cli):
+    cli.invoke(main, ["devices", "create", "d1"])
+    again = cli.invoke(main, ["devices", "create", "d1"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    cli.invoke(main, ["users", "create", "z", "--role", "escort"])
+    assert "already exists" in cli.invoke(main, ["users", "create", "z", "--role", "escort"]).output
+
+
+def test_unreachable_database_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(main, ["tokens", "create", "x"])
+    assert result.exit_code == 1 and "database unreachable" in result.output
+
+
+def test_serve_refuses_without_secret(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1 and "SECRET_KEY" in result.output
+
+
+def test_purge_deletes_old_fixes_only(cli):
+    from app.models import User  # noqa: F401  (tables registered)
+    from tracking.models import Device, Fix
+
+    engine = create_engine(cli.url)
+    now = utcnow()
+    with Session(engine) as s:
+        dev = Device(label="d", created_at=now)
+        s.add(dev)
+        s.flush()
+        for i, age_days in enumerate((40, 35, 1)):
+            at = now - timedelta(days=age_days)
+            s.add(Fix(device_id=dev.id, seq=i, ts=at, received_at=at, lat=1, lon=1))
+        s.commit()
+    result = cli.invoke(main, ["purge", "--older-than", "30"])
+    assert result.exit_code == 0 and "deleted 2 fixes" in result.output
+    assert "purge: 2/2" in result.output
+    with Session(engine) as s:
+        assert [f.seq for f in s.exec(select(Fix)).all()] == [2]
+    assert cli.invoke(main, ["purge", "--older-than", "0"]).exit_code == 2

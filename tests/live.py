@@ -1,0 +1,65 @@
+"""A real server for end-to-end tests: gunicorn with the gevent worker on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """Start ``gunicorn -k gevent -w 1`` on a database URL; stop it on exit."""
+
+    def __init__(self, database_url: str, instance_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="live-test-secret-0123456789abcdef",
+                        ESCORT_INSTANCE_PATH=str(instance_path), ESCORT_TILE_URL="", **env)
+        self.log_path = instance_path / f"gunicorn-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "LiveServer":
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the server and wait until /healthz answers."""
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{self.port}",
+             "--graceful-timeout", "2", "app:create_app()"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in 30 s")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGKILL with ``kill``)."""
+        if self.proc and self.proc.poll() is None:
+            (self.proc.kill if kill else self.proc.terminate)()
+            self.proc.wait(timeout=15)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

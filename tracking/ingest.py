@@ -1,0 +1,183 @@
+"""The fix pipeline: validate, store once, detect on the trip, hand events on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from tracking.fix import Fix
+from tracking.models import Device
+from tracking.models import Fix as FixRow
+from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far from the server's clock a fix's timestamp may be."""
+
+    max_future_skew_s: float = 120.0
+    max_fix_age_s: float = 7 * 24 * 3600.0
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: acks for the device, and what to tell dispatchers."""
+
+    accepted: list[int] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    stored: list[dict] = field(default_factory=list)
+    alerts: list[Any] = field(default_factory=list)
+    notices: list[dict] = field(default_factory=list)
+    trip_id: int | None = None
+
+
+def parse_payloads(raws: Iterable[Any], result: IngestResult) -> list[Fix]:
+    """Validate raw payloads; refusals go to ``result.rejected`` with their reason."""
+    fixes = []
+    for raw in raws:
+        try:
+            fixes.append(parse_fix(raw))
+        except ValueError as exc:
+            result.rejected.append({"seq": raw_seq(raw), "error": str(exc)})
+    return fixes
+
+
+def check_times(fixes: list[Fix], result: IngestResult, *, now: datetime, limits: Limits) -> list[Fix]:
+    """Refuse fixes dated in the future or absurdly old; late ones within the limit pass."""
+    latest = now + timedelta(seconds=limits.max_future_skew_s)
+    earliest = now - timedelta(seconds=limits.max_fix_age_s)
+    kept = []
+    for fix in fixes:
+        if fix.ts > latest:
+            result.rejected.append({"seq": fix.seq, "error": "ts: timestamp is in the future"})
+        elif fix.ts < earliest:
+            result.rejected.append({"seq": fix.seq, "error": "ts: timestamp is too old"})
+        else:
+            kept.append(fix)
+    return kept
+
+
+def accept_payloads(session: Session, device: Device, raws: list[Any], *, now: datetime,
+                    limits: Limits = Limits()) -> IngestResult:
+    """Run raw device payloads through the whole pipeline and commit (the /device and REST path)."""
+    result = IngestResult()
+    if len(raws) > MAX_BATCH:
+        result.rejected.extend({"seq": raw_seq(r), "error": f"batch larger than {MAX_BATCH}"} for r in raws)
+        return result
+    return accept(session, device, parse_payloads(raws, result), now=now, limits=limits, result=result)
+
+
+def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
+           limits: Limits = Limits(), result: IngestResult | None = None) -> IngestResult:
+    """Store valid fixes once per (device, seq), run detection, commit, then publish."""
+    from app import realtime
+    from dispatch import alerts, trips
+
+    result = result or IngestResult()
+    fixes = check_times(fixes, result, now=now, limits=limits)
+    fixes = _dedupe_in_batch(fixes, result)
+    if fixes:
+        trip = trips.active_trip_for_device(session, device)
+        trip_ids = _assign_trips(session, device, trip, fixes)
+        new_seqs = _store(session, device, fixes, trip_ids, now=now)
+        result.accepted.extend(f.seq for f in fixes)
+        fresh = [f for f in fixes if f.seq in new_seqs]
+        _touch_device(session, device, fresh, now=now)
+        result.stored = [_public(device, f, trip_ids[f.seq]) for f in sorted(fresh, key=lambda f: f.ts)]
+        if trip is not None:
+            result.trip_id = trip.id
+            mine = [f for f in fresh if trip_ids[f.seq] == trip.id]
+            if mine:
+                _detect(session, trip, mine, result, now=now)
+    session.commit()
+    realtime.publish_ingest(result, alerts.public)
+    return result
+
+
+def _dedupe_in_batch(fixes: list[Fix], result: IngestResult) -> list[Fix]:
+    """Keep the first of repeated seqs within one batch; the rest are acked, stored once."""
+    seen: set[int] = set()
+    kept = []
+    for fix in fixes:
+        if fix.seq in seen:
+            result.accepted.append(fix.seq)
+            continue
+        seen.add(fix.seq)
+        kept.append(fix)
+    return kept
+
+
+def _assign_trips(session: Session, device: Device, trip, fixes: list[Fix]) -> dict[int, int | None]:
+    """Map each seq to its trip: the trip under way, else an ended trip whose window holds it."""
+    from dispatch import trips
+
+    if trip is not None:
+        return {f.seq: trip.id for f in fixes}
+    out: dict[int, int | None] = {}
+    for fix in fixes:
+        past = trips.trip_for_backlog(session, device, fix.ts)
+        out[fix.seq] = past.id if past is not None else None
+    return out
+
+
+def _insert_ignore(session: Session):
+    """Return an INSERT … ON CONFLICT DO NOTHING RETURNING seq for this backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = FixRow.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(table.c.seq)
+
+
+def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *, now: datetime) -> set[int]:
+    """Insert the fixes in one statement; return the seqs that were new."""
+    rows = [
+        {
+            "device_id": device.id, "seq": f.seq, "trip_id": trip_ids[f.seq], "ts": f.ts,
+            "received_at": now, "lat": f.lat, "lon": f.lon, "accuracy_m": f.accuracy_m,
+            "speed_mps": f.speed_mps, "heading_deg": f.heading_deg, "altitude_m": f.altitude_m,
+            "battery_pct": f.battery_pct,
+        }
+        for f in fixes
+    ]
+    return set(session.execute(_insert_ignore(session), rows).scalars().all())
+
+
+def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: datetime) -> None:
+    """Record when the device was last seen and, if newer, its last position."""
+    values: dict[str, Any] = {"last_seen_at": now}
+    if fresh:
+        newest = max(fresh, key=lambda f: f.ts)
+        if device.last_fix_at is None or newest.ts >= device.last_fix_at:
+            values.update(last_lat=newest.lat, last_lon=newest.lon, last_fix_at=newest.ts, last_seq=newest.seq)
+    session.execute(update(Device).where(Device.id == device.id).values(**values))
+    for key, value in values.items():
+        setattr(device, key, value)
+
+
+def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, now: datetime) -> None:
+    """Run detection for the trip's new fixes; a detector fault never loses the stored fixes."""
+    from tracking import detection
+
+    try:
+        with session.begin_nested():
+            detection.run(session, trip, fixes, result, now=now)
+    except Exception:  # noqa: BLE001  (fixes are stored and acknowledged whatever detection does)
+        log.exception("detection failed for trip %s", trip.id)
+
+
+def _public(device: Device, fix: Fix, trip_id: int | None) -> dict:
+    """Return the fix as dispatchers receive it."""
+    return {
+        "device_id": device.id, "trip_id": trip_id, "seq": fix.seq, "lat": fix.lat, "lon": fix.lon,
+        "ts": fix.ts.isoformat().replace("+00:00", "Z"), "speed_mps": fix.speed_mps,
+        "heading_deg": fix.heading_deg, "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct,
+    }

@@ -1,0 +1,59 @@
+"""Devices, stored fixes and the per-trip detection state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime
+
+
+class Device(SQLModel, table=True):
+    """A tracker, phone or tablet that sends fixes; its token is stored as a SHA-256."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(unique=True, max_length=80)
+    token_hash: str | None = Field(default=None, unique=True, max_length=64)
+    escort_user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seq: int | None = None
+    last_lat: float | None = None
+    last_lon: float | None = None
+    last_fix_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Fix(SQLModel, table=True):
+    """One stored position report, unique per device and sequence number."""
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "seq", name="uq_fix_device_seq"),
+        Index("ix_fix_trip_ts", "trip_id", "ts"),
+        Index("ix_fix_received_at", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="device.id")
+    seq: int
+    trip_id: int | None = Field(default=None, foreign_key="trip.id")
+    ts: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    altitude_m: float | None = None
+    battery_pct: float | None = None
+
+
+class TripTrackState(SQLModel, table=True):
+    """The detection state of one trip, so any process can carry on where another stopped."""
+
+    __tablename__ = "trip_track_state"
+
+    trip_id: int = Field(primary_key=True, foreign_key="trip.id")
+    state: dict = Field(default_factory=dict, sa_type=JSON)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,94 @@
+"""The fix payload devices send over /device and /api/v1/fixes, validated with pydantic."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+from tracking.fix import Fix
+
+MAX_BATCH = 1000
+
+OptionalFloat = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
+
+
+class FixIn(BaseModel):
+    """One fix as a device sends it: ``ts`` is ISO-8601 UTC or epoch seconds."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    seq: StrictInt = Field(ge=0, le=2**62)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    ts: datetime
+    accuracy_m: OptionalFloat = Field(default=None, ge=0, le=100_000)
+    speed_mps: OptionalFloat = Field(default=None, ge=0, le=1000)
+    heading_deg: OptionalFloat = Field(default=None, ge=0, le=360)
+    altitude_m: OptionalFloat = Field(default=None, ge=-1000, le=100_000)
+    battery_pct: OptionalFloat = Field(default=None, ge=0, le=100)
+
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        """Refuse booleans and strings: a coordinate is a JSON number."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number")
+        return value
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        """Accept epoch seconds or ISO-8601; refuse naive times and booleans."""
+        if isinstance(value, bool):
+            raise ValueError("must be ISO-8601 or epoch seconds")
+        if isinstance(value, (int, float)):
+            if not math.isfinite(value) or not 0 <= value < 1e11:
+                raise ValueError("epoch seconds out of range")
+            return datetime.fromtimestamp(value, timezone.utc)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("must be ISO-8601 or epoch seconds") from None
+            if parsed.tzinfo is None:
+                raise ValueError("needs a timezone (use Z for UTC)")
+            return parsed
+        raise ValueError("must be ISO-8601 or epoch seconds")
+
+    def to_fix(self) -> Fix:
+        """Return the pure Fix value, ``ts`` in UTC."""
+        return Fix(
+            lat=self.lat, lon=self.lon, ts=self.ts.astimezone(timezone.utc), seq=self.seq,
+            accuracy_m=self.accuracy_m, speed_mps=self.speed_mps, heading_deg=self.heading_deg,
+            altitude_m=self.altitude_m, battery_pct=self.battery_pct,
+        )
+
+
+def describe_error(exc: ValidationError) -> str:
+    """Turn pydantic's errors into one short line naming each field."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "fix"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def raw_seq(raw: Any) -> int | None:
+    """Return the seq of a raw payload if it is a usable integer, for error acks."""
+    if isinstance(raw, dict) and isinstance(raw.get("seq"), int) and not isinstance(raw.get("seq"), bool):
+        return raw["seq"]
+    return None
+
+
+def parse_fix(raw: Any) -> Fix:
+    """Validate one raw payload into a Fix; raise ValueError with a clear message."""
+    if not isinstance(raw, dict):
+        raise ValueError("a fix must be a JSON object")
+    try:
+        return FixIn.model_validate(raw).to_fix()
+    except ValidationError as exc:
+        raise ValueError(describe_error(exc)) from None

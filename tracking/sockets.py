@@ -1,0 +1,103 @@
+"""Thin /device handlers: authenticate, parse, call one service, acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_login import current_user
+from flask_socketio import ConnectionRefusedError, join_room
+
+from app.db import session_scope, utcnow
+from app.realtime import DEVICE_NS, escort_room, fanout, socketio
+from dispatch import present, trips
+from dispatch.models import Trip
+from tracking import devices, ingest
+from tracking.models import Device
+
+# sid -> (device id, escort user id or None); the connection lives in this process only.
+_connections: dict[str, tuple[int, int | None]] = {}
+
+
+def _engine():
+    """Return the app's database engine."""
+    return current_app.extensions["escort"].engine
+
+
+@socketio.on("connect", namespace=DEVICE_NS)
+def on_connect(auth: Any = None):
+    """Accept a device token, or an escort's logged-in session (the tablet page)."""
+    token = auth.get("token") if isinstance(auth, dict) else None
+    with session_scope(_engine()) as session:
+        if token:
+            device = devices.device_for_token(session, token)
+            if device is None:
+                raise ConnectionRefusedError("unknown device token")
+            user_id = device.escort_user_id
+        elif current_user.is_authenticated and current_user.role == "escort":
+            device = devices.tablet_for(session, current_user, now=utcnow())
+            user_id = current_user.id
+        else:
+            raise ConnectionRefusedError("a device token or an escort's login is required")
+        _connections[request.sid] = (device.id, user_id)
+    if user_id is not None:
+        join_room(escort_room(user_id))
+    fanout.connected["device"] += 1
+    current_app.extensions["escort"].start_background()
+
+
+@socketio.on("disconnect", namespace=DEVICE_NS)
+def on_disconnect(*_args):
+    """Forget the connection."""
+    if _connections.pop(request.sid, None) is not None:
+        fanout.connected["device"] -= 1
+
+
+def _ingest(raws: list) -> ingest.IngestResult:
+    """Run payloads through the pipeline for this connection's device."""
+    device_id, _ = _connections[request.sid]
+    ext = current_app.extensions["escort"]
+    with session_scope(ext.engine) as session:
+        device = session.get(Device, device_id)
+        return ingest.accept_payloads(session, device, raws, now=utcnow(), limits=ext.limits)
+
+
+@socketio.on("fix", namespace=DEVICE_NS)
+def on_fix(data: Any = None):
+    """Store one fix; ack ``{"ok", "seq"}`` or ``{"ok": false, "seq", "error"}``."""
+    result = _ingest([data])
+    if result.rejected:
+        return {"ok": False, **result.rejected[0]}
+    return {"ok": True, "seq": result.accepted[0]}
+
+
+@socketio.on("fixes", namespace=DEVICE_NS)
+def on_fixes(data: Any = None):
+    """Store a queued batch; ack the accepted seqs and the rejected ones with reasons."""
+    if not isinstance(data, list):
+        return {"ok": False, "accepted": [], "rejected": [], "error": "fixes must be a JSON list"}
+    result = _ingest(data)
+    return {"ok": True, "accepted": result.accepted, "rejected": result.rejected}
+
+
+@socketio.on("status", namespace=DEVICE_NS)
+def on_status(data: Any = None):
+    """Change the escort's own trip status; ack with the trip as the tablet shows it."""
+    from app.models import User
+    from dispatch import service
+
+    device_id, user_id = _connections[request.sid]
+    if user_id is None:
+        return {"ok": False, "error": "this device is not linked to an escort"}
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        return {"ok": False, "error": "status must be {\"trip_id\": int, \"status\": str}"}
+    with session_scope(_engine()) as session:
+        user = session.get(User, user_id)
+        trip = session.get(Trip, data.get("trip_id")) if isinstance(data.get("trip_id"), int) else None
+        if trip is None or trip.escort_user_id != user_id:
+            return {"ok": False, "error": "no such trip of yours"}
+        try:
+            service.set_status(session, trip, data["status"], user, now=utcnow())
+        except trips.TripError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "trip": present.trip_for_escort(session, trip)}
