@@ -121,11 +121,17 @@ def create_trip(session: Session, *, patient_id: int, escort: str | None, device
     return trip
 
 
-def active_trip_for_device(session: Session, device: Device) -> Trip | None:
-    """Return the trip under way that this device reports for, if any."""
+def _device_clauses(device: Device) -> list:
+    """Match trips of this device, or of the escort who carries it (their tablet or phone)."""
     clauses = [Trip.device_id == device.id]
     if device.escort_user_id is not None:
-        clauses.append((Trip.device_id.is_(None)) & (Trip.escort_user_id == device.escort_user_id))
+        clauses.append(Trip.escort_user_id == device.escort_user_id)
+    return clauses
+
+
+def active_trip_for_device(session: Session, device: Device) -> Trip | None:
+    """Return the trip under way that this device reports for, if any."""
+    clauses = _device_clauses(device)
     return session.exec(
         select(Trip).where(Trip.status.in_(ACTIVE), or_(*clauses)).order_by(Trip.started_at.desc())
     ).first()
@@ -133,9 +139,7 @@ def active_trip_for_device(session: Session, device: Device) -> Trip | None:
 
 def trip_for_backlog(session: Session, device: Device, ts: datetime) -> Trip | None:
     """Return the ended trip whose window holds a late fix from this device."""
-    clauses = [Trip.device_id == device.id]
-    if device.escort_user_id is not None:
-        clauses.append((Trip.device_id.is_(None)) & (Trip.escort_user_id == device.escort_user_id))
+    clauses = _device_clauses(device)
     return session.exec(
         select(Trip).where(
             or_(*clauses), Trip.started_at.is_not(None), Trip.started_at <= ts,

@@ -21,7 +21,8 @@ _plans_lock = Lock()
 
 def plan_for(trip: Trip):
     """Return the trip's prepared plan, built once per version of its route and geofences."""
-    key = (trip.id, repr(trip.route), trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m,
+    route_active = trip.status == "on_board"  # before pickup the escort is not on the planned route
+    key = (trip.id, route_active, repr(trip.route), trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m,
            trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m, trip.appointment_at)
     with _plans_lock:
         plan = _plans.get(key)
@@ -33,6 +34,7 @@ def plan_for(trip: Trip):
         pickup=(trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
         dropoff=(trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m),
         appointment_at=trip.appointment_at,
+        route_active=route_active,
     )
     with _plans_lock:
         _plans[key] = plan
