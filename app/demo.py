@@ -83,6 +83,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> 
     raise SystemExit("error: the server did not start within 30 s")
 
 
+def _interrupt(_signum, _frame) -> None:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str], None]) -> None:
     """Seed, serve on 127.0.0.1:PORT with gunicorn (gevent), simulate, and stop on Ctrl-C."""
     from app import demo_data, simclient
@@ -99,6 +104,7 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
                              "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env)
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         _wait_healthy(url, proc)
         echo(f"Escort Dispatch demo on {url}  (database: {cfg.database_url})")
