@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -216,3 +217,24 @@ def demo(port: int, speedup: float, no_simulator: bool) -> None:
         run_demo(port=port, speedup=speedup, simulator=not no_simulator, echo=click.echo)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True, path_type=Path))
+def evaluate(paths: tuple[Path, ...]) -> None:
+    """Replay recorded traces (GPX, CSV) in scenarios through the ingest pipeline; one row each."""
+    from app.evaluate import evaluate as run_evaluation
+    from tracking.traces import TraceError
+
+    files = sorted(p for path in paths for p in ([path] if path.is_file() else path.iterdir())
+                   if p.suffix.lower() in (".gpx", ".csv"))
+    if not files:
+        raise CliError("no .gpx or .csv traces found")
+    try:
+        rows = run_evaluation(files, echo=click.echo)
+    except TraceError as exc:
+        raise CliError(str(exc)) from None
+    failed = [r for r in rows if not r.ok]
+    click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise SystemExit(1)

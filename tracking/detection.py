@@ -72,28 +72,34 @@ def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime
 
 
 def _apply(session: Session, trip: Trip, events: list, result, *, now: datetime, batch: bool) -> None:
-    """Raise or clear alerts by each kind's last event; record notices in the timeline."""
-    last_by_kind = {}
+    """Raise and clear alerts in event order; record notices in the timeline.
+
+    Every alert is recorded the same way whether its fixes came live or in one backlog, so a
+    replay raises the same alerts. What a backlog raised and cleared again is history, not
+    news: it is marked ``from_backlog`` and not pushed to dispatchers' screens, so a device
+    flushing its offline queue causes no storm of stale alerts.
+    """
+    touched: dict[int, tuple] = {}
     for event in events:
         if event.action == "notice":
             session.add(TripEvent(trip_id=trip.id, at=event.ts, kind=event.kind, detail=event.detail))
             result.notices.append({"escort_user_id": trip.escort_user_id,
                                    "payload": {"trip_id": trip.id, "kind": event.kind, "ts": _iso(event.ts)}})
-        else:
-            if batch and event.kind in last_by_kind and last_by_kind[event.kind].action != event.action:
-                session.add(TripEvent(trip_id=trip.id, at=event.ts, kind="backlog_" + event.action,
-                                      detail={"kind": event.kind, **event.detail}))
-            last_by_kind[event.kind] = event
-    for event in last_by_kind.values():
-        if event.action == "raise":
-            alert, _new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
-                                             detail=event.detail, at=event.ts, now=now)
-            result.alerts.append(alert)
+        elif event.action == "raise":
+            alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
+                                            detail=event.detail, at=event.ts, now=now)
+            touched.setdefault(alert.id, (alert, new))
         elif event.action == "resolve":
             alert = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
                                         detail=event.detail, at=event.ts, now=now)
             if alert is not None:
-                result.alerts.append(alert)
+                touched.setdefault(alert.id, (alert, False))
+    for alert, new in touched.values():
+        if batch and new and alert.resolved_at is not None:
+            alert.detail = {**alert.detail, "from_backlog": True}
+            session.add(alert)
+            continue
+        result.alerts.append(alert)
 
 
 def _iso(value: datetime) -> str:
