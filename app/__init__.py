@@ -24,16 +24,54 @@ class Escort:
     config: Config
     engine: Engine
     limits: object
+    last_sweep_at: object = None
     _started: bool = field(default=False)
 
     def start_background(self) -> None:
-        """Start this process's background loops once (the positions fan-out)."""
+        """Start this process's background loops once: the positions fan-out and the sweep."""
         if self._started:
             return
         self._started = True
-        from app.realtime import fanout
+        from app.realtime import fanout, socketio
 
         fanout.start(self.config.positions_interval_s)
+        if self.config.sweep_interval_s > 0:
+            socketio.start_background_task(self._sweep_forever)
+
+    def channels(self):
+        """Return where escalations are sent."""
+        from dispatch.notify import Channels
+
+        cfg = self.config
+        return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
+                        supervisor_email=cfg.supervisor_email)
+
+    def sweep_once(self, now) -> None:
+        """Run one scheduler sweep and tell the screens what it changed."""
+        from sqlmodel import Session
+
+        from app import realtime
+        from dispatch import alerts, scheduler
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = scheduler.sweep(session, now=now, channels=self.channels())
+        for alert in result.alerts:
+            realtime.emit_alert(alerts.public(alert))
+        for reminder in result.reminders:
+            realtime.emit_to_escort("checkin_due", reminder["payload"], reminder["escort_user_id"])
+        self.last_sweep_at = now
+
+    def _sweep_forever(self) -> None:
+        """Sweep every interval; a failed sweep is logged and the next one tries again."""
+        from app.db import utcnow
+        from app.realtime import socketio
+
+        while True:
+            socketio.sleep(self.config.sweep_interval_s)
+            try:
+                self.sweep_once(utcnow())
+            except Exception:  # noqa: BLE001  (e.g. the database is away for a moment)
+                log.exception("scheduler sweep failed")
 
 
 def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:

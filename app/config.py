@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +33,13 @@ class Config:
     # Fixes older than this are refused as absurd (a dead RTC reports 1970 or 2000).
     max_fix_age_s: float = 7 * 24 * 3600.0
     session_cookie_secure: bool = False
+    # The scheduler's sweep (lost signal, missed check-ins, escalation); 0 turns it off.
+    sweep_interval_s: float = 5.0
+    webhook_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "escort-dispatch@localhost"
+    supervisor_email: str | None = None
     testing: bool = False
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
@@ -50,6 +55,11 @@ class Config:
             tile_url=env.get("ESCORT_TILE_URL", cls.tile_url),
             tile_attribution=env.get("ESCORT_TILE_ATTRIBUTION", cls.tile_attribution),
             session_cookie_secure=env.get("ESCORT_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+            sweep_interval_s=_seconds(env, "ESCORT_SWEEP_INTERVAL_S", 5.0),
+            webhook_url=env.get("ESCORT_WEBHOOK_URL") or None,
+            smtp_url=env.get("ESCORT_SMTP_URL") or None,
+            mail_from=env.get("ESCORT_MAIL_FROM", cls.mail_from),
+            supervisor_email=env.get("ESCORT_SUPERVISOR_EMAIL") or None,
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
@@ -75,6 +85,20 @@ class Config:
                 "set it in the environment, e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"
             )
         return self.secret_key
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    """Read a non-negative number of seconds, or fail with the variable's name."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
 
 
 def instance_secret(instance_path: Path) -> str:

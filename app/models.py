@@ -21,6 +21,11 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     safe_pin_hash: str | None = Field(default=None, max_length=255)
     duress_pin_hash: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=200)
+    # The escort's own emergency contact: the last step of an unanswered alert's escalation.
+    emergency_contact_name: str | None = Field(default=None, max_length=200)
+    emergency_contact_email: str | None = Field(default=None, max_length=200)
+    emergency_contact_phone: str | None = Field(default=None, max_length=40)
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

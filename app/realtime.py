@@ -83,12 +83,17 @@ def publish_ingest(result: Any, alert_public: Callable[[Any], dict]) -> None:
         emit_alert(alert_public(alert))
     for notice in result.notices:
         if notice.get("escort_user_id") is not None:
-            socketio.emit("suggest", notice["payload"], namespace=DEVICE_NS, to=escort_room(notice["escort_user_id"]))
+            emit_to_escort("suggest", notice["payload"], notice["escort_user_id"])
 
 
 def emit_alert(payload: dict) -> None:
     """Send one alert change to every dispatcher."""
     socketio.emit("alert", payload, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
+
+
+def emit_to_escort(event: str, payload: dict, escort_user_id: int) -> None:
+    """Send an event to every connection of one escort (their tablet tabs and phones)."""
+    socketio.emit(event, payload, namespace=DEVICE_NS, to=escort_room(escort_user_id))
 
 
 def emit_trip(dispatch_payload: dict, escort_payload: dict | None, escort_user_id: int | None) -> None:

@@ -69,4 +69,7 @@ class Alert(SQLModel, table=True):
     resolved_by_id: int | None = Field(default=None, foreign_key="user.id")
     category: str | None = Field(default=None, max_length=20)
     note: str | None = None
+    # How far up the escalation chain an unacknowledged alert has gone (0: not escalated).
+    escalation_level: int = 0
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     detail: dict = Field(default_factory=dict, sa_type=JSON)

@@ -1,4 +1,4 @@
-"""Escort safety: panic, check-ins with a safe or duress PIN (silent), and their alerts."""
+"""Escort safety: panic, and check-ins where a duress PIN silently calls for help."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class SafetyError(ValueError):
 
 
 def panic(session: Session, *, trip: Trip | None, device_id: int | None, at: datetime, now: datetime,
-          lat: float | None = None, lon: float | None = None, source: str = "tablet") -> Alert:
+          lat: float | None = None, lon: float | None = None, source: str = "device") -> Alert:
     """Raise (or refresh) the panic alert with the last known position."""
     detail = {"source": source}
     if lat is not None and lon is not None:
@@ -27,24 +27,31 @@ def panic(session: Session, *, trip: Trip | None, device_id: int | None, at: dat
     return alert
 
 
-def checkin(session: Session, user: User, trip: Trip | None, pin: str, *, now: datetime) -> Alert | None:
-    """Record a check-in; the duress PIN records the same and silently raises ``duress``.
+def verify_pin(user: User, pin) -> bool:
+    """Check a PIN against both of the escort's PINs; return True for the duress PIN.
 
-    Both PIN hashes are always checked, so the two answers take the same time; the caller
-    must answer both the same way. Returns the duress alert (for the dispatcher) or None.
+    Both hashes are always computed, so the safe and the duress PIN take the same time.
     """
     if not isinstance(pin, str) or not pin.isdigit() or not 4 <= len(pin) <= 8:
         raise SafetyError("enter your 4 to 8 digit PIN")
+    if user.safe_pin_hash is None:
+        raise SafetyError("no PIN is set for you yet; ask dispatch")
     is_safe = check_secret(user.safe_pin_hash, pin)
     is_duress = check_secret(user.duress_pin_hash, pin)
     if not (is_safe or is_duress):
         raise SafetyError("that PIN is not right")
-    trip_id = trip.id if trip else None
-    if trip_id is not None:
-        # Identical timeline lines either way: whoever reads the escort's trip later sees a check-in.
-        session.add(TripEvent(trip_id=trip_id, at=now, kind="checkin", user_id=user.id, detail={"by": user.username}))
-    if is_duress:
-        alert, _ = alerts.raise_alert(session, trip_id=trip_id, device_id=trip.device_id if trip else None,
-                                      kind="duress", detail={"escort": user.username}, at=now, now=now)
-        return alert
-    return None
+    return is_duress and not is_safe
+
+
+def record_checkin(session: Session, user: User, trip: Trip | None, *, now: datetime) -> None:
+    """Write the check-in to the trip's timeline (the same line for either PIN)."""
+    if trip is not None:
+        session.add(TripEvent(trip_id=trip.id, at=now, kind="checkin", user_id=user.id, detail={"by": user.username}))
+
+
+def raise_duress(session: Session, user: User, trip: Trip | None, *, now: datetime) -> Alert:
+    """Raise the duress alert for the escort's trip."""
+    alert, _new = alerts.raise_alert(session, trip_id=trip.id if trip else None,
+                                     device_id=trip.device_id if trip else None, kind="duress",
+                                     detail={"escort": user.username}, at=now, now=now)
+    return alert

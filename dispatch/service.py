@@ -41,3 +41,51 @@ def resolve(session: Session, alert: Alert, user: User, *, category: str, note: 
     payload = alerts.public(alert, names)
     realtime.emit_alert(payload)
     return payload
+
+
+def panic(session: Session, device, data: dict, *, now: datetime) -> None:
+    """Raise panic for the device's trip at its last known position, commit, and alert dispatchers."""
+    from dispatch import safety
+    from tracking.schemas import parse_panic
+
+    at, lat, lon = parse_panic(data, now=now)
+    if lat is None and device.last_lat is not None:
+        lat, lon = device.last_lat, device.last_lon
+    trip = trips.active_trip_for_device(session, device)
+    alert = safety.panic(session, trip=trip, device_id=device.id, at=at, now=now, lat=lat, lon=lon)
+    session.commit()
+    realtime.emit_alert(alerts.public(alert))
+
+
+def checkin(session: Session, user_id: int, pin, *, now: datetime) -> dict:
+    """Check an escort in; the answer is the same for the safe and the duress PIN.
+
+    The duress alert is raised in a background task after the answer is built, so neither
+    the answer nor its timing differs between the two PINs.
+    """
+    from dispatch import safety
+
+    user = session.get(User, user_id)
+    trip = trips.current_trip_for_escort(session, user)
+    try:
+        is_duress = safety.verify_pin(user, pin)
+    except safety.SafetyError as exc:
+        return {"ok": False, "error": str(exc)}
+    safety.record_checkin(session, user, trip, now=now)
+    session.commit()
+    if is_duress:
+        realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
+                                                trip.id if trip else None, now)
+    return {"ok": True}
+
+
+def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> None:
+    """Raise the silent duress alert and tell dispatchers (never the escort's screen)."""
+    from dispatch import safety
+
+    with Session(engine, expire_on_commit=False) as session:
+        user = session.get(User, user_id)
+        trip = session.get(Trip, trip_id) if trip_id else None
+        alert = safety.raise_duress(session, user, trip, now=now)
+        session.commit()
+        realtime.emit_alert(alerts.public(alert))

@@ -95,6 +95,7 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
             result.trip_id = trip.id
             mine = [f for f in fresh if trip_ids[f.seq] == trip.id]
             if mine:
+                _signal_back(session, trip, result, now=now)
                 _detect(session, trip, mine, result, now=now)
     session.commit()
     realtime.publish_ingest(result, alerts.public)
@@ -161,6 +162,16 @@ def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: da
     session.execute(update(Device).where(Device.id == device.id).values(**values))
     for key, value in values.items():
         setattr(device, key, value)
+
+
+def _signal_back(session: Session, trip, result: IngestResult, *, now: datetime) -> None:
+    """Clear a ``signal_lost`` alert: a fresh fix is the signal back."""
+    from dispatch import alerts
+
+    alert = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind="signal_lost",
+                                detail={}, at=now, now=now)
+    if alert is not None:
+        result.alerts.append(alert)
 
 
 def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, now: datetime) -> None:

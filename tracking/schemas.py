@@ -15,6 +15,25 @@ MAX_BATCH = 1000
 OptionalFloat = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
 
 
+def parse_timestamp(value: Any) -> datetime:
+    """Read epoch seconds or an ISO-8601 time with a zone; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("must be ISO-8601 or epoch seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 <= value < 1e11:
+            raise ValueError("epoch seconds out of range")
+        return datetime.fromtimestamp(value, timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be ISO-8601 or epoch seconds") from None
+        if parsed.tzinfo is None:
+            raise ValueError("needs a timezone (use Z for UTC)")
+        return parsed
+    raise ValueError("must be ISO-8601 or epoch seconds")
+
+
 class FixIn(BaseModel):
     """One fix as a device sends it: ``ts`` is ISO-8601 UTC or epoch seconds."""
 
@@ -42,21 +61,7 @@ class FixIn(BaseModel):
     @classmethod
     def _timestamp(cls, value: Any) -> Any:
         """Accept epoch seconds or ISO-8601; refuse naive times and booleans."""
-        if isinstance(value, bool):
-            raise ValueError("must be ISO-8601 or epoch seconds")
-        if isinstance(value, (int, float)):
-            if not math.isfinite(value) or not 0 <= value < 1e11:
-                raise ValueError("epoch seconds out of range")
-            return datetime.fromtimestamp(value, timezone.utc)
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError("must be ISO-8601 or epoch seconds") from None
-            if parsed.tzinfo is None:
-                raise ValueError("needs a timezone (use Z for UTC)")
-            return parsed
-        raise ValueError("must be ISO-8601 or epoch seconds")
+        return parse_timestamp(value)
 
     def to_fix(self) -> Fix:
         """Return the pure Fix value, ``ts`` in UTC."""
@@ -92,3 +97,25 @@ def parse_fix(raw: Any) -> Fix:
         return FixIn.model_validate(raw).to_fix()
     except ValidationError as exc:
         raise ValueError(describe_error(exc)) from None
+
+
+def parse_panic(data: dict, *, now: datetime) -> tuple[datetime, float | None, float | None]:
+    """Read a panic payload leniently: a panic is never refused for a bad field.
+
+    Whatever cannot be read is dropped: the time becomes ``now`` and the position the
+    device's last known one.
+    """
+    at = now
+    raw_ts = data.get("ts")
+    if raw_ts is not None:
+        try:
+            at = parse_timestamp(raw_ts).astimezone(timezone.utc)
+        except ValueError:
+            at = now
+        if at > now:
+            at = now
+    lat, lon = data.get("lat"), data.get("lon")
+    valid = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lon))
+    if not valid or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return at, None, None
+    return at, float(lat), float(lon)

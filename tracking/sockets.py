@@ -101,3 +101,29 @@ def on_status(data: Any = None):
         except trips.TripError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "trip": present.trip_for_escort(session, trip)}
+
+
+@socketio.on("panic", namespace=DEVICE_NS)
+def on_panic(data: Any = None):
+    """Raise a panic alert with the last position; the ack says nothing a bystander could read."""
+    from dispatch import service
+
+    device_id, user_id = _connections[request.sid]
+    data = data if isinstance(data, dict) else {}
+    with session_scope(_engine()) as session:
+        device = session.get(Device, device_id)
+        service.panic(session, device, data, now=utcnow())
+    return {"ok": True}
+
+
+@socketio.on("checkin", namespace=DEVICE_NS)
+def on_checkin(data: Any = None):
+    """Record a check-in; a duress PIN answers exactly as the safe PIN does."""
+    from dispatch import service
+
+    _, user_id = _connections[request.sid]
+    if user_id is None:
+        return {"ok": False, "error": "this device is not linked to an escort"}
+    pin = data.get("pin") if isinstance(data, dict) else None
+    with session_scope(_engine()) as session:
+        return service.checkin(session, user_id, pin, now=utcnow())

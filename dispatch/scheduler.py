@@ -1,0 +1,153 @@
+"""The periodic sweep for what no fix can trigger: lost signal, missed check-ins, escalation.
+
+``sweep`` takes ``now`` as an argument, so tests move time. It is idempotent in the
+database: alerts are unique per trip and kind while open, and each escalation step is
+claimed with a conditional UPDATE, so two processes sweeping at once raise each alert once
+and send each notice once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, func, select
+
+from app.models import User
+from dispatch import alerts, notify
+from dispatch.models import Alert, Trip, TripEvent
+from dispatch.settings import SAFETY_DEFAULTS
+from dispatch.trips import ACTIVE
+from tracking.models import Fix, TripTrackState
+
+log = logging.getLogger(__name__)
+LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
+REMIND_BEFORE_S = 120.0
+
+
+@dataclass
+class SweepResult:
+    """What a sweep changed: alerts to publish and check-in reminders to send."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    reminders: list[dict] = field(default_factory=list)
+
+
+def timer(trip: Trip, name: str) -> float:
+    """Return one of the trip's safety timers in seconds (its setting or the default)."""
+    return float((trip.settings or {}).get(name, SAFETY_DEFAULTS[name]))
+
+
+def sweep(session: Session, *, now: datetime, channels: notify.Channels) -> SweepResult:
+    """Run every timer once for every trip under way, and escalate unanswered alerts."""
+    result = SweepResult()
+    for trip in session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all():
+        _signal_lost(session, trip, now, result)
+        _checkin_due(session, trip, now, result)
+    session.commit()
+    _escalate(session, now, channels, result)
+    return result
+
+
+def last_fix_at(session: Session, trip: Trip) -> datetime | None:
+    """Return when the trip's latest fix was received."""
+    return session.exec(select(func.max(Fix.received_at)).where(Fix.trip_id == trip.id)).one()
+
+
+def _signal_lost(session: Session, trip: Trip, now: datetime, result: SweepResult) -> None:
+    """Raise ``signal_lost`` when no fix has arrived for the trip for too long."""
+    last = last_fix_at(session, trip) or trip.started_at
+    if last is None:
+        return
+    silent_s = (now - last).total_seconds()
+    if silent_s >= timer(trip, "signal_lost_after_s"):
+        alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind="signal_lost",
+                                        detail={"last_fix_at": last.isoformat(), "silent_s": round(silent_s)},
+                                        at=now, now=now)
+        if new:
+            result.alerts.append(alert)
+
+
+def alive_since(session: Session, trip: Trip) -> datetime | None:
+    """Return the latest evidence that the escort is fine: a check-in, or driving the route.
+
+    Decision: while the escort moves along the planned route (no deviation or stop alert
+    open) the route itself is evidence of life, so the check-in clock restarts with every
+    such fix; check-ins are asked for only when stopped, off the route, or not yet driving.
+    """
+    checkin = session.exec(select(func.max(TripEvent.at)).where(
+        TripEvent.trip_id == trip.id, TripEvent.kind == "checkin")).one()
+    evidence = [t for t in (checkin, trip.started_at) if t is not None]
+    row = session.get(TripTrackState, trip.id)
+    if row and row.state and trip.status == "on_board":
+        open_kinds = {a.kind for a in alerts.open_alerts(session, trip.id)}
+        last_ts = row.state.get("last_ts")
+        if last_ts and not open_kinds & {"deviation", "stop"}:
+            evidence.append(datetime.fromisoformat(last_ts))
+    return max(evidence) if evidence else None
+
+
+def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResult) -> None:
+    """Remind the escort before a check-in is due, then raise ``missed_checkin`` after the grace."""
+    since = alive_since(session, trip)
+    if since is None:
+        return
+    due = since + timedelta(seconds=timer(trip, "checkin_interval_s"))
+    if now >= due + timedelta(seconds=timer(trip, "checkin_grace_s")):
+        alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind="missed_checkin",
+                                        detail={"due_at": due.isoformat()}, at=now, now=now)
+        if new:
+            result.alerts.append(alert)
+    elif now >= due - timedelta(seconds=REMIND_BEFORE_S) and trip.escort_user_id is not None:
+        result.reminders.append({"escort_user_id": trip.escort_user_id,
+                                 "payload": {"trip_id": trip.id, "due_at": due.isoformat()}})
+
+
+def _escalate(session: Session, now: datetime, channels: notify.Channels, result: SweepResult) -> None:
+    """Move every unacknowledged alert one step up the chain when its time is up."""
+    for alert in session.exec(select(Alert).where(Alert.resolved_at.is_(None), Alert.acknowledged_at.is_(None),
+                                                  Alert.escalation_level < max(LEVELS))).all():
+        trip = session.get(Trip, alert.trip_id) if alert.trip_id else None
+        wait_s = timer(trip, "escalate_after_s") if trip else SAFETY_DEFAULTS["escalate_after_s"]
+        if (now - (alert.escalated_at or alert.raised_at)).total_seconds() < wait_s:
+            continue
+        level = alert.escalation_level + 1
+        claimed = session.execute(
+            update(Alert).where(Alert.id == alert.id, Alert.escalation_level == alert.escalation_level,
+                                Alert.acknowledged_at.is_(None))
+            .values(escalation_level=level, escalated_at=now)
+        ).rowcount
+        session.commit()
+        if claimed != 1:
+            continue  # another process took this step
+        session.refresh(alert)
+        attempts = _send_step(session, alert, trip, level, channels)
+        if trip is not None:
+            session.add(TripEvent(trip_id=trip.id, at=now, kind="notification", detail={
+                "alert_id": alert.id, "kind": alert.kind, "level": level, "to": LEVELS[level],
+                "attempts": [a.as_dict() for a in attempts]}))
+            session.commit()
+        result.alerts.append(alert)
+
+
+def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
+               channels: notify.Channels) -> list[notify.Attempt]:
+    """Notify the people of one escalation level."""
+    escort = session.get(User, trip.escort_user_id) if trip and trip.escort_user_id else None
+    if level == 1:
+        emails = [u.email for u in session.exec(select(User).where(User.role == "dispatcher", User.is_active)).all()
+                  if u.email]
+    elif level == 2:
+        emails = [channels.supervisor_email] if channels.supervisor_email else []
+    else:
+        emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
+    payload = {"alert_id": alert.id, "kind": alert.kind, "trip_id": alert.trip_id, "level": level,
+               "to": LEVELS[level], "raised_at": alert.raised_at.isoformat(),
+               "escort": escort.username if escort else None}
+    subject = f"[Escort Dispatch] unanswered {alert.kind.replace('_', ' ')} alert on trip {alert.trip_id}"
+    body = (f"Alert {alert.id} ({alert.kind}) on trip {alert.trip_id} was raised at {alert.raised_at:%H:%M:%S} UTC "
+            f"and nobody has acknowledged it. Escalation step {level}: {LEVELS[level]}.\n"
+            f"Escort: {payload['escort'] or 'unknown'}. Open the live map to act on it.")
+    return notify.notify(channels, payload, emails, subject, body)
