@@ -24,6 +24,7 @@ class Escort:
     config: Config
     engine: Engine
     limits: object
+    active_trips: object = None
     last_sweep_at: object = None
     _started: bool = field(default=False)
 
@@ -104,7 +105,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     from app.realtime import socketio
     from dispatch import sockets as dispatch_sockets  # noqa: F401
     from tracking import sockets as device_sockets  # noqa: F401
-    from tracking.ingest import Limits
+    from tracking.ingest import ActiveTrips, Limits
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
@@ -113,6 +114,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
+        active_trips=ActiveTrips(),
     )
     app.teardown_appcontext(close_request_session)
     login_manager.init_app(app)

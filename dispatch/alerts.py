@@ -35,6 +35,12 @@ def find_open(session: Session, trip_id: int | None, device_id: int | None, kind
     return session.exec(select(Alert).where(Alert.open_key == key)).first()
 
 
+def is_open(session: Session, trip_id: int | None, device_id: int | None, kind: str) -> bool:
+    """Say whether an alert of this kind is open, with one light query (the ingest path asks)."""
+    key = open_key(trip_id, device_id, kind)
+    return session.connection().execute(select(Alert.id).where(Alert.open_key == key)).first() is not None
+
+
 def raise_alert(session: Session, *, trip_id: int | None, device_id: int | None, kind: str,
                 detail: dict, at: datetime, now: datetime) -> tuple[Alert, bool]:
     """Raise an alert, or update the open one of the same kind; return it and whether it is new."""

@@ -16,9 +16,18 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
     """Change a trip's status, commit, and tell dispatchers and the escort."""
     trips.change_status(session, trip, status, user, now=now)
     session.commit()
+    _forget_active_trips()
     realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),
                        trip.escort_user_id)
     return trip
+
+
+def _forget_active_trips() -> None:
+    """Make this process look up devices' trips afresh after a status change."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        current_app.extensions["escort"].active_trips.forget()
 
 
 def acknowledge(session: Session, alert: Alert, user: User, *, now: datetime) -> dict:

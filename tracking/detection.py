@@ -19,33 +19,31 @@ _plans: OrderedDict[tuple, object] = OrderedDict()
 _plans_lock = Lock()
 
 
-def plan_for(trip: Trip):
-    """Return the trip's prepared plan, built once per version of its route and geofences."""
-    route_active = trip.status == "on_board"  # before pickup the escort is not on the planned route
-    key = (trip.id, route_active, repr(trip.route), trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m,
-           trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m, trip.appointment_at)
+def plan_for(trip: Trip) -> tuple[detectors.TripPlan, detectors.DetectionSettings]:
+    """Return the trip's prepared plan and settings, built once per version of the trip.
+
+    Every change to a trip (status, route, geofences, settings) moves its ``updated_at``,
+    so the version key is cheap: no hashing of a long route on every fix.
+    """
+    key = (trip.id, trip.updated_at, trip.status)
     with _plans_lock:
-        plan = _plans.get(key)
-        if plan is not None:
+        cached = _plans.get(key)
+        if cached is not None:
             _plans.move_to_end(key)
-            return plan
+            return cached
     plan = detectors.build_plan(
         route=[tuple(p) for p in trip.route],
         pickup=(trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
         dropoff=(trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m),
         appointment_at=trip.appointment_at,
-        route_active=route_active,
+        route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
     )
+    cached = (plan, detectors.DetectionSettings.from_overrides(trip.settings or {}))
     with _plans_lock:
-        _plans[key] = plan
+        _plans[key] = cached
         while len(_plans) > _PLAN_CACHE_SIZE:
             _plans.popitem(last=False)
-    return plan
-
-
-def settings_for(trip: Trip) -> detectors.DetectionSettings:
-    """Return the trip's detection settings: defaults with its overrides."""
-    return detectors.DetectionSettings.from_overrides(trip.settings or {})
+    return cached
 
 
 def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime) -> None:
@@ -59,7 +57,7 @@ def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime
         select(TripTrackState).where(TripTrackState.trip_id == trip.id).with_for_update()
     ).first()
     state = detectors.DetectionState.from_dict(row.state if row else None)
-    plan, settings = plan_for(trip), settings_for(trip)
+    plan, settings = plan_for(trip)
     events = []
     for fix in sorted(fixes, key=lambda f: (f.ts, f.seq)):
         state, fix_events, _skipped = detectors.process(state, fix, plan, settings)

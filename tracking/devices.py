@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -10,6 +11,13 @@ from sqlmodel import Session, select
 from app.auth import hash_token, new_token
 from app.models import User
 from tracking.models import Device
+
+
+class DeviceRef(NamedTuple):
+    """What the ingest path needs of a device, kept with its connection instead of reloaded."""
+
+    id: int
+    escort_user_id: int | None
 
 
 class DeviceError(ValueError):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import update
+from sqlalchemy import case, or_, update
 from sqlmodel import Session
 
 from tracking.fix import Fix
@@ -65,18 +65,23 @@ def check_times(fixes: list[Fix], result: IngestResult, *, now: datetime, limits
 
 
 def accept_payloads(session: Session, device: Device, raws: list[Any], *, now: datetime,
-                    limits: Limits = Limits()) -> IngestResult:
+                    limits: Limits = Limits(), trip_cache: "ActiveTrips | None" = None) -> IngestResult:
     """Run raw device payloads through the whole pipeline and commit (the /device and REST path)."""
     result = IngestResult()
     if len(raws) > MAX_BATCH:
         result.rejected.extend({"seq": raw_seq(r), "error": f"batch larger than {MAX_BATCH}"} for r in raws)
         return result
-    return accept(session, device, parse_payloads(raws, result), now=now, limits=limits, result=result)
+    return accept(session, device, parse_payloads(raws, result), now=now, limits=limits, result=result,
+                  trip_cache=trip_cache)
 
 
 def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
-           limits: Limits = Limits(), result: IngestResult | None = None) -> IngestResult:
-    """Store valid fixes once per (device, seq), run detection, commit, then publish."""
+           limits: Limits = Limits(), result: IngestResult | None = None,
+           trip_cache: "ActiveTrips | None" = None) -> IngestResult:
+    """Store valid fixes once per (device, seq), run detection, commit, then publish.
+
+    ``device`` needs only ``id`` and ``escort_user_id`` (a Device or a DeviceRef).
+    """
     from app import realtime
     from dispatch import alerts, trips
 
@@ -84,7 +89,7 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
     fixes = check_times(fixes, result, now=now, limits=limits)
     fixes = _dedupe_in_batch(fixes, result)
     if fixes:
-        trip = trips.active_trip_for_device(session, device)
+        trip = trip_cache.get(session, device, now=now) if trip_cache else trips.active_trip_for_device(session, device)
         trip_ids = _assign_trips(session, device, trip, fixes)
         new_seqs = _store(session, device, fixes, trip_ids, now=now)
         result.accepted.extend(f.seq for f in fixes)
@@ -153,21 +158,60 @@ def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *
 
 
 def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: datetime) -> None:
-    """Record when the device was last seen and, if newer, its last position."""
+    """Record when the device was last seen and, if newer than what is stored, its position.
+
+    One UPDATE whose CASE keeps the newest position, so a late backlog never moves the
+    device back and concurrent batches need no read first.
+    """
     values: dict[str, Any] = {"last_seen_at": now}
     if fresh:
         newest = max(fresh, key=lambda f: f.ts)
-        if device.last_fix_at is None or newest.ts >= device.last_fix_at:
-            values.update(last_lat=newest.lat, last_lon=newest.lon, last_fix_at=newest.ts, last_seq=newest.seq)
-    session.execute(update(Device).where(Device.id == device.id).values(**values))
-    for key, value in values.items():
-        setattr(device, key, value)
+        newer = or_(Device.last_fix_at.is_(None), Device.last_fix_at <= newest.ts)
+        values.update(
+            last_lat=case((newer, newest.lat), else_=Device.last_lat),
+            last_lon=case((newer, newest.lon), else_=Device.last_lon),
+            last_seq=case((newer, newest.seq), else_=Device.last_seq),
+            last_fix_at=case((newer, newest.ts), else_=Device.last_fix_at),
+        )
+    session.connection().execute(update(Device).where(Device.id == device.id).values(**values))
+
+
+class ActiveTrips:
+    """Which trip each device is reporting for, remembered for a second.
+
+    Looking the trip up for every fix costs more than storing the fix. A status change made
+    in this process forgets the entry at once; one made in another process is seen within
+    ``ttl_s``, and a fix in that second still belongs to the trip's window.
+    """
+
+    def __init__(self, ttl_s: float = 1.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[int, tuple[datetime, Any]] = {}
+
+    def get(self, session: Session, device: Device, *, now: datetime):
+        """Return the device's trip under way (detached, read-only), or None."""
+        from dispatch import trips
+
+        hit = self._entries.get(device.id)
+        if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
+            return hit[1]
+        trip = trips.active_trip_for_device(session, device)
+        if trip is not None:
+            session.expunge(trip)
+        self._entries[device.id] = (now, trip)
+        return trip
+
+    def forget(self) -> None:
+        """Drop every entry (a trip changed status here)."""
+        self._entries.clear()
 
 
 def _signal_back(session: Session, trip, result: IngestResult, *, now: datetime) -> None:
     """Clear a ``signal_lost`` alert: a fresh fix is the signal back."""
     from dispatch import alerts
 
+    if not alerts.is_open(session, trip.id, trip.device_id, "signal_lost"):
+        return
     alert = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind="signal_lost",
                                 detail={}, at=now, now=now)
     if alert is not None:

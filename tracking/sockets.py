@@ -55,11 +55,11 @@ def on_disconnect(*_args):
 
 def _ingest(raws: list) -> ingest.IngestResult:
     """Run payloads through the pipeline for this connection's device."""
-    device_id, _ = _connections[request.sid]
+    device = devices.DeviceRef(*_connections[request.sid])
     ext = current_app.extensions["escort"]
     with session_scope(ext.engine) as session:
-        device = session.get(Device, device_id)
-        return ingest.accept_payloads(session, device, raws, now=utcnow(), limits=ext.limits)
+        return ingest.accept_payloads(session, device, raws, now=utcnow(), limits=ext.limits,
+                                      trip_cache=ext.active_trips)
 
 
 @socketio.on("fix", namespace=DEVICE_NS)

@@ -35,5 +35,6 @@ def post_fixes():
     if not isinstance(data, list):
         raise ApiError("the body must be a JSON list of fixes")
     ext = current_app.extensions["escort"]
-    result = ingest.accept_payloads(session, device, data, now=utcnow(), limits=ext.limits)
+    result = ingest.accept_payloads(session, device, data, now=utcnow(), limits=ext.limits,
+                                    trip_cache=ext.active_trips)
     return jsonify(accepted=result.accepted, rejected=result.rejected)
