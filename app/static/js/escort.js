@@ -11,6 +11,9 @@
   var ACK_TIMEOUT_MS = 5000;
   var CHUNK = 200;
   var TERMINAL = { no_show: true, cancelled: true, incident: true };
+  var PANIC_KEY = "escort.panic.v1";      // a panic pressed while offline, sent first on reconnect
+  var PANIC_HOLD_MS = 2000;
+  var SUGGEST = { arrived_pickup: "arrived_pickup", arrived_dropoff: "arrived_dropoff" };
 
   var state = { trip: page.trip, sent: 0, flushing: false, confirming: null };
   window.escortState = state;
@@ -79,6 +82,7 @@
       if (err) { message("No answer from dispatch; try again."); return; }
       if (!ack.ok) { message(ack.error); return; }
       message("");
+      $("suggestion").hidden = true;
       state.trip = ack.trip;
       renderTrip();
     });
@@ -137,6 +141,8 @@
     var fix = { seq: nextSeq(), lat: c.latitude, lon: c.longitude, ts: new Date(pos.timestamp).toISOString(),
                 accuracy_m: c.accuracy, speed_mps: c.speed === null ? null : c.speed,
                 heading_deg: c.heading === null || isNaN(c.heading) ? null : c.heading };
+    state.lastLat = c.latitude;
+    state.lastLon = c.longitude;
     $("gps-status").textContent = "sending (±" + Math.round(c.accuracy) + " m)";
     sendFix(fix);
   }
@@ -149,7 +155,24 @@
 
   var conn = $("conn-status");
   var socket = io("/device", { transports: ["websocket", "polling"] });
-  socket.on("connect", function () { conn.textContent = "online"; conn.className = "live"; flushQueue(); });
+  socket.on("connect", function () {
+    conn.textContent = "online"; conn.className = "live";
+    sendQueuedPanic();  // before anything else
+    flushQueue();
+  });
+  socket.on("checkin_due", function (due) {
+    var el = $("checkin-due");
+    if (!el) return;
+    el.hidden = false;
+    el.textContent = "Check-in due at " + new Date(due.due_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  });
+  socket.on("suggest", function (s) {
+    var status = SUGGEST[s.kind];
+    if (!status || !state.trip || state.trip.allowed_next.indexOf(status) < 0) return;
+    var el = $("suggestion");
+    el.hidden = false;
+    el.textContent = (labels[status] || status) + "? Tap the button to confirm.";
+  });
   socket.on("disconnect", function () { conn.textContent = "offline"; conn.className = "offline"; });
   socket.on("connect_error", function () { conn.textContent = "offline"; conn.className = "offline"; });
   socket.on("trip", function (trip) {
@@ -157,6 +180,59 @@
     if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); }
   });
 
+  // ---- safety: silent panic and PIN check-in --------------------------------------------
+
+  // Hold-to-send: a short tap does nothing, and nothing on screen changes either way.
+  function setupPanic() {
+    var button = $("panic");
+    if (!button) return;
+    var timer = null;
+    function start(ev) { ev.preventDefault(); if (!timer) timer = setTimeout(fire, PANIC_HOLD_MS); }
+    function cancel() { clearTimeout(timer); timer = null; }
+    function fire() {
+      timer = null;
+      var payload = { ts: new Date().toISOString(), lat: state.lastLat, lon: state.lastLon };
+      if (socket.connected) {
+        socket.timeout(ACK_TIMEOUT_MS).emit("panic", payload, function (err) {
+          if (err) localStorage.setItem(PANIC_KEY, JSON.stringify(payload));
+        });
+      } else {
+        localStorage.setItem(PANIC_KEY, JSON.stringify(payload));
+      }
+    }
+    ["pointerdown", "touchstart"].forEach(function (e) { button.addEventListener(e, start); });
+    ["pointerup", "pointerleave", "pointercancel", "touchend"].forEach(function (e) { button.addEventListener(e, cancel); });
+    button.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+  }
+
+  function sendQueuedPanic() {
+    var raw = localStorage.getItem(PANIC_KEY);
+    if (!raw) return;
+    socket.timeout(ACK_TIMEOUT_MS).emit("panic", JSON.parse(raw), function (err) {
+      if (!err) localStorage.removeItem(PANIC_KEY);
+    });
+  }
+
+  // The safe and the duress PIN get the same answer and the same page: only dispatch knows.
+  function setupCheckin() {
+    var form = $("checkin-form");
+    if (!form) return;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = $("checkin-pin");
+      var pin = input.value;
+      input.value = "";
+      if (!socket.connected) { $("checkin-result").textContent = "Offline: check in again when the connection returns."; return; }
+      socket.timeout(ACK_TIMEOUT_MS).emit("checkin", { pin: pin }, function (err, ack) {
+        if (err) { $("checkin-result").textContent = "No answer from dispatch; try again."; return; }
+        $("checkin-result").textContent = ack.ok ? "Checked in. Thank you." : ack.error;
+        if (ack.ok) $("checkin-due").hidden = true;
+      });
+    });
+  }
+
+  setupPanic();
+  setupCheckin();
   renderTrip();
   showCounts();
   if (navigator.geolocation) {
