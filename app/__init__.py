@@ -152,11 +152,15 @@ def _register(app: Flask) -> None:
 
     @app.get("/healthz")
     def healthz():
-        """Answer 200 when the database answers, 503 otherwise."""
-        from app.db import ping
+        """Report the database, Redis (when configured) and the scheduler; 503 if the database is away."""
+        from app import health
 
-        try:
-            ping(app.extensions["escort"].engine)
-        except Exception as exc:  # noqa: BLE001  (any failure means "not healthy")
-            return jsonify(status="error", database=f"unreachable: {type(exc).__name__}"), 503
-        return jsonify(status="ok", database="ok")
+        body, ok = health.report(app.extensions["escort"])
+        return jsonify(body), 200 if ok else 503
+
+    @app.get("/metrics")
+    def metrics():
+        """Serve this process's metrics in Prometheus' text format."""
+        from app.metrics import exposition
+
+        return exposition(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}

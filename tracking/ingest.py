@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -82,9 +83,10 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
 
     ``device`` needs only ``id`` and ``escort_user_id`` (a Device or a DeviceRef).
     """
-    from app import realtime
+    from app import metrics, realtime
     from dispatch import alerts, trips
 
+    began = time.perf_counter()
     result = result or IngestResult()
     fixes = check_times(fixes, result, now=now, limits=limits)
     fixes = _dedupe_in_batch(fixes, result)
@@ -103,6 +105,11 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
                 _signal_back(session, trip, result, now=now)
                 _detect(session, trip, mine, result, now=now)
     session.commit()
+    metrics.ingest_seconds.observe(time.perf_counter() - began)
+    metrics.fixes_stored.inc(len(result.stored))
+    metrics.fixes_rejected.inc(len(result.rejected))
+    for alert in result.alerts:
+        metrics.alerts_raised.labels(alert.kind).inc()
     realtime.publish_ingest(result, alerts.public)
     return result
 
