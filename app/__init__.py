@@ -25,6 +25,7 @@ class Escort:
     engine: Engine
     limits: object
     active_trips: object = None
+    zones: object = None
     last_sweep_at: object = None
     _started: bool = field(default=False)
 
@@ -105,6 +106,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     from app.realtime import socketio
     from dispatch import sockets as dispatch_sockets  # noqa: F401
     from tracking import sockets as device_sockets  # noqa: F401
+    from dispatch.zones import ZoneCache
     from tracking.ingest import ActiveTrips, Limits
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
@@ -115,10 +117,14 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
         active_trips=ActiveTrips(),
+        zones=ZoneCache(),
     )
     app.teardown_appcontext(close_request_session)
     login_manager.init_app(app)
     csrf.init_app(app)
+    # SocketIO keeps server options between init_app calls: a queue set for one app would
+    # stick to the next one made in this process (tests make many).
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode=cfg.async_mode,

@@ -73,3 +73,20 @@ class Alert(SQLModel, table=True):
     escalation_level: int = 0
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     detail: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class HazardZone(SQLModel, table=True):
+    """An area escorts should know about (a closed road, an unsafe estate): entering it raises an alert."""
+
+    __tablename__ = "hazard_zone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    reason: str | None = Field(default=None, max_length=500)
+    # The outer ring as [[lat, lon], ...], first point not repeated.
+    ring: list = Field(default_factory=list, sa_type=JSON)
+    active: bool = True
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -86,9 +86,12 @@ def snapshot(session: Session, *, now: datetime) -> dict:
         if d.id not in busy_devices
     ]
     names = {u.id: u.username for u in session.exec(select(User)).all()}
+    from dispatch import zones
+
     return {
         "server_time": iso(now), "trips": trips, "devices": devices,
         "alerts": [alerts_mod.public(a, names) for a in alerts_mod.open_alerts(session)],
+        "zones": [zones.public(z) for z in zones.active_zones(session, now)],
     }
 
 

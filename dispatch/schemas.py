@@ -62,3 +62,14 @@ def parse_when(value: datetime) -> datetime:
     from datetime import timezone
 
     return value.astimezone(timezone.utc)
+
+
+class ZoneCreate(BaseModel):
+    """``POST /api/v1/hazard-zones``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    reason: str | None = Field(default=None, max_length=500)
+    polygon: dict[str, Any]
+    expires_at: AwareDatetime | None = None

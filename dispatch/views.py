@@ -142,3 +142,46 @@ def resolve_alert(alert_id: int):
                                        note=body.note, now=utcnow()))
     except alerts.AlertError as exc:
         raise ApiError(str(exc), 409 if alert.resolved_at else 400) from None
+
+
+@api.post("/hazard-zones")
+@api_roles(*STAFF)
+def create_zone():
+    """Create a hazard zone from a GeoJSON Polygon; trips entering it raise ``hazard_zone``."""
+    from dispatch import zones
+    from dispatch.schemas import ZoneCreate
+
+    body = parse(ZoneCreate)
+    session = request_session()
+    try:
+        zone = zones.create_zone(session, name=body.name, reason=body.reason, polygon=body.polygon,
+                                 expires_at=body.expires_at, user=g.user, now=utcnow())
+    except zones.ZoneError as exc:
+        raise ApiError(str(exc)) from None
+    session.commit()
+    return jsonify(zones.public(zone)), 201
+
+
+@api.get("/hazard-zones")
+@api_roles(*WATCHERS)
+def list_zones():
+    """List the hazard zones in force."""
+    from dispatch import zones
+
+    return jsonify([zones.public(z) for z in zones.active_zones(request_session(), utcnow())])
+
+
+@api.delete("/hazard-zones/<int:zone_id>")
+@api_roles(*STAFF)
+def retire_zone(zone_id: int):
+    """Retire a hazard zone (kept for the record, no longer in force)."""
+    from dispatch.models import HazardZone
+
+    session = request_session()
+    zone = session.get(HazardZone, zone_id)
+    if zone is None or not zone.active:
+        raise ApiError(f"no active hazard zone with id {zone_id}", 404)
+    zone.active, zone.updated_at = False, utcnow()
+    session.add(zone)
+    session.commit()
+    return "", 204

@@ -19,13 +19,16 @@ _plans: OrderedDict[tuple, object] = OrderedDict()
 _plans_lock = Lock()
 
 
-def plan_for(trip: Trip) -> tuple[detectors.TripPlan, detectors.DetectionSettings]:
-    """Return the trip's prepared plan and settings, built once per version of the trip.
+def plan_for(trip: Trip, zones: tuple[tuple, tuple] = ((), ())) -> tuple[detectors.TripPlan,
+                                                                         detectors.DetectionSettings]:
+    """Return the trip's prepared plan and settings, built once per version of the trip and zones.
 
     Every change to a trip (status, route, geofences, settings) moves its ``updated_at``,
-    so the version key is cheap: no hashing of a long route on every fix.
+    so the version key is cheap: no hashing of a long route on every fix. ``zones`` is
+    (version, hazards) from the zone cache.
     """
-    key = (trip.id, trip.updated_at, trip.status)
+    zones_version, hazards = zones
+    key = (trip.id, trip.updated_at, trip.status, zones_version)
     with _plans_lock:
         cached = _plans.get(key)
         if cached is not None:
@@ -35,6 +38,7 @@ def plan_for(trip: Trip) -> tuple[detectors.TripPlan, detectors.DetectionSetting
         route=[tuple(p) for p in trip.route],
         pickup=(trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
         dropoff=(trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m),
+        hazards=hazards,
         appointment_at=trip.appointment_at,
         route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
     )
@@ -46,7 +50,7 @@ def plan_for(trip: Trip) -> tuple[detectors.TripPlan, detectors.DetectionSetting
     return cached
 
 
-def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime) -> None:
+def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime, zone_cache=None) -> None:
     """Step the trip's detector through new fixes in time order, then apply the net events.
 
     A batch (a tablet flushing its offline queue) is judged by where it ends: an alert
@@ -57,7 +61,11 @@ def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime
         select(TripTrackState).where(TripTrackState.trip_id == trip.id).with_for_update()
     ).first()
     state = detectors.DetectionState.from_dict(row.state if row else None)
-    plan, settings = plan_for(trip)
+    if zone_cache is None:
+        from dispatch.zones import ZoneCache
+
+        zone_cache = ZoneCache(ttl_s=0)
+    plan, settings = plan_for(trip, zone_cache.get(session, now))
     events = []
     for fix in sorted(fixes, key=lambda f: (f.ts, f.seq)):
         state, fix_events, _skipped = detectors.process(state, fix, plan, settings)

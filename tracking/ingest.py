@@ -66,19 +66,20 @@ def check_times(fixes: list[Fix], result: IngestResult, *, now: datetime, limits
 
 
 def accept_payloads(session: Session, device: Device, raws: list[Any], *, now: datetime,
-                    limits: Limits = Limits(), trip_cache: "ActiveTrips | None" = None) -> IngestResult:
+                    limits: Limits = Limits(), trip_cache: "ActiveTrips | None" = None,
+                    zone_cache=None) -> IngestResult:
     """Run raw device payloads through the whole pipeline and commit (the /device and REST path)."""
     result = IngestResult()
     if len(raws) > MAX_BATCH:
         result.rejected.extend({"seq": raw_seq(r), "error": f"batch larger than {MAX_BATCH}"} for r in raws)
         return result
     return accept(session, device, parse_payloads(raws, result), now=now, limits=limits, result=result,
-                  trip_cache=trip_cache)
+                  trip_cache=trip_cache, zone_cache=zone_cache)
 
 
 def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
            limits: Limits = Limits(), result: IngestResult | None = None,
-           trip_cache: "ActiveTrips | None" = None) -> IngestResult:
+           trip_cache: "ActiveTrips | None" = None, zone_cache=None) -> IngestResult:
     """Store valid fixes once per (device, seq), run detection, commit, then publish.
 
     ``device`` needs only ``id`` and ``escort_user_id`` (a Device or a DeviceRef).
@@ -103,7 +104,7 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
             mine = [f for f in fresh if trip_ids[f.seq] == trip.id]
             if mine:
                 _signal_back(session, trip, result, now=now)
-                _detect(session, trip, mine, result, now=now)
+                _detect(session, trip, mine, result, now=now, zone_cache=zone_cache)
     session.commit()
     metrics.ingest_seconds.observe(time.perf_counter() - began)
     metrics.fixes_stored.inc(len(result.stored))
@@ -225,13 +226,13 @@ def _signal_back(session: Session, trip, result: IngestResult, *, now: datetime)
         result.alerts.append(alert)
 
 
-def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, now: datetime) -> None:
+def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, now: datetime, zone_cache) -> None:
     """Run detection for the trip's new fixes; a detector fault never loses the stored fixes."""
     from tracking import detection
 
     try:
         with session.begin_nested():
-            detection.run(session, trip, fixes, result, now=now)
+            detection.run(session, trip, fixes, result, now=now, zone_cache=zone_cache)
     except Exception:  # noqa: BLE001  (fixes are stored and acknowledged whatever detection does)
         log.exception("detection failed for trip %s", trip.id)
 

@@ -59,7 +59,7 @@ def _ingest(raws: list) -> ingest.IngestResult:
     ext = current_app.extensions["escort"]
     with session_scope(ext.engine) as session:
         return ingest.accept_payloads(session, device, raws, now=utcnow(), limits=ext.limits,
-                                      trip_cache=ext.active_trips)
+                                      trip_cache=ext.active_trips, zone_cache=ext.zones)
 
 
 @socketio.on("fix", namespace=DEVICE_NS)

@@ -36,5 +36,5 @@ def post_fixes():
         raise ApiError("the body must be a JSON list of fixes")
     ext = current_app.extensions["escort"]
     result = ingest.accept_payloads(session, device, data, now=utcnow(), limits=ext.limits,
-                                    trip_cache=ext.active_trips)
+                                    trip_cache=ext.active_trips, zone_cache=ext.zones)
     return jsonify(accepted=result.accepted, rejected=result.rejected)

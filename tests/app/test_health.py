@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 from app import create_app
-from app.db import upgrade
 from tests.conftest import make_config, require
 from tests.factories import fix_payload
 
@@ -25,15 +24,18 @@ def test_healthz_without_redis(client):
     assert body["scheduler"]["status"] in ("starting", "ok")
 
 
-def test_healthz_with_redis_up_and_down(tmp_path):
+def test_healthz_with_redis_up_and_down(app):
+    from dataclasses import replace
+
+    from app import health
+
     require(_redis_up(), "Redis is not running on 127.0.0.1:6379")
-    up = create_app(make_config(tmp_path, redis_url="redis://127.0.0.1:6379/0"))
-    upgrade(up.extensions["escort"].engine)
-    assert up.test_client().get("/healthz").json["redis"] == "ok"
-    down = create_app(make_config(tmp_path, redis_url="redis://127.0.0.1:1/0"))
-    resp = down.test_client().get("/healthz")
-    assert resp.status_code == 200, "without Redis a process still serves its own clients"
-    assert resp.json["redis"].startswith("unreachable") and resp.json["status"] == "degraded"
+    ext = app.extensions["escort"]
+    up, ok = health.report(replace(ext, config=replace(ext.config, redis_url="redis://127.0.0.1:6379/0")))
+    assert ok and up["redis"] == "ok" and up["status"] == "ok"
+    down, ok = health.report(replace(ext, config=replace(ext.config, redis_url="redis://127.0.0.1:1/0")))
+    assert ok, "without Redis a process still serves its own clients"
+    assert down["redis"].startswith("unreachable") and down["status"] == "degraded"
 
 
 def test_healthz_says_503_when_the_database_is_away(tmp_path):

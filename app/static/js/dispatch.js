@@ -84,7 +84,25 @@
     trail.addLatLng(latlng);
     var pts = trail.getLatLngs();
     if (pts.length > TRAIL) trail.setLatLngs(pts.slice(pts.length - TRAIL));
+    markOffRoute(trip.id, latlng);
     marker.setStyle({ fillColor: openAlertsOf(trip.id) ? "#c62828" : "#1f5fbf" });
+  }
+
+  // While a deviation is open, the driven stretch is drawn in red over the planned route.
+  function markOffRoute(tripId, latlng) {
+    var key = "offroute-" + tripId;
+    var deviating = Object.keys(state.alerts).some(function (id) {
+      var a = state.alerts[id];
+      return a.trip_id === tripId && a.kind === "deviation" && a.state !== "resolved";
+    });
+    var line = state.markers[key];
+    if (!deviating) { if (line) line.closed = true; return; }
+    if (!line || line.closed) {
+      line = L.polyline([], { color: "#c62828", weight: 5, opacity: 0.85, className: "off-route trip-offroute-" + tripId }).addTo(map);
+      state.markers[key] = line;
+      (state.layers[tripId] = state.layers[tripId] || []).push(line);
+    }
+    line.addLatLng(latlng);
   }
 
   function placeDeviceMarker(deviceId, fix) {
@@ -207,7 +225,17 @@
 
   // ---- socket ---------------------------------------------------------------------------
 
+  function drawZones(zones) {
+    (state.zoneLayers || []).forEach(function (layer) { map.removeLayer(layer); });
+    state.zoneLayers = (zones || []).map(function (z) {
+      return L.polygon(z.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
+                                    className: "hazard-zone zone-" + z.id })
+        .bindTooltip("Hazard: " + z.name + (z.reason ? " — " + z.reason : "")).addTo(map);
+    });
+  }
+
   function applySnapshot(snap) {
+    drawZones(snap.zones);
     Object.keys(state.trips).forEach(clearTrip);
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
     state.trips = {}; state.devices = {}; state.alerts = {}; state.deviceMarkers = {}; state.lastFix = {};
