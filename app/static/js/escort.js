@@ -231,6 +231,12 @@
     });
   }
 
+  // Times arrive as UTC ISO-8601; the escort reads them in the tablet's own time zone.
+  Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (el) {
+    var when = new Date(el.getAttribute("datetime"));
+    if (!isNaN(when)) el.textContent = when.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  });
+
   setupPanic();
   setupCheckin();
   renderTrip();
