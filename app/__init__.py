@@ -56,11 +56,11 @@ class Escort:
         from dispatch import alerts, scheduler
 
         with Session(self.engine, expire_on_commit=False) as session:
-            result = scheduler.sweep(session, now=now, channels=self.channels())
+            result = scheduler.sweep(session, now=now, channels=self.channels(), tz=self.config.timezone)
         for alert in result.alerts:
             realtime.emit_alert(alerts.public(alert))
         for reminder in result.reminders:
-            realtime.emit_to_escort("checkin_due", reminder["payload"], reminder["escort_user_id"])
+            realtime.emit_to_escort(reminder["event"], reminder["payload"], reminder["escort_user_id"])
         self.last_sweep_at = now
 
     def _sweep_forever(self) -> None:

@@ -39,6 +39,8 @@ class Config:
     smtp_url: str | None = None
     mail_from: str = "escort-dispatch@localhost"
     supervisor_email: str | None = None
+    # Medication times of day are local times in this zone; everything else is UTC.
+    timezone: str = "UTC"
     testing: bool = False
 
     @classmethod
@@ -60,6 +62,7 @@ class Config:
             smtp_url=env.get("ESCORT_SMTP_URL") or None,
             mail_from=env.get("ESCORT_MAIL_FROM", cls.mail_from),
             supervisor_email=env.get("ESCORT_SUPERVISOR_EMAIL") or None,
+            timezone=env.get("ESCORT_TIMEZONE", "UTC"),
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
@@ -71,6 +74,12 @@ class Config:
             raise ConfigError(
                 f"ESCORT_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {self.async_mode!r}"
             )
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except (ValueError, KeyError, OSError):
+            raise ConfigError(f"ESCORT_TIMEZONE {self.timezone!r} is not a known time zone (e.g. Europe/London)") from None
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError(
                 "DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, "

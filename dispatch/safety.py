@@ -55,3 +55,11 @@ def raise_duress(session: Session, user: User, trip: Trip | None, *, now: dateti
                                      device_id=trip.device_id if trip else None, kind="duress",
                                      detail={"escort": user.username}, at=now, now=now)
     return alert
+
+
+def medication_warnings(medications: list[dict], start: datetime, end: datetime, tz: str) -> list[dict]:
+    """Return the doses that fall inside a trip's expected window, for the planner to see."""
+    from patients.medication import doses_between
+
+    return [{"medication": d.name, "dose": d.dose, "due_at": d.at.isoformat().replace("+00:00", "Z")}
+            for d in doses_between(medications, start, end, tz)]

@@ -40,12 +40,13 @@ def timer(trip: Trip, name: str) -> float:
     return float((trip.settings or {}).get(name, SAFETY_DEFAULTS[name]))
 
 
-def sweep(session: Session, *, now: datetime, channels: notify.Channels) -> SweepResult:
+def sweep(session: Session, *, now: datetime, channels: notify.Channels, tz: str = "UTC") -> SweepResult:
     """Run every timer once for every trip under way, and escalate unanswered alerts."""
     result = SweepResult()
     for trip in session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all():
         _signal_lost(session, trip, now, result)
         _checkin_due(session, trip, now, result)
+        _medication(session, trip, now, tz, result)
     session.commit()
     _escalate(session, now, channels, result)
     return result
@@ -101,8 +102,34 @@ def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResul
         if new:
             result.alerts.append(alert)
     elif now >= due - timedelta(seconds=REMIND_BEFORE_S) and trip.escort_user_id is not None:
-        result.reminders.append({"escort_user_id": trip.escort_user_id,
+        result.reminders.append({"escort_user_id": trip.escort_user_id, "event": "checkin_due",
                                  "payload": {"trip_id": trip.id, "due_at": due.isoformat()}})
+
+
+def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult) -> None:
+    """Remind the escort at each dose time in transit; raise ``medication_due`` after the grace."""
+    from patients.medication import doses_between
+    from patients.models import Patient
+
+    if trip.status != "on_board" or trip.started_at is None:
+        return
+    patient = session.get(Patient, trip.patient_id)
+    if patient is None or not patient.medications:
+        return
+    grace = timedelta(seconds=timer(trip, "medication_grace_s"))
+    reminded = {e.detail.get("key") for e in session.exec(select(TripEvent).where(
+        TripEvent.trip_id == trip.id, TripEvent.kind == "medication_reminder")).all()}
+    for dose in doses_between(patient.medications, trip.started_at, now + timedelta(seconds=1), tz):
+        detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
+        if dose.key() not in reminded and trip.escort_user_id is not None:
+            session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder", detail={"key": dose.key(), **detail}))
+            result.reminders.append({"escort_user_id": trip.escort_user_id, "event": "medication_due",
+                                     "payload": {"trip_id": trip.id, **detail}})
+        if now >= dose.at + grace:
+            alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind="medication_due",
+                                            detail=detail, at=now, now=now)
+            if new:
+                result.alerts.append(alert)
 
 
 def _escalate(session: Session, now: datetime, channels: notify.Channels, result: SweepResult) -> None:

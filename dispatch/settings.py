@@ -12,6 +12,7 @@ SAFETY_DEFAULTS: dict[str, float] = {
     "checkin_grace_s": 300.0,
     "signal_lost_after_s": 180.0,
     "escalate_after_s": 120.0,
+    "medication_grace_s": 900.0,
 }
 
 
@@ -25,7 +26,12 @@ def validate_settings(overrides: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 7 * 86400:
             raise ValueError(f"settings.{key} must be a number of seconds between 0 and 604800")
         safety[key] = float(value)
-    detection = DetectionSettings.from_overrides(overrides)
+    detection = DetectionSettings.from_overrides(detection_overrides(overrides))
     defaults = DetectionSettings().to_dict()
     changed = {k: v for k, v in detection.to_dict().items() if k in overrides and v != defaults.get(k)}
     return {**changed, **safety}
+
+
+def detection_overrides(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return a trip's settings without the safety timers, for the detectors."""
+    return {k: v for k, v in settings.items() if k not in SAFETY_DEFAULTS}

@@ -1,4 +1,4 @@
-"""The patient sheet (name and contacts for now)."""
+"""The patient sheet (name, contacts and medications for now)."""
 
 from __future__ import annotations
 
@@ -16,4 +16,6 @@ class Patient(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     contacts: list = Field(default_factory=list, sa_type=JSON)
+    # [{"name", "dose", "times": ["08:00", …]?, "every_hours"?, "last_dose_at"?}]
+    medications: list = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)

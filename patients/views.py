@@ -16,7 +16,7 @@ api = Blueprint("patients_api", __name__, url_prefix="/api/v1")
 
 def _public(patient: Patient) -> dict:
     """Return the sheet as the API shows it."""
-    return {"id": patient.id, "name": patient.name, "contacts": patient.contacts}
+    return {"id": patient.id, "name": patient.name, "contacts": patient.contacts, "medications": patient.medications}
 
 
 @api.post("/patients")
@@ -25,7 +25,9 @@ def create_patient():
     """Create a patient sheet."""
     body = parse(PatientCreate)
     session = request_session()
-    patient = Patient(name=body.name, contacts=[c.model_dump() for c in body.contacts], created_at=utcnow())
+    patient = Patient(name=body.name, contacts=[c.model_dump() for c in body.contacts],
+                      medications=[m.model_dump(mode="json", exclude_none=True) for m in body.medications],
+                      created_at=utcnow())
     session.add(patient)
     session.flush()
     record(session, g.user, "patient_create", object_type="patient", object_id=patient.id)

@@ -42,7 +42,9 @@ def plan_for(trip: Trip, zones: tuple[tuple, tuple] = ((), ())) -> tuple[detecto
         appointment_at=trip.appointment_at,
         route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
     )
-    cached = (plan, detectors.DetectionSettings.from_overrides(trip.settings or {}))
+    from dispatch.settings import detection_overrides
+
+    cached = (plan, detectors.DetectionSettings.from_overrides(detection_overrides(trip.settings or {})))
     with _plans_lock:
         _plans[key] = cached
         while len(_plans) > _PLAN_CACHE_SIZE:

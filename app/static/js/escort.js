@@ -166,6 +166,11 @@
     el.hidden = false;
     el.textContent = "Check-in due at " + new Date(due.due_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   });
+  socket.on("medication_due", function (m) {
+    var el = $("suggestion");
+    el.hidden = false;
+    el.textContent = "Medication due now: " + m.medication + " " + m.dose + ".";
+  });
   socket.on("suggest", function (s) {
     var status = SUGGEST[s.kind];
     if (!status || !state.trip || state.trip.allowed_next.indexOf(status) < 0) return;
