@@ -204,3 +204,34 @@ def retire_zone(zone_id: int):
     session.add(zone)
     session.commit()
     return "", 204
+
+
+@api.put("/trips/<int:trip_id>/route")
+@api_roles(*STAFF)
+def put_route(trip_id: int):
+    """Replace a trip's planned route: a GeoJSON LineString, or a GPX file (body or form upload)."""
+    from tracking.gpxio import route_from_gpx
+
+    session = request_session()
+    trip = _trip_or_404(trip_id)
+    upload = request.files.get("file")
+    try:
+        if upload is not None:
+            points = route_from_gpx(upload.read(2_000_001))
+        elif request.mimetype in ("application/gpx+xml", "application/xml", "text/xml"):
+            points = route_from_gpx(request.get_data(cache=False)[:2_000_001])
+        else:
+            from app.api import json_payload
+
+            points = route_from_geojson(json_payload())
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
+    trip.route = [[lat, lon] for lat, lon in points]
+    trip.updated_at = utcnow()
+    session.add(trip)
+    session.commit()
+    payload = present.trip_public(session, trip)
+    from app import realtime
+
+    realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
+    return jsonify(payload)
