@@ -1,169 +1,246 @@
-"""Pure detectors: corridor deviation, unexpected stops, geofences, progress, ETA and lateness.
+"""Pure detectors: corridor deviation, unexpected stops, geofences, hazard zones, progress and ETA.
 
-``step(state, fix, plan, settings) -> (state, events)`` is the whole contract, after the
-shape of Traccar's motion processor: static, no storage, no clock but the fix's own ``ts``.
-The state is small and JSON-serialisable so it lives with the trip in the database.
+``step(state, fix, plan, settings) -> (state, events)`` is the whole contract, after the shape
+of Traccar's motion processor: static, no storage, no clock but the fix's own ``ts``, so a
+replayed trace raises exactly the alerts the live drive raised. ``process`` puts the noise
+filter in front of it. The state is small and JSON-serialisable; it lives with the trip.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from tracking.filters import noise_reason
 from tracking.fix import Fix
-from tracking.geo import Circle, Projection, Route, Zone, haversine_m
+from tracking.geo import CircleFence, LatLon, PolygonFence, Projection, Route
 
-# Settings that belong to the safety timers (dispatch.settings), accepted here and ignored.
+# Settings that belong to the safety timers (dispatch.settings): accepted here and ignored.
 FOREIGN_KEYS = frozenset({"checkin_interval_s", "checkin_grace_s", "signal_lost_after_s", "escalate_after_s"})
+ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone")
+NOTICE_KINDS = ("arrived_pickup", "left_pickup", "arrived_dropoff", "left_dropoff")
+
+# Hysteresis in fixes: one fix is never enough to change what the dispatcher sees.
+REJOIN_FIXES = 2        # consecutive fixes within rejoin_m that close a deviation
+MOVE_ON_FIXES = 2       # consecutive fixes outside stop_radius_m that end a stop
+RUN_HEAD_FIXES = 6      # first fixes of a stationary run kept to date its start (see _stop)
+JUMP_ACCEPT_FIXES = 3   # "impossible" jumps in a row are the truth: the last used fix was the outlier
+
+# Progress search window around the last known progress: behind for GPS jitter and a
+# reversing van, ahead for what can be driven since the last fix (see _progress).
+WINDOW_BEHIND_M = 250.0
+WINDOW_AHEAD_M = 300.0
+SPEED_TAU_S = 90.0          # time constant of the recent speed average: a red light barely moves it
+RECENT_SPEED_WEIGHT = 0.5   # ETA speed = this much recent speed, the rest the expected speed
+MIN_ETA_SPEED_MPS = 1.0     # never divide by a standstill
+LATE_RESOLVE_S = 60.0       # 'late' clears only once the ETA is this far back inside the margin
+REJOIN_RATIO = 2 / 3        # rejoin_m derived from an overridden corridor_m when not given too
+
+# (low, high) accepted for each setting, inclusive.
+_RANGES: dict[str, tuple[float, float]] = {
+    "corridor_m": (10, 5000), "rejoin_m": (5, 5000), "offroute_min_s": (0, 3600),
+    "offroute_min_fixes": (1, 100), "stop_after_s": (10, 86400), "stop_radius_m": (5, 1000),
+    "max_speed_mps": (5, 350), "max_accuracy_m": (5, 100_000), "geofence_margin_m": (0, 1000),
+    "expected_speed_mps": (0.5, 100), "late_margin_s": (0, 86400),
+}
 
 
 @dataclass(frozen=True)
 class DetectionSettings:
-    """Thresholds, each overridable per trip; the defaults are the documented ones."""
+    """Detection thresholds with their documented defaults, each overridable per trip."""
 
-    corridor_m: float = 100.0          # farther than this from the route counts as off it
-    rejoin_m: float = 60.0             # back within this counts as on it again (hysteresis)
-    offroute_min_s: float = 8.0        # off-route evidence must span this long…
-    offroute_min_fixes: int = 2        # …and this many fixes, so one jump never alerts
-    stop_after_s: float = 180.0        # stationary this long outside pickup and drop-off: a stop
-    stop_radius_m: float = 35.0        # jitter radius of "stationary"
-    max_speed_mps: float = 70.0        # implied speeds above this are jumps, skipped
-    max_accuracy_m: float = 50.0       # fixes reported worse than this are not judged
-    geofence_margin_m: float = 30.0    # leaving a geofence needs radius + margin (hysteresis)
+    corridor_m: float = 75.0           # farther than this from the route counts as off it
+    rejoin_m: float = 50.0             # back within this counts as on it again (hysteresis)
+    offroute_min_s: float = 10.0       # off-route evidence must span this long…
+    offroute_min_fixes: int = 2        # …and this many consecutive fixes: one jump never alerts
+    stop_after_s: float = 180.0        # stationary this long away from expected places: a stop
+    stop_radius_m: float = 30.0        # GPS jitter radius of "stationary"
+    max_speed_mps: float = 70.0        # implied speeds above this between fixes are jumps, skipped
+    max_accuracy_m: float = 50.0       # fixes reported worse than this are not judged at all
+    geofence_margin_m: float = 30.0    # leaving a geofence takes radius + margin (hysteresis)
     expected_speed_mps: float = 8.0    # urban door-to-door average, blended into the ETA
-    late_margin_s: float = 300.0       # ETA this far past the appointment raises ``late``
+    late_margin_s: float = 300.0       # ETA this far past the appointment raises 'late'
 
     def __post_init__(self) -> None:
-        """Refuse settings that cannot work together."""
+        """Refuse values out of range, and a rejoin distance not inside the corridor."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"settings.{f.name} must be a positive number")
+            low, high = _RANGES[f.name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"setting {f.name} must be a number from {low} to {high}, got {value!r}")
+        if not isinstance(self.offroute_min_fixes, int):
+            raise ValueError(f"setting offroute_min_fixes must be a whole number, got {self.offroute_min_fixes!r}")
         if self.rejoin_m >= self.corridor_m:
-            raise ValueError("settings.rejoin_m must be smaller than settings.corridor_m")
+            raise ValueError(f"setting rejoin_m ({self.rejoin_m}) must be less than corridor_m ({self.corridor_m})")
 
     @classmethod
-    def from_overrides(cls, overrides: dict[str, Any] | None) -> "DetectionSettings":
-        """Return the defaults with per-trip overrides; ValueError names a bad key."""
-        overrides = dict(overrides or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides) - known - FOREIGN_KEYS
+    def from_overrides(cls, overrides: dict[str, Any] | None) -> DetectionSettings:
+        """Return the defaults with a trip's overrides; raise ValueError naming a bad key or value.
+
+        Keys in FOREIGN_KEYS (safety timers) are ignored. Overriding corridor_m alone also
+        narrows rejoin_m to two thirds of it, so a tighter corridor needs one key, not two.
+        """
+        if overrides is None:
+            return cls()
+        if not isinstance(overrides, dict):
+            raise ValueError("settings must be an object of name: number")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(overrides) - set(known) - FOREIGN_KEYS, key=str)
         if unknown:
-            raise ValueError(f"unknown setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(known | FOREIGN_KEYS))}")
-        values = {k: v for k, v in overrides.items() if k in known}
-        for key, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"settings.{key} must be a number")
+            raise ValueError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(set(known) | FOREIGN_KEYS))}")
+        values = {name: _number(name, value, int if name == "offroute_min_fixes" else float)
+                  for name, value in overrides.items() if name in known}
+        if "corridor_m" in values and "rejoin_m" not in values:
+            values["rejoin_m"] = min(cls.rejoin_m, round(values["corridor_m"] * REJOIN_RATIO, 1))
         return cls(**values)
 
     def to_dict(self) -> dict[str, float]:
-        """Return the settings as a plain dict."""
+        """Return the settings as a plain JSON-ready dict."""
         return asdict(self)
 
 
-@dataclass(frozen=True)
+def _number(name: str, value: Any, kind: type) -> float | int:
+    """Return ``value`` as ``kind`` or raise ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"setting {name} must be a number, got {value!r}")
+    if kind is int:
+        if value != int(value):
+            raise ValueError(f"setting {name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
 class TripPlan:
-    """What detection knows of a trip: its prepared route, geofences, zones and appointment."""
+    """What detection knows of a trip, prepared once per route version: the caller caches it."""
 
     route: Route
-    pickup: Circle
-    dropoff: Circle
-    zones: tuple[Zone, ...] = ()
-    allowed_stops: tuple[Circle, ...] = ()
+    pickup: CircleFence
+    dropoff: CircleFence
+    hazards: tuple[PolygonFence, ...] = ()
+    allowed_stops: tuple[CircleFence, ...] = ()
     appointment_at: datetime | None = None
-    route_active: bool = True  # the escort is driving the planned route (patient on board)
+    route_active: bool = True   # the escort is driving the route (patient on board): judge it
+    route_planned: bool = True  # False: the route is only the straight pickup→drop-off line
+
+    @property
+    def projection(self) -> Projection:
+        """Return the plan's local metric projection."""
+        return self.route.projection
 
 
-def build_plan(*, route: Sequence[tuple[float, float]], pickup: tuple[float, float, float],
-               dropoff: tuple[float, float, float], zones: Sequence[tuple[str, str, Sequence]] = (),
+def build_plan(*, route: Sequence[LatLon], pickup: tuple[float, float, float], dropoff: tuple[float, float, float],
+               hazards: Sequence[tuple[str, str, Sequence[LatLon]]] = (),
                allowed_stops: Sequence[tuple[float, float, float]] = (), appointment_at: datetime | None = None,
                route_active: bool = True) -> TripPlan:
-    """Prepare a plan; an empty route means the straight line from pickup to drop-off."""
-    points = list(route) if len(route) >= 2 else [pickup[:2], dropoff[:2]]
-    projection = Projection.about(points + [pickup[:2], dropoff[:2]])
+    """Prepare a plan from (lat, lon) points and (lat, lon, radius_m) circles.
+
+    ``hazards`` are ``(hazard_id, name, ring)`` with ring a list of (lat, lon). An empty route
+    means the straight line pickup→drop-off: it gives progress and an ETA, but no corridor
+    alerts, since no real drive follows a straight line.
+    """
+    planned = len(route) >= 2
+    points = [tuple(p[:2]) for p in route] if planned else [tuple(pickup[:2]), tuple(dropoff[:2])]
+    projection = Projection.about(points + [tuple(pickup[:2]), tuple(dropoff[:2])])
     return TripPlan(
-        route=Route(points, projection), pickup=Circle(*pickup), dropoff=Circle(*dropoff),
-        zones=tuple(Zone(zid, name, ring, projection) for zid, name, ring in zones),
-        allowed_stops=tuple(Circle(*c) for c in allowed_stops), appointment_at=appointment_at,
-        route_active=route_active,
+        route=Route(points, projection),
+        pickup=CircleFence(*pickup, projection=projection),
+        dropoff=CircleFence(*dropoff, projection=projection),
+        hazards=tuple(PolygonFence(hid, name, ring, projection) for hid, name, ring in hazards),
+        allowed_stops=tuple(CircleFence(*c, projection=projection) for c in allowed_stops),
+        appointment_at=appointment_at, route_active=route_active, route_planned=planned,
     )
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something detection concluded: an alert to raise or resolve, or a notice."""
+    """What detection concluded: ``action`` is 'raise' or 'resolve' for alerts, 'notice' otherwise."""
 
     kind: str
-    action: str  # "raise" | "resolve" | "notice"
-    ts: datetime
+    action: str
+    ts: datetime  # the fix's timestamp, never the wall clock
     detail: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class DetectionState:
-    """Everything detection remembers between fixes; a few hundred bytes as JSON."""
+_TIME_FIELDS = frozenset({"last_ts", "off_since", "anchor_since", "eta"})
+_SET_FIELDS = frozenset({"in_hazards", "hazard_pending", "run_head"})
 
-    last_lat: float | None = None
+
+@dataclass(frozen=True, slots=True)
+class DetectionState:
+    """Everything detection remembers between fixes; JSON of a few hundred bytes."""
+
+    last_lat: float | None = None      # the last fix detection used (lat, lon, ts)
     last_lon: float | None = None
     last_ts: datetime | None = None
-    jump_streak: int = 0
-    along_m: float | None = None
-    left_m: float | None = None
-    off_since: datetime | None = None
+    jump_fixes: int = 0                # "impossible" jumps skipped since
+    progress_m: float | None = None    # distance along the route
+    left_m: float | None = None        # distance left to its end
+    eta: datetime | None = None
+    speed_mps: float | None = None     # recent speed, time-weighted average
+    off_since: datetime | None = None  # first fix of the current excursion beyond the corridor
     off_fixes: int = 0
     off_max_m: float = 0.0
+    rejoin_fixes: int = 0
     deviation_open: bool = False
-    anchor_lat: float | None = None
-    anchor_lon: float | None = None
-    anchor_since: datetime | None = None
-    outside_anchor: int = 0
+    anchor_lat: float | None = None    # where the escort stands: the mean of the anchor_fixes
+    anchor_lon: float | None = None    # fixes of this stationary run, all within stop_radius_m
+    anchor_fixes: int = 0
+    anchor_since: datetime | None = None  # the run's first fix: its time and place…
+    since_lat: float | None = None
+    since_lon: float | None = None
+    run_head: tuple[tuple[float, float, float], ...] = ()  # …and the next few: (east_m, north_m, after_s)
+    outside_fixes: int = 0             # consecutive fixes beyond stop_radius_m of the anchor
     stop_open: bool = False
     in_pickup: bool = False
     in_dropoff: bool = False
-    in_zones: tuple[str, ...] = ()
-    speed_mps: float | None = None
-    eta: datetime | None = None
+    in_hazards: tuple[str, ...] = ()
+    hazard_pending: tuple[str, ...] = ()  # seen inside once, entry not yet confirmed
     late_open: bool = False
 
-    def to_dict(self) -> dict:
-        """Return the state as JSON-ready data."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state as JSON-ready data (timestamps as ISO-8601)."""
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple) \
+                else value
         return out
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "DetectionState":
-        """Rebuild a state from ``to_dict`` output; None or {} gives a fresh state."""
+    def from_dict(cls, data: dict[str, Any] | None) -> DetectionState:
+        """Rebuild a state from ``to_dict`` output; None or {} gives a fresh state, unknown keys are ignored."""
         if not data:
             return cls()
-        kwargs = {}
-        for f in fields(cls):
-            if f.name not in data:
+        kwargs: dict[str, Any] = {}
+        for name in cls.__slots__:
+            if name not in data:
                 continue
-            value = data[f.name]
-            if f.name in ("last_ts", "off_since", "anchor_since", "eta") and value is not None:
+            value = data[name]
+            if name in _TIME_FIELDS and value is not None:
                 value = datetime.fromisoformat(value)
-            elif f.name == "in_zones":
-                value = tuple(value)
-            kwargs[f.name] = value
+            elif name in _SET_FIELDS:
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value or ())
+            kwargs[name] = value
         return cls(**kwargs)
 
 
 def process(state: DetectionState, fix: Fix, plan: TripPlan,
             settings: DetectionSettings) -> tuple[DetectionState, list[Event], str | None]:
-    """Filter the fix, then step; a skipped fix leaves the state as it was (but for jump counting)."""
-    reason = noise_reason(state.last_lat, state.last_lon, state.last_ts, fix, max_speed_mps=settings.max_speed_mps,
-                          max_accuracy_m=settings.max_accuracy_m, jump_streak=state.jump_streak)
+    """Filter the fix against the last used one, then step; return (state, events, skipped reason).
+
+    A skipped fix leaves the state unchanged, except that an "impossible" jump is counted:
+    after JUMP_ACCEPT_FIXES of them in a row the new place is taken as the truth (the last
+    used fix was the outlier, e.g. a cold start), so detection can never lock itself out.
+    """
+    last = None if state.last_ts is None else Fix(state.last_lat, state.last_lon, state.last_ts)
+    reason = noise_reason(last, fix, settings)
     if reason == "impossible_speed":
-        return replace(state, jump_streak=state.jump_streak + 1), [], reason
+        if state.jump_fixes + 1 < JUMP_ACCEPT_FIXES:
+            return replace(state, jump_fixes=state.jump_fixes + 1), [], reason
+        reason = None
     if reason is not None:
         return state, [], reason
     new_state, events = step(state, fix, plan, settings)
@@ -174,126 +251,234 @@ def step(state: DetectionState, fix: Fix, plan: TripPlan,
          settings: DetectionSettings) -> tuple[DetectionState, list[Event]]:
     """Advance detection by one clean fix; return the new state and what it concluded."""
     events: list[Event] = []
-    changes: dict[str, Any] = {"last_lat": fix.lat, "last_lon": fix.lon, "last_ts": fix.ts, "jump_streak": 0}
-    px, py = plan.route.projection.to_xy(fix.lat, fix.lon)
-    located = plan.route.locate_xy(px, py, near_along_m=state.along_m)
-    _geofences(state, fix, plan, settings, changes, events)
+    changes: dict[str, Any] = {"last_lat": fix.lat, "last_lon": fix.lon, "last_ts": fix.ts}
+    if state.jump_fixes:
+        changes["jump_fixes"] = 0
+    dt_s = (fix.ts - state.last_ts).total_seconds() if state.last_ts is not None else 0.0
+    x, y = plan.route.projection.to_xy(fix.lat, fix.lon)
+    in_pickup, in_dropoff = _geofences(state, fix, x, y, plan, settings, changes, events)
     if plan.route_active:
-        _corridor(state, fix, located.distance_m, settings, changes, events)
-        changes["along_m"] = located.along_m if located.distance_m <= settings.corridor_m else state.along_m
-    _stop(state, fix, plan, settings, changes, events)
-    _zones(state, fix, plan, px, py, changes, events)
-    _eta(state, fix, plan, settings, located.along_m if located.distance_m <= settings.corridor_m else None,
-         changes, events)
+        distance_m = _progress(state, fix, x, y, max(dt_s, 0.0), plan, settings, changes)
+        if plan.route_planned:
+            # At pickup or drop-off the escort is where the trip wants them, route or not.
+            _corridor(state, fix, 0.0 if in_pickup or in_dropoff else distance_m, settings, changes, events)
+        _eta(state, fix, plan, settings, in_dropoff, changes, events)
+    _stop(state, fix, x, y, plan, settings, changes, events)
+    if plan.hazards:
+        _hazards(state, fix, x, y, plan, settings, changes, events)
     return replace(state, **changes), events
 
 
+def eta(state: DetectionState, plan: TripPlan, settings: DetectionSettings,
+        now_ts: datetime | None = None) -> datetime | None:
+    """Return the ETA at the route's end as seen at ``now_ts`` (default: the last fix's time)."""
+    if state.left_m is None or state.last_ts is None:
+        return None
+    at = state.last_ts if now_ts is None or now_ts < state.last_ts else now_ts
+    return at + timedelta(seconds=state.left_m / _eta_speed_mps(state.speed_mps, settings))
+
+
+def _geofences(state, fix, x, y, plan, settings, changes, events) -> tuple[bool, bool]:
+    """Notice arriving at and leaving pickup and drop-off; leaving takes radius + margin."""
+    now_inside = []
+    for name, fence, inside in (("pickup", plan.pickup, state.in_pickup), ("dropoff", plan.dropoff, state.in_dropoff)):
+        d = fence.distance_xy(x, y)
+        if inside != (d <= fence.radius_m + (settings.geofence_margin_m if inside else 0.0)):
+            inside = not inside
+            changes[f"in_{name}"] = inside
+            events.append(Event(("arrived_" if inside else "left_") + name, "notice", fix.ts,
+                                {"distance_m": round(d, 1), "lat": fix.lat, "lon": fix.lon}))
+        now_inside.append(inside)
+    return now_inside[0], now_inside[1]
+
+
+def _progress(state, fix, x, y, dt_s, plan, settings, changes) -> float:
+    """Locate the fix on the route; move progress and recent speed when it is in the corridor."""
+    # Ahead, the window covers whatever could have been driven since the last fix (a gap).
+    ahead_m = WINDOW_AHEAD_M + settings.max_speed_mps * dt_s
+    # Another part of the route (it passes nearby) counts only within rejoin_m: a detour that
+    # brushes past it is still a detour, and progress must not leap on a doubtful match.
+    located = plan.route.locate_xy(x, y, state.progress_m, window_m=ahead_m, behind_m=WINDOW_BEHIND_M,
+                                   close_m=settings.corridor_m, elsewhere_m=settings.rejoin_m)
+    if located.distance_m > settings.corridor_m:
+        return located.distance_m  # off the route, progress is unknown: keep the last
+    changes["progress_m"] = located.along_m
+    sample = fix.speed_mps
+    if sample is None and state.progress_m is not None and dt_s > 0:
+        # Progress along the route, unlike the straight distance between two noisy fixes,
+        # has zero-mean noise: standing still averages to 0 m/s, not to the jitter.
+        sample = (located.along_m - state.progress_m) / dt_s
+    if sample is not None and dt_s > 0:
+        # The average starts from the expected speed: two fixes at the kerb say nothing yet.
+        recent = settings.expected_speed_mps if state.speed_mps is None else state.speed_mps
+        changes["speed_mps"] = recent + (1.0 - math.exp(-dt_s / SPEED_TAU_S)) * (sample - recent)
+    return located.distance_m
+
+
 def _corridor(state, fix, distance_m, settings, changes, events) -> None:
-    """Raise ``deviation`` on sustained evidence beyond the corridor; clear it well inside."""
-    if distance_m > settings.corridor_m:
-        off_since = state.off_since or fix.ts
+    """Raise 'deviation' on sustained evidence beyond corridor_m; resolve it back within rejoin_m."""
+    if not state.deviation_open:
+        if distance_m <= settings.corridor_m:
+            if state.off_fixes:
+                changes.update(off_since=None, off_fixes=0, off_max_m=0.0)
+            return
+        since = state.off_since or fix.ts
         off_fixes = state.off_fixes + 1
-        off_max = max(state.off_max_m, distance_m)
-        changes.update(off_since=off_since, off_fixes=off_fixes, off_max_m=off_max)
-        sustained = off_fixes >= settings.offroute_min_fixes and \
-            (fix.ts - off_since).total_seconds() >= settings.offroute_min_s
-        if sustained and not state.deviation_open:
+        changes.update(off_since=since, off_fixes=off_fixes, off_max_m=max(state.off_max_m, distance_m))
+        if off_fixes >= settings.offroute_min_fixes and (fix.ts - since).total_seconds() >= settings.offroute_min_s:
             changes["deviation_open"] = True
             events.append(Event("deviation", "raise", fix.ts, {
-                "distance_off_route_m": round(distance_m, 1), "off_since": off_since.isoformat(),
-                "lat": fix.lat, "lon": fix.lon}))
-        elif state.deviation_open:
-            changes["deviation_open"] = True
-    elif distance_m <= settings.rejoin_m or not state.deviation_open:
-        if state.deviation_open:
-            events.append(Event("deviation", "resolve", fix.ts, {
-                "max_distance_off_route_m": round(state.off_max_m, 1),
-                "duration_s": round((fix.ts - state.off_since).total_seconds(), 1) if state.off_since else None}))
-        changes.update(off_since=None, off_fixes=0, off_max_m=0.0, deviation_open=False)
-
-
-def _inside_any(fix: Fix, circles, margin_m: float) -> bool:
-    """Say whether the fix lies within any circle (grown by a margin)."""
-    return any(c.distance_m(fix.lat, fix.lon) <= c.radius_m + margin_m for c in circles)
-
-
-def _stop(state, fix, plan, settings, changes, events) -> None:
-    """Raise ``stop`` when stationary past ``stop_after_s`` away from expected places."""
-    if state.anchor_lat is None:
-        changes.update(anchor_lat=fix.lat, anchor_lon=fix.lon, anchor_since=fix.ts, outside_anchor=0)
+                "distance_off_route_m": round(distance_m, 1), "off_since": since.isoformat(),
+                "progress_m": _round(state.progress_m), "lat": fix.lat, "lon": fix.lon}))
         return
-    moved_m = haversine_m(state.anchor_lat, state.anchor_lon, fix.lat, fix.lon)
-    if moved_m > settings.stop_radius_m:
-        # One fix outside the radius is jitter; two in a row is moving on.
-        if state.outside_anchor + 1 < 2:
-            changes["outside_anchor"] = state.outside_anchor + 1
+    if distance_m > settings.rejoin_m:
+        changes.update(off_max_m=max(state.off_max_m, distance_m), rejoin_fixes=0)
+        return
+    if state.rejoin_fixes + 1 < REJOIN_FIXES:
+        changes["rejoin_fixes"] = state.rejoin_fixes + 1
+        return
+    events.append(Event("deviation", "resolve", fix.ts, {
+        "max_distance_off_route_m": round(state.off_max_m, 1), "lat": fix.lat, "lon": fix.lon,
+        "duration_s": round((fix.ts - state.off_since).total_seconds(), 1) if state.off_since else None}))
+    changes.update(deviation_open=False, off_since=None, off_fixes=0, off_max_m=0.0, rejoin_fixes=0)
+
+
+def _stop(state, fix, x, y, plan, settings, changes, events) -> None:
+    """Raise 'stop' once stationary for stop_after_s away from pickup, drop-off and allowed stops.
+
+    A stationary run is fixes within stop_radius_m of their running mean, the anchor (a mean,
+    not one fix, so jitter at the halt cannot "move on" from a fix taken while braking); two
+    fixes in a row beyond it end the run. Its first fixes may still be pulling in: the stop
+    is timed from the first of them within half the radius of where the escort settled.
+    """
+    proj = plan.route.projection
+    if state.anchor_since is None:
+        changes.update(_new_run(fix.lat, fix.lon, fix.ts))
+        return
+    ax, ay = proj.to_xy(state.anchor_lat, state.anchor_lon)
+    if math.hypot(x - ax, y - ay) > settings.stop_radius_m:
+        if state.outside_fixes + 1 < MOVE_ON_FIXES:  # one fix outside is jitter
+            changes["outside_fixes"] = state.outside_fixes + 1
             return
         if state.stop_open:
             events.append(Event("stop", "resolve", fix.ts, {
-                "duration_s": round((fix.ts - state.anchor_since).total_seconds(), 1)}))
-        changes.update(anchor_lat=fix.lat, anchor_lon=fix.lon, anchor_since=fix.ts, outside_anchor=0, stop_open=False)
+                "duration_s": round((fix.ts - state.anchor_since).total_seconds(), 1), "lat": fix.lat, "lon": fix.lon}))
+        changes.update(_moved_on(state, fix, x, y, proj, settings), stop_open=False)
         return
-    changes["outside_anchor"] = 0
-    stopped_s = (fix.ts - state.anchor_since).total_seconds()
-    if state.stop_open or stopped_s < settings.stop_after_s:
+    n = state.anchor_fixes + 1
+    ax, ay = ax + (x - ax) / n, ay + (y - ay) / n
+    anchor_lat, anchor_lon = proj.to_latlon(ax, ay)
+    changes.update(anchor_lat=anchor_lat, anchor_lon=anchor_lon, anchor_fixes=n, outside_fixes=0)
+    sx, sy = proj.to_xy(state.since_lat, state.since_lon)
+    if len(state.run_head) < RUN_HEAD_FIXES - 1:
+        changes["run_head"] = state.run_head + (_head_entry(x - sx, y - sy, fix.ts - state.anchor_since),)
+    if state.stop_open or (fix.ts - state.anchor_since).total_seconds() < settings.stop_after_s:
         return
-    expected = (plan.pickup, plan.dropoff) + plan.allowed_stops
-    if _inside_any(fix, expected, settings.geofence_margin_m):
+    since = _settled_since(state, ax - sx, ay - sy, settings)
+    stopped_s = (fix.ts - since).total_seconds()
+    if stopped_s < settings.stop_after_s or _expected_place(ax, ay, plan, settings):
         return
     changes["stop_open"] = True
     events.append(Event("stop", "raise", fix.ts, {
-        "duration_s": round(stopped_s, 1), "since": state.anchor_since.isoformat(),
-        "lat": state.anchor_lat, "lon": state.anchor_lon}))
+        "duration_s": round(stopped_s, 1), "since": since.isoformat(), "lat": anchor_lat, "lon": anchor_lon}))
 
 
-def _geofences(state, fix, plan, settings, changes, events) -> None:
-    """Notice arriving at and leaving pickup and drop-off, with enter/leave hysteresis."""
-    for name, circle, inside in (("pickup", plan.pickup, state.in_pickup), ("dropoff", plan.dropoff, state.in_dropoff)):
-        d = circle.distance_m(fix.lat, fix.lon)
-        if not inside and d <= circle.radius_m:
-            changes[f"in_{name}"] = True
-            events.append(Event(f"arrived_{name}", "notice", fix.ts, {"distance_m": round(d, 1)}))
-        elif inside and d > circle.radius_m + settings.geofence_margin_m:
-            changes[f"in_{name}"] = False
-            events.append(Event(f"left_{name}", "notice", fix.ts, {"distance_m": round(d, 1)}))
+def _settled_since(state, ax, ay, settings) -> datetime:
+    """Return when the run settled: its first kept fix within half the radius of the anchor.
+
+    ``ax, ay`` is the anchor relative to the run's first fix. Beyond the kept head, the
+    last kept fix stands in (at most a little early, never late).
+    """
+    half_m = settings.stop_radius_m / 2
+    if math.hypot(ax, ay) <= half_m or not state.run_head:
+        return state.anchor_since
+    for east_m, north_m, after_s in state.run_head:  # noqa: B007  (used after the loop)
+        if math.hypot(ax - east_m, ay - north_m) <= half_m:
+            break
+    return state.anchor_since + timedelta(seconds=after_s)
 
 
-def _zones(state, fix, plan, px, py, changes, events) -> None:
-    """Raise ``hazard_zone`` on entering a hazard polygon; clear it when out of all of them."""
-    if not plan.zones:
-        return
-    inside = tuple(z.zone_id for z in plan.zones if z.contains_xy(px, py))
-    entered = [z for z in plan.zones if z.zone_id in inside and z.zone_id not in state.in_zones]
-    for zone in entered:
-        events.append(Event("hazard_zone", "raise", fix.ts, {"zone_id": zone.zone_id, "zone": zone.name,
-                                                             "lat": fix.lat, "lon": fix.lon}))
-    if state.in_zones and not inside:
-        events.append(Event("hazard_zone", "resolve", fix.ts, {}))
-    changes["in_zones"] = inside
+def _head_entry(east_m: float, north_m: float, after: timedelta) -> tuple[float, float, float]:
+    """Return a run-head entry, rounded so the state stays small (and exact through JSON)."""
+    return round(east_m, 1), round(north_m, 1), round(after.total_seconds(), 3)
 
 
-def _eta(state, fix, plan, settings, along_m, changes, events) -> None:
-    """Estimate distance left and the ETA; raise or clear ``late`` against the appointment."""
-    speed = fix.speed_mps
-    if speed is None and state.last_ts is not None:
-        dt = (fix.ts - state.last_ts).total_seconds()
-        speed = haversine_m(state.last_lat, state.last_lon, fix.lat, fix.lon) / dt if dt > 0 else None
-    if speed is not None:
-        # A slow exponential average: a red light should not move the ETA by minutes.
-        changes["speed_mps"] = speed if state.speed_mps is None else 0.9 * state.speed_mps + 0.1 * speed
-    if not plan.route_active or along_m is None:
-        return
-    left_m = max(0.0, plan.route.length_m - along_m)
-    recent = changes.get("speed_mps", state.speed_mps) or 0.0
-    blended = max(1.0, 0.5 * recent + 0.5 * settings.expected_speed_mps)
-    eta = fix.ts + timedelta(seconds=left_m / blended)
-    changes.update(left_m=left_m, eta=eta)
+def _new_run(lat: float, lon: float, ts: datetime) -> dict[str, Any]:
+    """Return the state changes that start a stationary run at one fix."""
+    return {"anchor_lat": lat, "anchor_lon": lon, "anchor_fixes": 1, "anchor_since": ts,
+            "since_lat": lat, "since_lon": lon, "run_head": (), "outside_fixes": 0}
+
+
+def _moved_on(state, fix, x, y, proj, settings) -> dict[str, Any]:
+    """Start a new run at this fix, or at the previous one when that was already here.
+
+    The previous fix is the first that left the old anchor: at 15-s sampling, starting the
+    run at this one would time a stop a whole interval late.
+    """
+    lx, ly = proj.to_xy(state.last_lat, state.last_lon)
+    if math.hypot(x - lx, y - ly) > settings.stop_radius_m:
+        return _new_run(fix.lat, fix.lon, fix.ts)
+    anchor_lat, anchor_lon = proj.to_latlon((x + lx) / 2, (y + ly) / 2)
+    return {**_new_run(state.last_lat, state.last_lon, state.last_ts), "anchor_lat": anchor_lat,
+            "anchor_lon": anchor_lon, "anchor_fixes": 2, "run_head": (_head_entry(x - lx, y - ly, fix.ts - state.last_ts),)}
+
+
+def _expected_place(x, y, plan, settings) -> bool:
+    """Say whether a projected point is at pickup, drop-off or an allowed stop (with the margin)."""
+    fences = (plan.pickup, plan.dropoff) + plan.allowed_stops
+    return any(f.contains_xy(x, y, settings.geofence_margin_m) for f in fences)
+
+
+def _hazards(state, fix, x, y, plan, settings, changes, events) -> None:
+    """Raise 'hazard_zone' on two consecutive fixes inside a zone; resolve once out of all of them.
+
+    Being in a zone holds until the fix is geofence_margin_m outside it (hysteresis).
+    """
+    inside = [h for h in plan.hazards
+              if h.contains_xy(x, y, settings.geofence_margin_m if h.fence_id in state.in_hazards else 0.0)]
+    confirmed = tuple(h.fence_id for h in inside if h.fence_id in state.in_hazards or h.fence_id in state.hazard_pending)
+    pending = tuple(h.fence_id for h in inside if h.fence_id not in confirmed)
+    for h in inside:
+        if h.fence_id in confirmed and h.fence_id not in state.in_hazards:
+            events.append(Event("hazard_zone", "raise", fix.ts, {"zone_id": h.fence_id, "zone": h.name,
+                                                                 "lat": fix.lat, "lon": fix.lon}))
+    if state.in_hazards and not confirmed:
+        events.append(Event("hazard_zone", "resolve", fix.ts, {"zones": list(state.in_hazards),
+                                                               "lat": fix.lat, "lon": fix.lon}))
+    if confirmed != state.in_hazards or pending != state.hazard_pending:
+        changes.update(in_hazards=confirmed, hazard_pending=pending)
+
+
+def _eta(state, fix, plan, settings, in_dropoff, changes, events) -> None:
+    """Update distance left and the ETA; raise or resolve 'late' against the appointment."""
+    progress_m = changes.get("progress_m", state.progress_m)
+    if progress_m is None:
+        return  # never yet on the route: nothing to measure from
+    left_m = 0.0 if in_dropoff else max(0.0, plan.route.length_m - progress_m)
+    speed = changes.get("speed_mps", state.speed_mps)
+    eta_ts = fix.ts + timedelta(seconds=left_m / _eta_speed_mps(speed, settings))
+    changes.update(left_m=left_m, eta=eta_ts)
     if plan.appointment_at is None:
         return
-    over_s = (eta - plan.appointment_at).total_seconds()
-    if over_s > settings.late_margin_s and not state.late_open:
+    over_s = (eta_ts - plan.appointment_at).total_seconds() - settings.late_margin_s
+    if not state.late_open and over_s > 0:
         changes["late_open"] = True
-        events.append(Event("late", "raise", fix.ts, {"eta": eta.isoformat(), "late_by_s": round(over_s)}))
-    elif state.late_open and over_s < settings.late_margin_s - 120:
+        events.append(Event("late", "raise", fix.ts, {
+            "eta": eta_ts.isoformat(), "late_by_s": round(over_s + settings.late_margin_s),
+            "appointment_at": plan.appointment_at.isoformat(), "left_m": round(left_m, 1)}))
+    elif state.late_open and over_s < -LATE_RESOLVE_S:
         changes["late_open"] = False
-        events.append(Event("late", "resolve", fix.ts, {"eta": eta.isoformat()}))
+        events.append(Event("late", "resolve", fix.ts, {"eta": eta_ts.isoformat(), "left_m": round(left_m, 1)}))
+
+
+def _eta_speed_mps(recent_mps: float | None, settings: DetectionSettings) -> float:
+    """Return the speed an ETA assumes: recent speed blended with the expected one."""
+    if recent_mps is None:
+        return settings.expected_speed_mps
+    blended = RECENT_SPEED_WEIGHT * max(0.0, recent_mps) + (1 - RECENT_SPEED_WEIGHT) * settings.expected_speed_mps
+    return max(MIN_ETA_SPEED_MPS, blended)
+
+
+def _round(value: float | None) -> float | None:
+    """Round metres to 0.1 for event details, keeping None."""
+    return None if value is None else round(value, 1)

@@ -1,40 +1,72 @@
-"""Pure noise filter: which fixes detection must not act on, and why."""
+"""Pure noise filter: which fixes detection must not act on, and why.
+
+A skipped fix is still stored by the pipeline (and so still counts for signal freshness,
+which the scheduler judges from stored fixes); only the detectors never see it.
+"""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Protocol
 
 from tracking.fix import Fix
 from tracking.geo import haversine_m
 
-# A vehicle is never faster than this between two fixes: a larger implied speed is a
-# multipath jump or a cold-start fix, not a drive.
-DEFAULT_MAX_SPEED_MPS = 70.0
-# After this many jumps in a row, the jumps are the truth (the last kept fix was the bad one).
-JUMP_STREAK_RESET = 3
+# Two honest fixes may each be off by this much, so a jump shorter than it is never "impossible".
+JUMP_SLACK_M = 25.0
+
+REASONS = ("invalid", "zero_position", "duplicate", "out_of_order", "poor_accuracy", "impossible_speed")
 
 
-def noise_reason(last_lat: float | None, last_lon: float | None, last_ts: datetime | None, fix: Fix, *,
-                 max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, max_accuracy_m: float = 50.0,
-                 jump_streak: int = 0) -> str | None:
-    """Return why detection should skip this fix, or None to use it.
+class NoiseSettings(Protocol):
+    """The two thresholds the filter reads (``DetectionSettings`` has them)."""
 
-    ``last_*`` describe the last fix detection used. Reasons: ``invalid`` (not finite or out
-    of range), ``zero_position`` (0, 0: a receiver with no fix), ``out_of_order`` (not newer
-    than the last used: stored, never acted on), ``impossible_speed`` (a jump), and
-    ``poor_accuracy`` (its reported accuracy is too poor to judge leaving or rejoining).
+    max_speed_mps: float
+    max_accuracy_m: float
+
+
+def noise_reason(last: Fix | None, fix: Fix, settings: NoiseSettings) -> str | None:
+    """Return why detection should skip ``fix`` after ``last`` (the last fix it used), or None.
+
+    ``invalid``: coordinates out of range or not finite, or a naive timestamp.
+    ``zero_position``: (0, 0), what a receiver without a fix reports.
+    ``duplicate`` / ``out_of_order``: not newer than ``last`` (a repeat, or a flushed backlog):
+    stored, never acted on. ``poor_accuracy``: reported accuracy worse than ``max_accuracy_m``
+    cannot tell leaving the corridor from staying in it, so it counts for neither.
+    ``impossible_speed``: farther from ``last`` than ``max_speed_mps`` allows (a multipath jump).
     """
-    if not (math.isfinite(fix.lat) and math.isfinite(fix.lon)) or abs(fix.lat) > 90 or abs(fix.lon) > 180:
+    if not _valid(fix):
         return "invalid"
     if fix.lat == 0.0 and fix.lon == 0.0:
         return "zero_position"
-    if last_ts is not None and fix.ts <= last_ts:
-        return "out_of_order"
-    if fix.accuracy_m is not None and fix.accuracy_m > max_accuracy_m:
+    if last is not None:
+        if fix.ts == last.ts:
+            return "duplicate"
+        if fix.ts < last.ts:
+            return "out_of_order"
+    if fix.accuracy_m is not None and fix.accuracy_m > settings.max_accuracy_m:
         return "poor_accuracy"
-    if last_lat is not None and last_ts is not None and jump_streak < JUMP_STREAK_RESET:
-        dt_s = (fix.ts - last_ts).total_seconds()
-        if haversine_m(last_lat, last_lon, fix.lat, fix.lon) > max_speed_mps * dt_s + 25.0:
-            return "impossible_speed"
+    if last is not None and not plausible_move(last, fix, settings.max_speed_mps):
+        return "impossible_speed"
     return None
+
+
+def plausible_move(a: Fix, b: Fix, max_speed_mps: float) -> bool:
+    """Say whether going from fix ``a`` to fix ``b`` needs no more than ``max_speed_mps``."""
+    dt_s = abs((b.ts - a.ts).total_seconds())
+    return haversine_m(a.lat, a.lon, b.lat, b.lon) <= max_speed_mps * dt_s + JUMP_SLACK_M
+
+
+def _valid(fix: Fix) -> bool:
+    """Say whether a fix has usable coordinates, an aware timestamp and sane optional numbers."""
+    if not (isinstance(fix.lat, (int, float)) and isinstance(fix.lon, (int, float))):
+        return False
+    if not (-90.0 <= fix.lat <= 90.0 and -180.0 <= fix.lon <= 180.0):  # also false for NaN
+        return False
+    if not isinstance(fix.ts, datetime) or fix.ts.utcoffset() is None:
+        return False
+    for value in (fix.accuracy_m, fix.speed_mps):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            return False
+    return True
