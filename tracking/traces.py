@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from bisect import bisect_left
 import io
 import math
 import random
@@ -126,9 +127,13 @@ def _moved(fixes, along, proj, route, s0, s1, offset_m, corridor_m, ramp_m):
             out.append(fix)
             continue
         ramp = min(1.0, (s - s0) / ramp_m, (s1 - s) / ramp_m)
-        j = i + 1 if i + 1 < len(fixes) else i - 1
-        (x, y), (x2, y2) = proj.to_xy(fix.lat, fix.lon), proj.to_xy(fixes[j].lat, fixes[j].lon)
-        dx, dy = (x2 - x, y2 - y) if j > i else (x - x2, y - y2)
+        # The road's direction over ±40 m, not between two jittery fixes: a slow 1 Hz log
+        # wobbles, and a normal taken fix to fix would throw the moved points side to side.
+        j0 = max(0, bisect_left(along, s - 40.0))
+        j1 = min(len(fixes) - 1, bisect_left(along, s + 40.0))
+        (xa, ya), (xb, yb) = proj.to_xy(fixes[j0].lat, fixes[j0].lon), proj.to_xy(fixes[j1].lat, fixes[j1].lon)
+        x, y = proj.to_xy(fix.lat, fix.lon)
+        dx, dy = xb - xa, yb - ya
         norm = math.hypot(dx, dy) or 1.0
         off = offset_m * ramp
         nx, ny = x - dy / norm * off, y + dx / norm * off

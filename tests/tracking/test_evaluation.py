@@ -1,0 +1,45 @@
+"""The evaluation on the real traces, through the server's own ingest pipeline; and replays agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.evaluate import Replayer, evaluate
+from tests.conftest import shared_data
+from tracking.detectors import DetectionSettings
+from tracking.traces import inject_detour, inject_stop, read_trace
+
+
+def test_every_scenario_on_the_recorded_traces_meets_its_target(tmp_path):
+    traces = sorted(shared_data("traces").glob("*.gpx")) + sorted(shared_data("traces").glob("*.csv"))
+    lines: list[str] = []
+    rows = evaluate(traces, echo=lines.append, workdir=tmp_path)
+    assert len(rows) == 7 * len(traces)
+    failed = [r.line() for r in rows if not r.ok]
+    assert failed == [], "\n".join(failed)
+    detours = [r for r in rows if r.expected == "deviation"]
+    assert all(r.resolved for r in detours), "every detour is cleared on rejoining"
+
+
+def _alerts(replayer, trip):
+    """Return what matters of a trip's alerts for comparing replays."""
+    return [(a.kind, a.raised_at, a.resolved_at) for a in replayer.alerts(trip)]
+
+
+@pytest.mark.parametrize("name", ["gpxpy__around-visnjan-with-car.gpx", "gpsbabel__mtk_logger_m241.gpx"])
+def test_replayed_twice_or_in_one_batch_the_same_alerts(tmp_path, name):
+    recorded = read_trace(shared_data("traces", name))
+    settings = DetectionSettings()
+    detoured = inject_detour(recorded, 300, corridor_m=settings.corridor_m).fixes
+    fixes = inject_stop(detoured, settings.stop_after_s + 60, stop_after_s=settings.stop_after_s, at_frac=0.8).fixes
+    replayer = Replayer(tmp_path)
+    try:
+        results = []
+        for batch in (1, 1, 50, len(fixes)):
+            device, trip = replayer.trip(recorded)
+            replayer.replay(device, fixes, batch=batch)
+            results.append(_alerts(replayer, trip))
+    finally:
+        replayer.close()
+    assert [k for k, _, _ in results[0]] == ["deviation", "stop"]
+    assert results[0] == results[1] == results[2] == results[3]
