@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_login import current_user
 
 from app.api import ApiError, json_payload
@@ -38,3 +38,63 @@ def post_fixes():
     result = ingest.accept_payloads(session, device, data, now=utcnow(), limits=ext.limits,
                                     trip_cache=ext.active_trips, zone_cache=ext.zones)
     return jsonify(accepted=result.accepted, rejected=result.rejected)
+
+
+def _ingest_decoded(session, device, decoded) -> ingest.IngestResult:
+    """Store decoded fixes through the common pipeline; an alarm=sos is a panic."""
+    from dispatch import service
+
+    ext = current_app.extensions["escort"]
+    now = utcnow()
+    result = ingest.accept(session, device, decoded.fixes, now=now, limits=ext.limits,
+                           trip_cache=ext.active_trips, zone_cache=ext.zones)
+    if decoded.alarm == "sos":
+        last = decoded.fixes[-1] if decoded.fixes else None
+        service.panic(session, device, {"lat": last.lat, "lon": last.lon} if last else {}, now=now)
+    return result
+
+
+@bp.route("/osmand", methods=["GET", "POST"])
+def osmand():
+    """Take the OsmAnd protocol of the Traccar Client: query parameters, or its JSON body (9.x)."""
+    from tracking.protocols import ProtocolError, decode_osmand_json, decode_osmand_query
+
+    session = request_session()
+    try:
+        if request.is_json:
+            decoded = decode_osmand_json(request.get_json(silent=True), now=utcnow())
+        else:
+            decoded = decode_osmand_query(request.values, now=utcnow())
+    except ProtocolError as exc:
+        raise ApiError(str(exc)) from None
+    device = devices.device_for_token(session, decoded.device_key)
+    if device is None:
+        raise ApiError("unknown device", 400)  # what Traccar answers; nothing is stored
+    result = _ingest_decoded(session, device, decoded)
+    if result.rejected:
+        raise ApiError(result.rejected[0]["error"])
+    return "", 200
+
+
+@bp.post("/owntracks")
+def owntracks():
+    """Take OwnTracks in HTTP mode: Basic auth (device label, device token); answers ``[]``."""
+    from tracking.protocols import ProtocolError, decode_owntracks
+
+    session = request_session()
+    auth = request.authorization
+    device = devices.device_for_token(session, auth.password if auth else None)
+    if device is None or auth.username != device.label:
+        return jsonify(error="HTTP Basic auth with the device label and token is required"), 401, {
+            "WWW-Authenticate": 'Basic realm="escort-dispatch"'}
+    body = request.get_json(silent=True, force=True)
+    if body is None:
+        raise ApiError("the body must be OwnTracks JSON")
+    try:
+        decoded = decode_owntracks(body)
+    except ProtocolError as exc:
+        raise ApiError(str(exc)) from None
+    result = _ingest_decoded(session, device, decoded)
+    if result.rejected:
+        raise ApiError(result.rejected[0]["error"])
+    return jsonify([])
