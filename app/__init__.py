@@ -125,6 +125,9 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # SocketIO keeps server options between init_app calls: a queue set for one app would
     # stick to the next one made in this process (tests make many).
     socketio.server_options.pop("client_manager", None)
+    from app.realtime import fanout
+
+    fanout.clear()
     socketio.init_app(
         app,
         async_mode=cfg.async_mode,

@@ -50,6 +50,11 @@ class Fanout:
             self.interval_s = interval_s
         socketio.start_background_task(self._run)
 
+    def clear(self) -> None:
+        """Drop whatever is queued (a new app in this process starts with nothing pending)."""
+        with self._lock:
+            self._pending = []
+
     def add(self, fixes: list[dict]) -> None:
         """Queue fixes for the next batch."""
         if fixes:

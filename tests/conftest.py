@@ -34,7 +34,8 @@ def make_config(tmp_path: Path, **overrides) -> Config:
     """Return a test configuration on a fresh SQLite file (or ESCORT_TEST_DATABASE_URL)."""
     url = os.environ.get("ESCORT_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
     base = dict(database_url=url, secret_key="test-secret-key-0123456789abcdef", async_mode="threading",
-                instance_path=tmp_path, tile_url="", testing=True, positions_interval_s=0.05)
+                instance_path=tmp_path, tile_url="", testing=True, positions_interval_s=0.05,
+                sweep_interval_s=0)  # tests sweep explicitly, with a moved clock
     base.update(overrides)
     return Config(**base)
 

@@ -21,7 +21,22 @@ def _redis_up() -> bool:
 def test_healthz_without_redis(client):
     body = client.get("/healthz").json
     assert body["database"] == "ok" and body["redis"] == "not configured" and body["status"] == "ok"
-    assert body["scheduler"]["status"] in ("starting", "ok")
+    assert body["scheduler"] == {"status": "off"}, "the tests' configuration turns the sweep off"
+
+
+def test_healthz_reports_the_last_sweep(app):
+    from dataclasses import replace
+
+    from app import health
+    from app.db import utcnow
+
+    ext = app.extensions["escort"]
+    swept = replace(ext, config=replace(ext.config, sweep_interval_s=5.0))
+    assert health.report(swept)[0]["scheduler"] == {"status": "starting"}
+    ext.sweep_once(utcnow())
+    swept = replace(ext, config=replace(ext.config, sweep_interval_s=5.0))
+    body = health.report(swept)[0]["scheduler"]
+    assert body["status"] == "ok" and body["last_sweep_age_s"] < 5
 
 
 def test_healthz_with_redis_up_and_down(app):

@@ -224,3 +224,19 @@ def test_escort_changes_status_over_the_socket(app, world, session):
     tab2 = socketio.test_client(app, namespace="/device", flask_test_client=other)
     ack2 = tab2.emit("status", {"trip_id": world.trip.id, "status": "completed"}, namespace="/device", callback=True)
     assert ack2 == {"ok": False, "error": "no such trip of yours"}
+
+
+def test_a_device_with_no_trip_is_shown_to_dispatchers(app, client, world, session):
+    from tracking.devices import create_device
+
+    loner, token = create_device(session, "spare-tracker", None, now=utcnow())
+    session.commit()
+    disp = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
+    disp.get_received("/dispatch")
+    _post(client, token, [fix_payload(7, lat=51.52, lon=-0.08)])
+    fixes = _wait_for_positions(disp, 1)
+    assert (loner.id, None, 51.52) in [(f["device_id"], f["trip_id"], f["lat"]) for f in fixes]
+    again = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
+    [snap] = [m["args"][0] for m in again.get_received("/dispatch") if m["name"] == "snapshot"]
+    [shown] = [d for d in snap["devices"] if d["device_id"] == loner.id]
+    assert shown["label"] == "spare-tracker" and shown["last_fix"]["lat"] == 51.52
