@@ -28,6 +28,8 @@ class Trip(SQLModel, table=True):
     dropoff_radius_m: float
     # Planned route as [[lat, lon], ...]; empty means the straight line pickup to drop-off.
     route: list = Field(default_factory=list, sa_type=JSON)
+    # Places a stop is expected (a pharmacy, a carer's house): [{"lat", "lon", "radius_m"}, ...]
+    allowed_stops: list = Field(default_factory=list, sa_type=JSON)
     settings: dict = Field(default_factory=dict, sa_type=JSON)
     scheduled_pickup_at: datetime = Field(sa_type=UTCDateTime, index=True)
     appointment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

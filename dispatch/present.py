@@ -53,7 +53,7 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
         "patient_name": patient.name if patient else None,
         "escort": escort.username if escort else None, "device_id": trip.device_id,
-        **_geofences(trip), "route": trip.route, "settings": trip.settings,
+        **_geofences(trip), "route": trip.route, "allowed_stops": trip.allowed_stops, "settings": trip.settings,
         "scheduled_pickup_at": iso(trip.scheduled_pickup_at), "appointment_at": iso(trip.appointment_at),
         "started_at": iso(trip.started_at), "ended_at": iso(trip.ended_at),
         "last_fix": fix_public(row) if row else None,

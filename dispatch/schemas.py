@@ -29,6 +29,7 @@ class TripCreate(BaseModel):
     pickup: Place
     dropoff: Place
     route: dict[str, Any] | None = None
+    allowed_stops: list[Place] = Field(default_factory=list, max_length=50)
     scheduled_pickup_at: AwareDatetime
     appointment_at: AwareDatetime | None = None
     settings: dict[str, Any] = Field(default_factory=dict)

@@ -88,7 +88,7 @@ def change_status(session: Session, trip: Trip, new_status: str, user: User, *, 
 
 
 def create_trip(session: Session, *, patient_id: int, escort: str | None, device_id: int | None,
-                pickup: dict, dropoff: dict, route: list, settings: dict,
+                pickup: dict, dropoff: dict, route: list, settings: dict, allowed_stops: list | None = None,
                 scheduled_pickup_at: datetime, appointment_at: datetime | None,
                 user: User, now: datetime) -> Trip:
     """Create a trip; with an escort named it starts as ``assigned``."""
@@ -111,6 +111,8 @@ def create_trip(session: Session, *, patient_id: int, escort: str | None, device
         dropoff_lat=dropoff["lat"], dropoff_lon=dropoff["lon"],
         dropoff_radius_m=dropoff.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
         route=route, settings=settings,
+        allowed_stops=[{"lat": p["lat"], "lon": p["lon"], "radius_m": p.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M}
+                       for p in allowed_stops or []],
         scheduled_pickup_at=scheduled_pickup_at, appointment_at=appointment_at,
         created_at=now, updated_at=now,
     )

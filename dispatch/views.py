@@ -52,6 +52,7 @@ def create_trip():
             session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
             pickup=body.pickup.model_dump(), dropoff=body.dropoff.model_dump(),
             route=[[lat, lon] for lat, lon in route], settings=settings,
+            allowed_stops=[p.model_dump() for p in body.allowed_stops],
             scheduled_pickup_at=body.scheduled_pickup_at, appointment_at=body.appointment_at,
             user=g.user, now=utcnow(),
         )

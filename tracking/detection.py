@@ -39,6 +39,7 @@ def plan_for(trip: Trip, zones: tuple[tuple, tuple] = ((), ())) -> tuple[detecto
         pickup=(trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
         dropoff=(trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m),
         hazards=hazards,
+        allowed_stops=[(p["lat"], p["lon"], p["radius_m"]) for p in trip.allowed_stops or []],
         appointment_at=trip.appointment_at,
         route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
     )
