@@ -86,15 +86,15 @@ def users_create(name: str, role: str, password_stdin: bool) -> None:
 @click.argument("name")
 def users_set_pins(name: str) -> None:
     """Read the escort's safe PIN, then the duress PIN, one per line on stdin."""
-    from app.auth import AuthError, find_user, hash_secret
+    from app.auth import AuthError, find_user
+    from dispatch.safety import SafetyError, check_new_pins, set_pins
 
     safe = sys.stdin.readline().strip()
     duress = sys.stdin.readline().strip()
-    for label, pin in (("safe", safe), ("duress", duress)):
-        if not pin.isdigit() or not 4 <= len(pin) <= 8:
-            raise CliError(f"the {label} PIN must be 4 to 8 digits")
-    if safe == duress:
-        raise CliError("the safe and duress PINs must differ")
+    try:
+        check_new_pins(safe, duress)
+    except SafetyError as exc:
+        raise CliError(str(exc)) from None
     with _session() as session:
         try:
             user = find_user(session, name)
@@ -102,7 +102,7 @@ def users_set_pins(name: str) -> None:
             raise CliError(str(exc)) from None
         if user.role != "escort":
             raise CliError(f"{name!r} is not an escort")
-        user.safe_pin_hash, user.duress_pin_hash = hash_secret(safe), hash_secret(duress)
+        set_pins(user, safe, duress)
         session.add(user)
     click.echo(f"PINs set for {name}")
 

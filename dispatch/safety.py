@@ -43,6 +43,23 @@ def verify_pin(user: User, pin) -> bool:
     return is_duress and not is_safe
 
 
+def check_new_pins(safe, duress) -> None:
+    """Refuse PINs that are not 4 to 8 digits, or a duress PIN equal to the safe one."""
+    for label, pin in (("safe", safe), ("duress", duress)):
+        if not isinstance(pin, str) or not pin.isdigit() or not 4 <= len(pin) <= 8:
+            raise SafetyError(f"the {label} PIN must be 4 to 8 digits")
+    if safe == duress:
+        raise SafetyError("the safe and duress PINs must differ")
+
+
+def set_pins(user: User, safe: str, duress: str) -> None:
+    """Store the escort's two PINs, hashed."""
+    from app.auth import hash_secret
+
+    check_new_pins(safe, duress)
+    user.safe_pin_hash, user.duress_pin_hash = hash_secret(safe), hash_secret(duress)
+
+
 def record_checkin(session: Session, user: User, trip: Trip | None, *, now: datetime) -> None:
     """Write the check-in to the trip's timeline (the same line for either PIN)."""
     if trip is not None:

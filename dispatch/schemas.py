@@ -41,6 +41,7 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: str = Field(max_length=20)
+    pin: str | None = Field(default=None, max_length=8)
 
 
 class AlertResolve(BaseModel):

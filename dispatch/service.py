@@ -12,11 +12,26 @@ from dispatch import alerts, present, trips
 from dispatch.models import Alert, Trip
 
 
-def set_status(session: Session, trip: Trip, status: str, user: User, *, now: datetime) -> Trip:
-    """Change a trip's status, commit, and tell dispatchers and the escort."""
+def set_status(session: Session, trip: Trip, status: str, user: User, *, now: datetime,
+               pin: str | None = None) -> Trip:
+    """Change a trip's status, commit, and tell dispatchers and the escort.
+
+    An escort with PINs ends a trip with one; the duress PIN ends it just the same and
+    silently raises ``duress``.
+    """
+    from dispatch import safety
+
+    duress = False
+    if status == "completed" and user.role == "escort" and user.safe_pin_hash:
+        try:
+            duress = safety.verify_pin(user, pin)
+        except safety.SafetyError:
+            raise trips.TripError("enter your PIN to end the trip") from None
     trips.change_status(session, trip, status, user, now=now)
     session.commit()
     _forget_active_trips()
+    if duress:
+        realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id, trip.id, now)
     realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),
                        trip.escort_user_id)
     return trip
@@ -98,3 +113,28 @@ def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> N
         alert = safety.raise_duress(session, user, trip, now=now)
         session.commit()
         realtime.emit_alert(alerts.public(alert))
+
+
+def change_pins(session: Session, user_id: int, data: dict, *, now: datetime) -> dict:
+    """Let an escort set their PINs; changing them needs the current one.
+
+    Given the duress PIN as the current one, the answer is the same success, nothing changes,
+    and dispatch is silently alerted: someone may be forcing the change.
+    """
+    from dispatch import safety
+
+    user = session.get(User, user_id)
+    try:
+        safety.check_new_pins(data.get("safe"), data.get("duress"))
+        duress = safety.verify_pin(user, data.get("current")) if user.safe_pin_hash else False
+    except safety.SafetyError as exc:
+        return {"ok": False, "error": str(exc)}
+    if duress:
+        trip = trips.current_trip_for_escort(session, user)
+        realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
+                                                trip.id if trip else None, now)
+        return {"ok": True}
+    safety.set_pins(user, data["safe"], data["duress"])
+    session.add(user)
+    session.commit()
+    return {"ok": True}

@@ -107,7 +107,7 @@ def change_status(trip_id: int):
     if g.user.role == "escort" and trip.escort_user_id != g.user.id:
         raise ApiError(f"no trip with id {trip_id}", 404)
     try:
-        service.set_status(session, trip, body.status, g.user, now=utcnow())
+        service.set_status(session, trip, body.status, g.user, now=utcnow(), pin=body.pin)
     except trips.TripError as exc:
         raise ApiError(str(exc), 409) from None
     if g.user.role == "escort":

@@ -97,7 +97,7 @@ def on_status(data: Any = None):
         if trip is None or trip.escort_user_id != user_id:
             return {"ok": False, "error": "no such trip of yours"}
         try:
-            service.set_status(session, trip, data["status"], user, now=utcnow())
+            service.set_status(session, trip, data["status"], user, now=utcnow(), pin=data.get("pin"))
         except trips.TripError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "trip": present.trip_for_escort(session, trip)}
@@ -127,3 +127,15 @@ def on_checkin(data: Any = None):
     pin = data.get("pin") if isinstance(data, dict) else None
     with session_scope(_engine()) as session:
         return service.checkin(session, user_id, pin, now=utcnow())
+
+
+@socketio.on("set_pins", namespace=DEVICE_NS)
+def on_set_pins(data: Any = None):
+    """Set the escort's safe and duress PINs (the current PIN is needed to change them)."""
+    from dispatch import service
+
+    _, user_id = _connections[request.sid]
+    if user_id is None or not isinstance(data, dict):
+        return {"ok": False, "error": "send {\"current\"?, \"safe\", \"duress\"} from an escort's device"}
+    with session_scope(_engine()) as session:
+        return service.change_pins(session, user_id, data, now=utcnow())

@@ -21,7 +21,7 @@ def escort_page():
     session = request_session()
     trip = trips.current_trip_for_escort(session, current_user)
     return render_template("escort/tablet.html", trip=present.trip_for_escort(session, trip),
-                           status_labels=trips.STATUS_LABELS)
+                           status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash))
 
 
 @bp.post("/api/v1/fixes")

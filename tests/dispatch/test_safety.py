@@ -237,3 +237,32 @@ def test_acknowledged_alert_does_not_escalate_and_failures_are_recorded(app, wor
     assert client.post(f"/api/v1/alerts/{alert.id}/ack", headers=world.bearer("dan")).status_code == 200
     scheduler.sweep(session, now=alert.raised_at + timedelta(seconds=600), channels=channels)
     assert len(session.exec(select(TripEvent).where(TripEvent.kind == "notification")).all()) == 1
+
+
+def test_escort_sets_pins_on_the_tablet_and_a_duress_pin_cannot_change_them(app, world, session):
+    tab = _tablet(app)
+    assert tab.emit("set_pins", {"safe": "1111", "duress": "1111"}, namespace="/device", callback=True) == {
+        "ok": False, "error": "the safe and duress PINs must differ"}
+    assert tab.emit("set_pins", {"safe": "1111", "duress": "2222"}, namespace="/device", callback=True) == {"ok": True}
+    wrong = tab.emit("set_pins", {"current": "0000", "safe": "3333", "duress": "4444"}, namespace="/device",
+                     callback=True)
+    assert wrong == {"ok": False, "error": "that PIN is not right"}
+    forced = tab.emit("set_pins", {"current": "2222", "safe": "3333", "duress": "4444"}, namespace="/device",
+                      callback=True)
+    assert forced == {"ok": True}
+    assert _wait(lambda: len(_alerts(session, "duress")) == 1)
+    assert tab.emit("checkin", {"pin": "1111"}, namespace="/device", callback=True) == {"ok": True}, \
+        "the forced change did not happen"
+
+
+def test_ending_a_trip_asks_for_the_pin_and_the_duress_pin_ends_it_silently(app, world, session):
+    _with_pins(world, session)
+    tab = _tablet(app)
+    trip_id = world.trip.id
+    tab.emit("status", {"trip_id": trip_id, "status": "arrived_dropoff"}, namespace="/device", callback=True)
+    refused = tab.emit("status", {"trip_id": trip_id, "status": "completed"}, namespace="/device", callback=True)
+    assert refused == {"ok": False, "error": "enter your PIN to end the trip"}
+    ended = tab.emit("status", {"trip_id": trip_id, "status": "completed", "pin": "9876"}, namespace="/device",
+                     callback=True)
+    assert ended["ok"] is True and ended["trip"]["status"] == "completed"
+    assert _wait(lambda: len(_alerts(session, "duress")) == 1)

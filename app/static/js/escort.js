@@ -67,7 +67,42 @@
       return;
     }
     state.confirming = null;
+    if (status === "completed" && page.pins_set) { askEndPin(); return; }
     sendStatus({ trip_id: state.trip.id, status: status });
+  }
+
+  // Ending a trip asks for the PIN; the duress PIN ends it the same way on this screen.
+  function askEndPin() {
+    var form = $("end-form");
+    form.hidden = false;
+    $("end-pin").focus();
+  }
+
+  function setupEndForm() {
+    var form = $("end-form");
+    if (!form) return;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var pin = $("end-pin").value;
+      $("end-pin").value = "";
+      form.hidden = true;
+      sendStatus({ trip_id: state.trip.id, status: "completed", pin: pin });
+    });
+  }
+
+  function setupPinsForm() {
+    var form = $("pins-form");
+    if (!form) return;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var current = $("pins-current");
+      var data = { safe: $("pins-safe").value, duress: $("pins-duress").value };
+      if (current) data.current = current.value;
+      [current, $("pins-safe"), $("pins-duress")].forEach(function (el) { if (el) el.value = ""; });
+      socket.timeout(ACK_TIMEOUT_MS).emit("set_pins", data, function (err, ack) {
+        $("pins-result").textContent = err ? "No answer from dispatch; try again." : (ack.ok ? "PINs saved." : ack.error);
+      });
+    });
   }
 
   function sendStatus(change) {
@@ -244,6 +279,8 @@
 
   setupPanic();
   setupCheckin();
+  setupEndForm();
+  setupPinsForm();
   renderTrip();
   showCounts();
   if (navigator.geolocation) {
