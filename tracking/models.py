@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -18,7 +18,8 @@ class Device(SQLModel, table=True):
     token_hash: str | None = Field(default=None, unique=True, max_length=64)
     escort_user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    last_seq: int | None = None
+    # Sequence numbers may be epoch milliseconds (browsers, OsmAnd, OwnTracks): 64-bit.
+    last_seq: int | None = Field(default=None, sa_type=BigInteger)
     last_lat: float | None = None
     last_lon: float | None = None
     last_fix_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -36,7 +37,7 @@ class Fix(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="device.id")
-    seq: int
+    seq: int = Field(sa_type=BigInteger)
     trip_id: int | None = Field(default=None, foreign_key="trip.id")
     ts: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(sa_type=UTCDateTime)
