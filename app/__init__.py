@@ -105,8 +105,8 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     from app.db import close_request_session, make_engine
     from app.realtime import socketio
     from dispatch import sockets as dispatch_sockets  # noqa: F401
-    from tracking import sockets as device_sockets  # noqa: F401
     from dispatch.zones import ZoneCache
+    from tracking import sockets as device_sockets  # noqa: F401
     from tracking.ingest import ActiveTrips, Limits
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that

@@ -8,7 +8,16 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Callable
 
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash

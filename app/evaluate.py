@@ -12,7 +12,14 @@ from sqlmodel import Session, select
 
 from tracking.detectors import DetectionSettings
 from tracking.fix import Fix
-from tracking.traces import Injected, add_noise, inject_detour, inject_stop, read_trace, resample
+from tracking.traces import (
+    Injected,
+    add_noise,
+    inject_detour,
+    inject_stop,
+    read_trace,
+    resample,
+)
 
 DETECTED = ("deviation", "stop")
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 registry = CollectorRegistry()
 fixes_stored = Counter("escort_fixes_stored", "Fixes stored (new, not repeats)", registry=registry)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import socketio
 
-from tracking.fix import Fix
+from tracking.fix import Fix, iso_z
 from tracking.simulator import Scenario, generate
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class SimStats:
 def _wire(fix: Fix, ts: datetime) -> dict:
     """Return the /device payload of a fix re-dated to ``ts``."""
     return {"seq": fix.seq, "lat": round(fix.lat, 7), "lon": round(fix.lon, 7),
-            "ts": ts.isoformat().replace("+00:00", "Z"), "accuracy_m": fix.accuracy_m,
+            "ts": iso_z(ts), "accuracy_m": fix.accuracy_m,
             "speed_mps": fix.speed_mps, "heading_deg": fix.heading_deg, "battery_pct": fix.battery_pct}
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from app.models import User
 from dispatch.models import Alert, TripEvent
+from tracking.fix import iso_z
 
 KINDS = (
     "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",
@@ -133,19 +134,14 @@ def open_alerts(session: Session, trip_id: int | None = None) -> list[Alert]:
     return sorted(rows, key=lambda a: (SEVERITY.get(a.kind, 99), a.raised_at))
 
 
-def _iso(value: datetime | None) -> str | None:
-    """Return an ISO-8601 UTC string with a Z, or None."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
     """Return the alert as the API and the dispatcher page show it."""
     state = "resolved" if alert.resolved_at else "acknowledged" if alert.acknowledged_at else "open"
     names = usernames or {}
     return {
         "id": alert.id, "trip_id": alert.trip_id, "device_id": alert.device_id, "kind": alert.kind,
-        "state": state, "raised_at": _iso(alert.raised_at), "acknowledged_at": _iso(alert.acknowledged_at),
+        "state": state, "raised_at": iso_z(alert.raised_at), "acknowledged_at": iso_z(alert.acknowledged_at),
         "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
-        "resolved_at": _iso(alert.resolved_at), "category": alert.category, "note": alert.note,
+        "resolved_at": iso_z(alert.resolved_at), "category": alert.category, "note": alert.note,
         "detail": alert.detail,
     }

@@ -11,20 +11,16 @@ from dispatch import alerts as alerts_mod
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
+from tracking.fix import iso_z
 from tracking.models import Device
 from tracking.models import Fix as FixRow
-
-
-def iso(value: datetime | None) -> str | None:
-    """Return ISO-8601 UTC with a Z, or None."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def fix_public(row: FixRow) -> dict:
     """Return a stored fix as dispatchers see it."""
     return {
         "device_id": row.device_id, "trip_id": row.trip_id, "seq": row.seq, "lat": row.lat, "lon": row.lon,
-        "ts": iso(row.ts), "speed_mps": row.speed_mps, "heading_deg": row.heading_deg,
+        "ts": iso_z(row.ts), "speed_mps": row.speed_mps, "heading_deg": row.heading_deg,
         "accuracy_m": row.accuracy_m, "battery_pct": row.battery_pct,
     }
 
@@ -54,8 +50,8 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
         "patient_name": patient.name if patient else None,
         "escort": escort.username if escort else None, "device_id": trip.device_id,
         **_geofences(trip), "route": trip.route, "allowed_stops": trip.allowed_stops, "settings": trip.settings,
-        "scheduled_pickup_at": iso(trip.scheduled_pickup_at), "appointment_at": iso(trip.appointment_at),
-        "started_at": iso(trip.started_at), "ended_at": iso(trip.ended_at),
+        "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
+        "started_at": iso_z(trip.started_at), "ended_at": iso_z(trip.ended_at),
         "last_fix": fix_public(row) if row else None,
     }
 
@@ -68,7 +64,7 @@ def trip_for_escort(session: Session, trip: Trip | None) -> dict | None:
     return {
         "id": trip.id, "status": trip.status, "patient_name": patient.name if patient else None,
         **_geofences(trip),
-        "scheduled_pickup_at": iso(trip.scheduled_pickup_at), "appointment_at": iso(trip.appointment_at),
+        "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),
     }
 
@@ -89,7 +85,7 @@ def snapshot(session: Session, *, now: datetime) -> dict:
     from dispatch import zones
 
     return {
-        "server_time": iso(now), "trips": trips, "devices": devices,
+        "server_time": iso_z(now), "trips": trips, "devices": devices,
         "alerts": [alerts_mod.public(a, names) for a in alerts_mod.open_alerts(session)],
         "zones": [zones.public(z) for z in zones.active_zones(session, now)],
     }
@@ -99,6 +95,6 @@ def _device_fix(device: Device) -> dict:
     """Return a device's last known position in the fix shape."""
     return {
         "device_id": device.id, "trip_id": None, "seq": device.last_seq, "lat": device.last_lat,
-        "lon": device.last_lon, "ts": iso(device.last_fix_at), "speed_mps": None, "heading_deg": None,
+        "lon": device.last_lon, "ts": iso_z(device.last_fix_at), "speed_mps": None, "heading_deg": None,
         "accuracy_m": None, "battery_pct": None,
     }

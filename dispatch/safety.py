@@ -10,6 +10,7 @@ from app.auth import check_secret
 from app.models import User
 from dispatch import alerts
 from dispatch.models import Alert, Trip, TripEvent
+from tracking.fix import iso_z
 
 
 class SafetyError(ValueError):
@@ -78,5 +79,5 @@ def medication_warnings(medications: list[dict], start: datetime, end: datetime,
     """Return the doses that fall inside a trip's expected window, for the planner to see."""
     from patients.medication import doses_between
 
-    return [{"medication": d.name, "dose": d.dose, "due_at": d.at.isoformat().replace("+00:00", "Z")}
+    return [{"medication": d.name, "dose": d.dose, "due_at": iso_z(d.at)}
             for d in doses_between(medications, start, end, tz)]

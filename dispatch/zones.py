@@ -11,6 +11,7 @@ from sqlmodel import Session, func, or_, select
 
 from app.models import User
 from dispatch.models import HazardZone
+from tracking.fix import iso_z
 
 MAX_VERTICES = 2000
 
@@ -73,7 +74,7 @@ def active_zones(session: Session, now: datetime) -> list[HazardZone]:
 def public(zone: HazardZone) -> dict:
     """Return a zone as the API and the map show it."""
     return {"id": zone.id, "name": zone.name, "reason": zone.reason, "polygon": zone.ring, "active": zone.active,
-            "expires_at": zone.expires_at.isoformat().replace("+00:00", "Z") if zone.expires_at else None}
+            "expires_at": iso_z(zone.expires_at)}
 
 
 class ZoneCache:

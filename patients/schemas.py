@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 PHONE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from dispatch import alerts
 from dispatch.models import Trip, TripEvent
 from tracking import detectors
-from tracking.fix import Fix
+from tracking.fix import Fix, iso_z
 from tracking.models import TripTrackState
 
 _PLAN_CACHE_SIZE = 512
@@ -93,7 +93,7 @@ def _apply(session: Session, trip: Trip, events: list, result, *, now: datetime,
         if event.action == "notice":
             session.add(TripEvent(trip_id=trip.id, at=event.ts, kind=event.kind, detail=event.detail))
             result.notices.append({"escort_user_id": trip.escort_user_id,
-                                   "payload": {"trip_id": trip.id, "kind": event.kind, "ts": _iso(event.ts)}})
+                                   "payload": {"trip_id": trip.id, "kind": event.kind, "ts": iso_z(event.ts)}})
         elif event.action == "raise":
             alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
                                             detail=event.detail, at=event.ts, now=now)
@@ -109,8 +109,3 @@ def _apply(session: Session, trip: Trip, events: list, result, *, now: datetime,
             session.add(alert)
             continue
         result.alerts.append(alert)
-
-
-def _iso(value: datetime) -> str:
-    """Return ISO-8601 UTC with a Z."""
-    return value.isoformat().replace("+00:00", "Z")

@@ -19,3 +19,8 @@ class Fix:
     heading_deg: float | None = None
     altitude_m: float | None = None
     battery_pct: float | None = None
+
+
+def iso_z(value: datetime | None) -> str | None:
+    """Return a UTC datetime as ISO-8601 with a ``Z``, as every wire format here shows times."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

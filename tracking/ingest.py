@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from sqlalchemy import case, or_, update
 from sqlmodel import Session
 
-from tracking.fix import Fix
+from tracking.fix import Fix, iso_z
 from tracking.models import Device
 from tracking.models import Fix as FixRow
 from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
@@ -241,6 +241,6 @@ def _public(device: Device, fix: Fix, trip_id: int | None) -> dict:
     """Return the fix as dispatchers receive it."""
     return {
         "device_id": device.id, "trip_id": trip_id, "seq": fix.seq, "lat": fix.lat, "lon": fix.lon,
-        "ts": fix.ts.isoformat().replace("+00:00", "Z"), "speed_mps": fix.speed_mps,
+        "ts": iso_z(fix.ts), "speed_mps": fix.speed_mps,
         "heading_deg": fix.heading_deg, "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct,
     }

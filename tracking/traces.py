@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-from bisect import bisect_left
 import io
 import math
 import random
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

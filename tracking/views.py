@@ -57,7 +57,11 @@ def _ingest_decoded(session, device, decoded) -> ingest.IngestResult:
 @bp.route("/osmand", methods=["GET", "POST"])
 def osmand():
     """Take the OsmAnd protocol of the Traccar Client: query parameters, or its JSON body (9.x)."""
-    from tracking.protocols import ProtocolError, decode_osmand_json, decode_osmand_query
+    from tracking.protocols import (
+        ProtocolError,
+        decode_osmand_json,
+        decode_osmand_query,
+    )
 
     session = request_session()
     try:

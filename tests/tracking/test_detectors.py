@@ -13,9 +13,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import shared_data
-from tests.tracking.synth import START, Drive, alerts, drive, make_route, plan_for, replay
+from tests.tracking.synth import (
+    START,
+    Drive,
+    alerts,
+    drive,
+    make_route,
+    plan_for,
+    replay,
+)
 from tracking import detectors
-from tracking.detectors import DetectionSettings, DetectionState, Event, build_plan, eta, process, step
+from tracking.detectors import (
+    DetectionSettings,
+    DetectionState,
+    Event,
+    build_plan,
+    eta,
+    process,
+    step,
+)
 from tracking.fix import Fix
 from tracking.geo import Projection
 

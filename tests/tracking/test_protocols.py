@@ -16,7 +16,12 @@ from app.db import utcnow
 from dispatch.models import Alert
 from tests.conftest import shared_data
 from tracking.models import Fix as FixRow
-from tracking.protocols import ProtocolError, decode_osmand_json, decode_osmand_query, decode_owntracks
+from tracking.protocols import (
+    ProtocolError,
+    decode_osmand_json,
+    decode_osmand_query,
+    decode_owntracks,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 

@@ -4,11 +4,11 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 18:01:56.915658
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import app.db
+from alembic import op
 
+import app.db
 
 revision = '0001'
 down_revision = None

@@ -4,11 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22 18:56:00.556542
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import app.db
+from alembic import op
 
+import app.db
 
 revision = '0002'
 down_revision = '0001'

@@ -4,11 +4,11 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 19:07:57.481702
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import app.db
+from alembic import op
 
+import app.db
 
 revision = '0003'
 down_revision = '0002'

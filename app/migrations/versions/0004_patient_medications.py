@@ -4,11 +4,8 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22 19:17:16.392538
 """
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-import app.db
-
+from alembic import op
 
 revision = '0004'
 down_revision = '0003'

@@ -4,11 +4,8 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22 19:32:32.557996
 """
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-import app.db
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'
