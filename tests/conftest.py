@@ -6,10 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from app import create_app
 from app.config import Config
 from app.db import upgrade
+
+# CI explores the same examples every run (a red CI must mean a real regression); locally,
+# hypothesis keeps exploring new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 SHARED_DATA = Path(os.environ.get("ESCORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 IN_CI = os.environ.get("CI") == "true"

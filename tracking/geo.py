@@ -86,7 +86,8 @@ class Route:
         self.projection = projection or Projection.about(points)
         xy = np.array([self.projection.to_xy(lat, lon) for lat, lon in points], dtype=float).reshape(-1, 2)
         keep = np.ones(len(xy), dtype=bool)
-        keep[1:] = np.any(np.diff(xy, axis=0) != 0, axis=1)  # repeated vertices make zero-length segments
+        # Repeated (or sub-millimetre) vertices make zero-length segments, and 1/length² overflows.
+        keep[1:] = np.hypot(*np.diff(xy, axis=0).T) > 1e-3
         xy = xy[keep]
         if len(xy) == 1:
             xy = np.vstack([xy, xy])  # one degenerate segment: distance to a point, progress 0
