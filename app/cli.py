@@ -107,6 +107,36 @@ def users_set_pins(name: str) -> None:
     click.echo(f"PINs set for {name}")
 
 
+@users.command("set-contact")
+@click.argument("name")
+@click.option("--email", default=None, help="the user's own e-mail (dispatchers: escalations reach them here)")
+@click.option("--emergency-name", default=None, help="an escort's emergency contact: name")
+@click.option("--emergency-email", default=None, help="…e-mail (the last step of an escalation)")
+@click.option("--emergency-phone", default=None, help="…phone")
+def users_set_contact(name: str, email: str | None, emergency_name: str | None, emergency_email: str | None,
+                      emergency_phone: str | None) -> None:
+    """Set a user's e-mail and, for an escort, their emergency contact."""
+    from app.auth import AuthError, find_user
+
+    for label, value in (("--email", email), ("--emergency-email", emergency_email)):
+        if value is not None and (value.count("@") != 1 or "." not in value.split("@")[1] or len(value) > 200):
+            raise CliError(f"{label} {value!r} is not an e-mail address")
+    with _session() as session:
+        try:
+            user = find_user(session, name)
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+        if user.role != "escort" and (emergency_name or emergency_email or emergency_phone):
+            raise CliError("only escorts have an emergency contact here")
+        for field, value in (("email", email), ("emergency_contact_name", emergency_name),
+                             ("emergency_contact_email", emergency_email),
+                             ("emergency_contact_phone", emergency_phone)):
+            if value is not None:
+                setattr(user, field, value.strip() or None)
+        session.add(user)
+    click.echo(f"contact details set for {name}")
+
+
 @main.group()
 def tokens() -> None:
     """Manage API tokens."""

@@ -98,3 +98,20 @@ def test_purge_deletes_old_fixes_only(cli):
     with Session(engine) as s:
         assert [f.seq for f in s.exec(select(Fix)).all()] == [2]
     assert cli.invoke(main, ["purge", "--older-than", "0"]).exit_code == 2
+
+
+def test_set_contact_for_escalation(cli):
+    cli.invoke(main, ["users", "create", "dina", "--role", "dispatcher", "--password-stdin"], input="a-long-password\n")
+    cli.invoke(main, ["users", "create", "eli", "--role", "escort"])
+    ok = cli.invoke(main, ["users", "set-contact", "eli", "--emergency-name", "Ann", "--emergency-email", "ann@x.org"])
+    assert ok.exit_code == 0, ok.output
+    assert cli.invoke(main, ["users", "set-contact", "dina", "--email", "dina@dispatch.org"]).exit_code == 0
+    bad = cli.invoke(main, ["users", "set-contact", "dina", "--email", "not-an-address"])
+    assert bad.exit_code == 1 and "not an e-mail address" in bad.output
+    wrong = cli.invoke(main, ["users", "set-contact", "dina", "--emergency-name", "X"])
+    assert wrong.exit_code == 1 and "only escorts" in wrong.output
+    from app.models import User
+
+    with Session(create_engine(cli.url)) as s:
+        eli = s.exec(select(User).where(User.username == "eli")).one()
+        assert (eli.emergency_contact_name, eli.emergency_contact_email) == ("Ann", "ann@x.org")
