@@ -114,8 +114,8 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
             echo(f"  simulating 3 escorts at {speedup:g}x: one leaves its route, one stops for minutes. Ctrl-C stops.")
             drivers = [simclient.Driver(token, generate(scenario, utcnow(), seed=i + 1))
                        for i, (token, scenario) in enumerate(pairs)]
-            simclient.run(url, drivers, speedup=speedup, progress=echo, stop_event=stop)
-            echo("  simulation finished; still serving. Ctrl-C stops.")
+            # The escorts stay parked at the drop-off, still reporting, until Ctrl-C.
+            simclient.run(url, drivers, speedup=speedup, progress=echo, stop_event=stop, linger_s=10.0)
         while proc.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -61,10 +61,11 @@ class _DriverRun:
     """Replays one driver's fixes in (scaled) real time; unsent fixes wait in a queue."""
 
     def __init__(self, url: str, driver: Driver, wall_start: float, ts_origin: datetime, speedup: float,
-                 stats: SimStats, stop: threading.Event) -> None:
+                 stats: SimStats, stop: threading.Event, linger_s: float | None = None) -> None:
         self.url, self.driver, self.stats, self.stop = url, driver, stats, stop
         self.wall_start, self.ts_origin, self.speedup = wall_start, ts_origin, speedup
         self.queue: list[dict] = []
+        self.linger_s = linger_s
         self.client = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5)
 
     def run(self) -> None:
@@ -87,8 +88,22 @@ class _DriverRun:
         while self.queue and not self.stop.is_set() and time.monotonic() < deadline:
             self._send()
             time.sleep(0.5)
+        if self.linger_s:
+            self._linger(self.driver.fixes[-1])
         self.stats.add(queued=len(self.queue))
         self.client.disconnect()
+
+    def _linger(self, last: Fix) -> None:
+        """Stay parked where the drive ended, reporting every ``linger_s`` until told to stop.
+
+        A real phone keeps reporting at the destination; without this the demo's trips would
+        fall silent and, minutes later, rightly raise signal_lost.
+        """
+        seq = last.seq
+        while not self.stop.wait(self.linger_s):
+            seq += 1
+            self.queue.append(_wire(replace(last, seq=seq, speed_mps=0.0), datetime.now(timezone.utc)))
+            self._send()
 
     def _send(self) -> None:
         """Send the queue: one ``fix`` when it holds one, a ``fixes`` batch after an outage."""
@@ -114,7 +129,8 @@ class _DriverRun:
 
 
 def run(url: str, drivers: list[Driver], *, speedup: float = 1.0, duration_s: float | None = None,
-        progress: Callable[[str], None] | None = print, stop_event: threading.Event | None = None) -> SimStats:
+        progress: Callable[[str], None] | None = print, stop_event: threading.Event | None = None,
+        linger_s: float | None = None) -> SimStats:
     """Replay every driver against ``url`` at once; return the summed figures.
 
     Timestamps: with speedup 1 the fixes are re-dated to start now. With speedup N the
@@ -122,6 +138,7 @@ def run(url: str, drivers: list[Driver], *, speedup: float = 1.0, duration_s: fl
     would soon lie in the future, which the server refuses. They are anchored in the past
     instead, at now - T(1 - 1/N) for a replay of T simulated seconds: the k-th fix then
     carries now - T(1 - 1/N) + t_k and is sent at wall time now + t_k / N, never later than it.
+    With ``linger_s`` each device stays parked at its last position, reporting, until stopped.
     """
     stop = stop_event or threading.Event()
     stats = SimStats()
@@ -130,7 +147,7 @@ def run(url: str, drivers: list[Driver], *, speedup: float = 1.0, duration_s: fl
         span_s = min(span_s, duration_s * speedup)
     wall_start = time.monotonic() + 0.5
     ts_origin = datetime.now(timezone.utc) - timedelta(seconds=span_s * (1 - 1 / speedup))
-    runs = [_DriverRun(url, d, wall_start, ts_origin, speedup, stats, stop) for d in drivers if d.fixes]
+    runs = [_DriverRun(url, d, wall_start, ts_origin, speedup, stats, stop, linger_s) for d in drivers if d.fixes]
     threads = [threading.Thread(target=r.run, daemon=True) for r in runs]
     for t in threads:
         t.start()

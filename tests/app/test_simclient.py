@@ -46,3 +46,22 @@ def test_synthetic_drivers_cover_the_duration_with_rising_seqs():
         span = (d.fixes[-1].ts - d.fixes[0].ts).total_seconds()
         assert 110 <= span <= 120
     assert drivers[0].fixes[0].lat != drivers[1].fixes[0].lat
+
+
+def test_linger_keeps_reporting_from_the_last_position_until_stopped(app, world, session, tmp_path):
+    import threading
+
+    start = datetime.now(timezone.utc)
+    fixes = generate(Scenario(route=ROUTE), start, seed=3)[:5]
+    stop = threading.Event()
+    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
+    with LiveServer(url, tmp_path) as server:
+        threading.Timer(3.0, stop.set).start()
+        stats = simclient.run(server.url, [simclient.Driver(world.device_token, fixes)], speedup=5,
+                              progress=None, stop_event=stop, linger_s=0.3)
+    assert stats.acked > 5 and stats.rejected == 0
+    with Session(app.extensions["escort"].engine) as s:
+        rows = s.exec(select(Fix).where(Fix.device_id == world.device.id).order_by(Fix.seq)).all()
+    parked = rows[5:]
+    assert parked and all((r.lat, r.lon) == (rows[4].lat, rows[4].lon) for r in parked)
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
