@@ -16,12 +16,12 @@ from tracking.models import Device
 from tracking.models import Fix as FixRow
 
 
-def fix_public(row: FixRow) -> dict:
-    """Return a stored fix as dispatchers see it."""
+def fix_public(fix, device_id: int, trip_id: int | None) -> dict:
+    """Return a fix (a stored row or a Fix value) as dispatchers see it."""
     return {
-        "device_id": row.device_id, "trip_id": row.trip_id, "seq": row.seq, "lat": row.lat, "lon": row.lon,
-        "ts": iso_z(row.ts), "speed_mps": row.speed_mps, "heading_deg": row.heading_deg,
-        "accuracy_m": row.accuracy_m, "battery_pct": row.battery_pct,
+        "device_id": device_id, "trip_id": trip_id, "seq": fix.seq, "lat": fix.lat, "lon": fix.lon,
+        "ts": iso_z(fix.ts), "speed_mps": fix.speed_mps, "heading_deg": fix.heading_deg,
+        "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct,
     }
 
 
@@ -52,7 +52,7 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
         **_geofences(trip), "route": trip.route, "allowed_stops": trip.allowed_stops, "settings": trip.settings,
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "started_at": iso_z(trip.started_at), "ended_at": iso_z(trip.ended_at),
-        "last_fix": fix_public(row) if row else None,
+        "last_fix": fix_public(row, row.device_id, row.trip_id) if row else None,
     }
 
 

@@ -138,3 +138,20 @@ def change_pins(session: Session, user_id: int, data: dict, *, now: datetime) ->
     session.add(user)
     session.commit()
     return {"ok": True}
+
+
+def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
+    """Warn the planner of medication doses due during the trip; record them in its timeline."""
+    from datetime import timedelta
+
+    from dispatch.models import TripEvent
+    from dispatch.safety import medication_warnings
+    from patients.models import Patient
+
+    patient = session.get(Patient, trip.patient_id)
+    # Without an appointment time, allow an hour and a half for the ride and the waiting.
+    end = trip.appointment_at or trip.scheduled_pickup_at + timedelta(minutes=90)
+    found = medication_warnings(patient.medications or [], trip.scheduled_pickup_at, end, tz) if patient else []
+    for warning in found:
+        session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning", detail=warning))
+    return [{"kind": "medication", **w} for w in found]

@@ -58,31 +58,13 @@ def create_trip():
         )
     except trips.TripError as exc:
         raise ApiError(str(exc)) from None
-    warnings = _medication_warnings(session, trip)
+    warnings = service.plan_warnings(session, trip, tz=current_app.extensions["escort"].config.timezone)
     session.commit()
     payload = present.trip_public(session, trip)
     from app import realtime
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     return jsonify({**payload, "warnings": warnings}), 201
-
-
-def _medication_warnings(session, trip: Trip) -> list[dict]:
-    """Warn the planner of doses due during the trip; record them in the trip's timeline."""
-    from datetime import timedelta
-
-    from dispatch.models import TripEvent
-    from dispatch.safety import medication_warnings
-    from patients.models import Patient
-
-    patient = session.get(Patient, trip.patient_id)
-    # Without an appointment time, allow an hour and a half for the ride and the waiting.
-    end = trip.appointment_at or trip.scheduled_pickup_at + timedelta(minutes=90)
-    tz = current_app.extensions["escort"].config.timezone
-    found = medication_warnings(patient.medications or [], trip.scheduled_pickup_at, end, tz) if patient else []
-    for warning in found:
-        session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning", detail=warning))
-    return [{"kind": "medication", **w} for w in found]
 
 
 @api.get("/trips/<int:trip_id>")

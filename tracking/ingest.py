@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from sqlalchemy import case, or_, update
 from sqlmodel import Session
 
-from tracking.fix import Fix, iso_z
+from tracking.fix import Fix
 from tracking.models import Device
 from tracking.models import Fix as FixRow
 from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
@@ -85,7 +85,7 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
     ``device`` needs only ``id`` and ``escort_user_id`` (a Device or a DeviceRef).
     """
     from app import metrics, realtime
-    from dispatch import alerts, trips
+    from dispatch import alerts, present, trips
 
     began = time.perf_counter()
     result = result or IngestResult()
@@ -98,7 +98,7 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
         result.accepted.extend(f.seq for f in fixes)
         fresh = [f for f in fixes if f.seq in new_seqs]
         _touch_device(session, device, fresh, now=now)
-        result.stored = [_public(device, f, trip_ids[f.seq]) for f in sorted(fresh, key=lambda f: f.ts)]
+        result.stored = [present.fix_public(f, device.id, trip_ids[f.seq]) for f in sorted(fresh, key=lambda f: f.ts)]
         if trip is not None:
             result.trip_id = trip.id
             mine = [f for f in fresh if trip_ids[f.seq] == trip.id]
@@ -236,11 +236,3 @@ def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, n
     except Exception:  # noqa: BLE001  (fixes are stored and acknowledged whatever detection does)
         log.exception("detection failed for trip %s", trip.id)
 
-
-def _public(device: Device, fix: Fix, trip_id: int | None) -> dict:
-    """Return the fix as dispatchers receive it."""
-    return {
-        "device_id": device.id, "trip_id": trip_id, "seq": fix.seq, "lat": fix.lat, "lon": fix.lon,
-        "ts": iso_z(fix.ts), "speed_mps": fix.speed_mps,
-        "heading_deg": fix.heading_deg, "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct,
-    }
