@@ -28,6 +28,21 @@ def live_map():
     return render_template("dispatch/map.html", tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
 
 
+@bp.route("/dispatch/trips/<int:trip_id>")
+@page_roles(*WATCHERS)
+def trip_page(trip_id: int):
+    """Show one trip with its planned route; dispatchers can replace the route with a GPX file."""
+    from flask import abort
+
+    session = request_session()
+    trip = session.get(Trip, trip_id)
+    if trip is None:
+        abort(404)
+    cfg = current_app.extensions["escort"].config
+    return render_template("dispatch/trip.html", trip=present.trip_public(session, trip, with_last_fix=False),
+                           can_edit=g.user.role in STAFF, tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
+
+
 def _trip_or_404(trip_id: int) -> Trip:
     """Return the trip or answer 404."""
     trip = request_session().get(Trip, trip_id)

@@ -24,6 +24,16 @@ def escort_page():
                            status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash))
 
 
+@bp.route("/escort-sw.js")
+def escort_service_worker():
+    """Serve the tablet's service worker from the site root, so it may control /escort."""
+    from flask import send_from_directory
+
+    resp = send_from_directory(current_app.static_folder, "js/escort-sw.js", mimetype="application/javascript")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
 @bp.post("/api/v1/fixes")
 def post_fixes():
     """Store a JSON list of fixes from a device token; answer accepted and rejected seqs."""

@@ -69,3 +69,33 @@ def test_offline_positions_are_queued_survive_a_closed_tab_and_arrive_once_in_or
     stored_points = [(round(r.lat, 4), round(r.lon, 4)) for r in rows]
     for lat, lon in POINTS[2:8]:
         assert (round(lat, 4), round(lon, 4)) in stored_points
+
+
+def test_a_reload_while_offline_shows_the_page_and_keeps_the_queue(browser, live, world, session):
+    page = login_page(browser, live, "eve", PASSWORD, geolocation={"latitude": POINTS[0][0], "longitude": POINTS[0][1]},
+                      permissions=["geolocation"])
+    context = page.context
+    page.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('online')")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null || "
+                           "navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now the service worker controls the page and holds a copy of it
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('offline')",
+                           timeout=30000)
+    for lat, lon in POINTS[2:5]:
+        _move(page, context, lat, lon)
+    queued_before = int(page.inner_text("#fixes-queued"))
+    assert queued_before >= 2
+    page.reload()  # no network: the page must still load, with its queue
+    assert "Pat Example" in page.inner_text("main")
+    page.wait_for_function(f"() => Number(document.querySelector('#fixes-queued').textContent) >= {queued_before}")
+    for lat, lon in POINTS[5:8]:
+        _move(page, context, lat, lon)
+    context.set_offline(False)
+    page.wait_for_function("() => document.querySelector('#fixes-queued').textContent === '0'", timeout=20000)
+    rows = _stored(session)
+    seqs = [r.seq for r in rows]
+    assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs)
+    stored_points = {(round(r.lat, 4), round(r.lon, 4)) for r in rows}
+    assert {(round(a, 4), round(b, 4)) for a, b in POINTS[2:8]} <= stored_points

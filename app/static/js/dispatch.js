@@ -131,6 +131,9 @@
       li.appendChild(text("div", "name", (trip.patient_name || "Trip " + id) + " · " + (trip.escort || "—")));
       var fix = state.lastFix[id] || trip.last_fix;
       li.appendChild(text("div", "meta", trip.status.replace(/_/g, " ") + " · last seen " + ago(fix && fix.ts)));
+      var open = text("a", "details", "Trip page");
+      open.href = "/dispatch/trips/" + id;
+      li.appendChild(open);
       li.addEventListener("click", function () { focusTrip(id); });
       list.appendChild(li);
     });

@@ -277,10 +277,22 @@
     if (!isNaN(when)) el.textContent = when.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
   });
 
+  // The page loads offline too (a reload in a tunnel keeps the trip and the queue); logging
+  // out drops the cached copy, which names the patient.
+  function setupOffline() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.register("/escort-sw.js", { scope: "/escort" }).catch(function () {});
+    var logout = document.querySelector("form.logout");
+    if (logout) logout.addEventListener("submit", function () {
+      if (navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage("logout");
+    });
+  }
+
   setupPanic();
   setupCheckin();
   setupEndForm();
   setupPinsForm();
+  setupOffline();
   renderTrip();
   showCounts();
   if (navigator.geolocation) {
