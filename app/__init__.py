@@ -96,6 +96,10 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
     )
     _init_extensions(app, cfg)
     _register(app)
+    if cfg.proxy_count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.proxy_count, x_proto=cfg.proxy_count)
     return app
 
 
@@ -106,12 +110,14 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     from app.realtime import socketio
     from dispatch import sockets as dispatch_sockets  # noqa: F401
     from dispatch.zones import ZoneCache
-    from tracking import sockets as device_sockets  # noqa: F401
-    from tracking.ingest import ActiveTrips, Limits
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
+    from patients import crypto
+    from tracking import sockets as device_sockets  # noqa: F401
+    from tracking.ingest import ActiveTrips, Limits
 
+    crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
@@ -125,13 +131,14 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # SocketIO keeps server options between init_app calls: a queue set for one app would
     # stick to the next one made in this process (tests make many).
     socketio.server_options.pop("client_manager", None)
+    from app.pubsub import queue_options
     from app.realtime import fanout
 
     fanout.clear()
     socketio.init_app(
         app,
         async_mode=cfg.async_mode,
-        message_queue=cfg.redis_url,
+        **queue_options(cfg.redis_url, cfg.redis_channel),
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=2_000_000,
@@ -140,14 +147,33 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
 def _register(app: Flask) -> None:
     """Register blueprints, socket handlers, CSRF rules and the health check."""
-    from app import api, auth
+    from app import api, auth, openapi
     from dispatch import views as dispatch_views
     from patients import views as patient_views
     from tracking import views as tracking_views
 
-    for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, tracking_views.bp, patient_views.api):
+    # Set before any rule is added: an id in a URL beyond a row id's range is a 404, not a driver error.
+    app.url_map.converters["int"] = api.RowIdConverter
+    app.register_blueprint(openapi.bp)
+    for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, tracking_views.bp, patient_views.api,
+               patient_views.pages):
         app.register_blueprint(bp)
     api.register_error_handlers(app)
+    from app import admin
+
+    app.register_blueprint(admin.api)
+    app.register_blueprint(admin.pages)
+    from dispatch import log_views  # the trip log (issue #6)
+
+    app.register_blueprint(log_views.bp)
+    app.register_blueprint(log_views.api)
+
+    @app.before_request
+    def _idle_logout():
+        """Log staff out after ``idle_logout_s`` without a request (escorts' tablets never)."""
+        from app.auth import idle_check
+
+        return idle_check(app.extensions["escort"].config.idle_logout_s)
 
     @app.before_request
     def _csrf_for_sessions():

@@ -4,11 +4,46 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import jsonify, request
+from flask import abort, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+from werkzeug.routing import ValidationError as RouteValidationError
+
+from app.db import MAX_ROW_ID
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in a URL: a number no row id can be (too large for the column) becomes 0, which names no row.
+
+    The view then answers its own 404. Refusing the match instead (ValidationError) makes
+    werkzeug answer 405 when another method's rule has the same path, which is wrong: the
+    method is allowed, the row does not exist.
+    """
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        """Return the id, or 0 (no row) when it cannot be one."""
+        try:
+            return super().to_python(value)
+        except (RouteValidationError, ValueError):
+            return 0
+
+
+def id_arg(name: str) -> int | None:
+    """Return a query parameter that names a row by id, None when absent; ApiError when not one."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 0 < int(raw) <= MAX_ROW_ID:
+        raise ApiError(f"{name} must be a whole number from 1 to {MAX_ROW_ID}")
+    return int(raw)
 
 
 class ApiError(Exception):
@@ -20,12 +55,44 @@ class ApiError(Exception):
         self.status = status
 
 
+NUL_REFUSED = "text must not contain NUL characters (\\u0000): no database column can hold them"
+
+
+def has_nul(value: Any) -> bool:
+    """Say whether decoded JSON holds a NUL character in any string, key or value (iteratively: no depth limit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def json_payload() -> Any:
-    """Return the request's JSON body, or raise ApiError when it is not JSON."""
+    """Return the request's JSON body, or raise ApiError when it is not JSON or holds a NUL character."""
     data = request.get_json(silent=True, force=True)
     if data is None:
         raise ApiError("the body must be JSON")
+    if has_nul(data):  # PostgreSQL refuses NUL in text (a 500 there, a stored oddity in SQLite)
+        raise ApiError(NUL_REFUSED)
     return data
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested too deeply to parse is invalid JSON, not a RecursionError (a 500)."""
+
+    def loads(self, s, **kwargs):
+        """Parse JSON; nesting deeper than Python's recursion limit raises ValueError like any bad JSON."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def parse(model: type[M], data: Any | None = None) -> M:
@@ -51,6 +118,16 @@ def describe(exc: ValidationError) -> str:
 
 def register_error_handlers(app) -> None:
     """Answer API errors as JSON, and never show a traceback for bad input."""
+    app.json = JsonProvider(app)
+
+    @app.before_request
+    def _refuse_nul():
+        """Refuse a NUL character in the query string or a form, as json_payload does in a body."""
+        sources = (request.args, request.form) if request.method not in ("GET", "HEAD") else (request.args,)
+        for values in sources:
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    abort(400, description=NUL_REFUSED)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -11,6 +11,7 @@ from typing import Callable
 from flask import (
     Blueprint,
     abort,
+    flash,
     g,
     jsonify,
     redirect,
@@ -200,7 +201,11 @@ def _load_user(user_id: str) -> User | None:
 
 def home_for(user: User) -> str:
     """Return the page a user lands on after login."""
-    return url_for("tracking.escort_page") if user.role == "escort" else url_for("dispatch.live_map")
+    if user.role == "escort":
+        return url_for("tracking.escort_page")
+    if user.role == "coordinator":
+        return url_for("logs.trip_list")
+    return url_for("dispatch.live_map")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -230,14 +235,55 @@ def login():
         error = "Wrong user name or password, or the account is locked for a while."
         return render_template("auth/login.html", next=request.form.get("next", ""), error=error), 401
     login_user(user)
+    from flask import session as cookie
+
+    cookie["seen_at"] = utcnow().timestamp()
     return redirect(_safe_next(request.form.get("next")) or home_for(user))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Log out and go back to the login page."""
+    from app.audit import record
+    from app.db import request_session
+
+    if current_user.is_authenticated:
+        session = request_session()
+        record(session, current_user, "logout")
+        session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+def idle_check(idle_logout_s: float):
+    """Log a staff session out after ``idle_logout_s`` without a request; refresh the clock otherwise.
+
+    Escorts are exempt: their tablet must keep its panic button and check-in working through
+    a long trip, and the device has its own screen lock. A bearer token carries no session.
+    """
+    from flask import session as cookie
+
+    if idle_logout_s <= 0 or request.headers.get("Authorization") or not current_user.is_authenticated:
+        return None
+    if current_user.role == "escort" or request.endpoint == "static":
+        return None
+    now = utcnow().timestamp()
+    seen = cookie.get("seen_at")
+    if isinstance(seen, (int, float)) and now - seen > idle_logout_s:
+        from app.audit import record
+        from app.db import request_session
+
+        session = request_session()
+        record(session, current_user, "logout_idle", detail={"idle_s": round(now - seen)})
+        session.commit()
+        logout_user()
+        cookie.pop("seen_at", None)
+        if request.path.startswith("/api/"):
+            return jsonify(error="logged out after inactivity: log in again"), 401
+        flash("You were logged out after a period of inactivity.")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    cookie["seen_at"] = now
+    return None
 
 
 @bp.route("/")

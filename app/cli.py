@@ -24,16 +24,18 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
     """Open a session on the configured database, turning failures into one clear line."""
     from app.db import make_engine
     from app.db import upgrade as run_upgrade
+    from patients import crypto
 
     try:
         cfg = Config.from_env()
+        crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
         engine = make_engine(cfg.database_url)
         if upgrade:
             run_upgrade(engine)
         with Session(engine, expire_on_commit=False) as session:
             yield session
             session.commit()
-    except ConfigError as exc:
+    except (ConfigError, crypto.KeyError_) as exc:
         raise CliError(str(exc)) from None
     except OperationalError as exc:
         raise CliError(f"database unreachable or not migrated ({exc.orig}); run `escort db upgrade`") from None
@@ -223,8 +225,49 @@ def _register_sim_devices(count: int) -> list[str]:
         return [create_device(session, f"sim-{run_id}-{i + 1}", None, now=utcnow())[1] for i in range(count)]
 
 
+@main.group()
+def keys() -> None:
+    """The keys that seal patient sheets at rest (ESCORT_DATA_KEYS)."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new data key: put it first in ESCORT_DATA_KEYS, then run `escort keys rotate`."""
+    from patients.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every patient sheet with the first key of ESCORT_DATA_KEYS."""
+    from sqlalchemy import text
+
+    from patients import crypto
+
+    with _session() as session:
+        keyring = crypto.current()
+        rows = session.execute(text("SELECT id, contacts, medications, details FROM patient ORDER BY id")).all()
+        changed = 0
+        for done, (pid, *sealed) in enumerate(rows, 1):
+            fresh = [keyring.reseal(v) if v is not None else None for v in sealed]
+            if fresh != list(sealed):
+                session.execute(text("UPDATE patient SET contacts = :c, medications = :m, details = :d WHERE id = :id"),
+                                {"c": fresh[0], "m": fresh[1], "d": fresh[2], "id": pid})
+                changed += 1
+            if done % 500 == 0:
+                session.commit()
+                click.echo(f"rotate: {done}/{len(rows)} sheets")
+        from app.audit import record
+
+        record(session, None, "keys_rotate", detail={"sheets": len(rows), "keys": keyring.count})
+    click.echo(f"re-sealed {changed} of {len(rows)} patient sheets with the first key; "
+               "the older keys can now be removed from ESCORT_DATA_KEYS")
+
+
 @main.command()
-@click.option("--older-than", "days", required=True, type=click.IntRange(1, 36500), help="days")
+@click.option("--older-than", "days", default=90, show_default=True, type=click.IntRange(1, 36500),
+              help="delete raw fixes received more than this many days ago")
 def purge(days: int) -> None:
     """Delete raw fixes older than DAYS; trips, alerts and the audit log stay."""
     from app.db import utcnow

@@ -21,6 +21,8 @@ class Config:
 
     database_url: str = ""
     redis_url: str | None = None
+    # The Redis pub/sub channel of this deployment (Redis channels ignore the db number).
+    redis_channel: str = "flask-socketio"
     secret_key: str | None = None
     async_mode: str = "gevent"
     instance_path: Path = Path("instance")
@@ -41,6 +43,14 @@ class Config:
     supervisor_email: str | None = None
     # Medication times of day are local times in this zone; everything else is UTC.
     timezone: str = "UTC"
+    # Fernet keys sealing patient sheets, newest first (patients/crypto.py); unset: instance/data_keys.
+    data_keys: str | None = None
+    # Staff pages log out after this long without a request (escorts' tablets never do: the
+    # panic button must keep working on a long trip). 0 turns it off.
+    idle_logout_s: float = 30 * 60.0
+    # How many reverse proxies (nginx) stand in front: their X-Forwarded-For and -Proto are
+    # trusted that many hops deep, so the audit log records the real client address.
+    proxy_count: int = 0
     testing: bool = False
 
     @classmethod
@@ -51,6 +61,7 @@ class Config:
         cfg = cls(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'escort.db'}",
             redis_url=env.get("REDIS_URL") or None,
+            redis_channel=env.get("ESCORT_REDIS_CHANNEL") or "flask-socketio",
             secret_key=env.get("SECRET_KEY") or None,
             async_mode=env.get("ESCORT_ASYNC_MODE", "gevent"),
             instance_path=instance,
@@ -63,6 +74,9 @@ class Config:
             mail_from=env.get("ESCORT_MAIL_FROM", cls.mail_from),
             supervisor_email=env.get("ESCORT_SUPERVISOR_EMAIL") or None,
             timezone=env.get("ESCORT_TIMEZONE", "UTC"),
+            data_keys=env.get("ESCORT_DATA_KEYS") or None,
+            idle_logout_s=_seconds(env, "ESCORT_IDLE_LOGOUT_S", 30 * 60.0),
+            proxy_count=int(_seconds(env, "ESCORT_PROXY_COUNT", 0)),
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()

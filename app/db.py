@@ -13,6 +13,9 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The largest row id: primary keys are INTEGER, 32-bit on PostgreSQL. An id above it names no
+# row, and the drivers raise (OverflowError, NumericValueOutOfRange) rather than find nothing.
+MAX_ROW_ID = 2**31 - 1
 
 
 class UTCDateTime(TypeDecorator):
@@ -101,7 +104,7 @@ def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def ping(engine: Engine) -> None:

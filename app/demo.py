@@ -41,7 +41,15 @@ def seed(session: Session, *, now) -> list[tuple[str, object]]:
     for old in session.exec(select(Trip).where(Trip.status.not_in(trips_mod.TERMINAL))).all():
         old.status, old.ended_at, old.updated_at = "cancelled", now, now
         session.add(old)
-    patients = [Patient(name=p["name"], contacts=p["contacts"], created_at=now) for p in demo_data.PATIENTS]
+    from patients import sheet
+    from patients.schemas import PatientCreate
+
+    coordinator = next(u["username"] for u in demo_data.USERS if u["role"] == "coordinator")
+    patients = []
+    for spec in demo_data.PATIENTS:
+        patient = Patient(name=spec["name"], created_at=now)
+        sheet.apply(session, patient, PatientCreate.model_validate({**spec, "coordinator": coordinator}), now=now)
+        patients.append(patient)
     session.add_all(patients)
     session.flush()
     out = []

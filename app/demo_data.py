@@ -16,9 +16,33 @@ USERS = [
 ]
 
 PATIENTS = [
-    {"name": "Margaret Ellis", "contacts": [{"name": "Tom Ellis", "phone": "+44 20 7946 0101", "relation": "son"}]},
-    {"name": "Harold Jenkins", "contacts": [{"name": "Rita Jenkins", "phone": "+44 20 7946 0102", "relation": "wife"}]},
-    {"name": "Priya Shah", "contacts": [{"name": "Anil Shah", "phone": "+44 20 7946 0103", "relation": "brother"}]},
+    {"name": "Margaret Ellis", "date_of_birth": "1937-06-14", "member_id": "DEMO-1001", "language": "English",
+     "mobility": "wheelchair", "assistance": "door_through_door", "stairs_count": 3,
+     "conditions": ["Alzheimer's disease"], "allergies": ["penicillin"],
+     "cognitive": {"orientation": "Knows her name; not the day or the place", "wandering_risk": "high",
+                   "fall_risk": "medium",
+                   "guidance": "Introduce yourself each time she looks unsure. Keep her hand on the rail; "
+                               "never leave her alone at the clinic door."},
+     "contacts": [{"name": "Tom Ellis", "phone": "+44 20 7946 0101", "relation": "son", "role": "emergency"},
+                  {"name": "Dr Amara Okafor", "phone": "+44 20 7946 0201", "role": "physician"}],
+     "medications": [{"name": "Donepezil", "dose": "10 mg", "times": ["08:00"]}],
+     "escort_notes": "Likes to talk about her garden; it calms her.",
+     "dispatcher_notes": "Son holds lasting power of attorney; call him, not the neighbour."},
+    {"name": "Harold Jenkins", "date_of_birth": "1944-02-03", "member_id": "DEMO-1002", "language": "English",
+     "mobility": "ambulatory", "assistance": "door_to_door",
+     "equipment": [{"name": "oxygen", "oxygen_flow_lpm": 2}], "conditions": ["COPD"],
+     "infection_control": "none known",
+     "cognitive": {"orientation": "Fully oriented", "fall_risk": "high",
+                   "guidance": "Walks slowly and short of breath: stop when he asks, check the oxygen flow."},
+     "advance_directive": {"dnr": True, "document_location": "in the blue folder in his bag"},
+     "contacts": [{"name": "Rita Jenkins", "phone": "+44 20 7946 0102", "relation": "wife", "role": "emergency"}],
+     "medications": [{"name": "Salbutamol inhaler", "dose": "2 puffs", "times": ["09:00", "13:00", "17:00"]}]},
+    {"name": "Priya Shah", "date_of_birth": "1952-11-30", "member_id": "DEMO-1003", "language": "Gujarati",
+     "interpreter_needed": True, "mobility": "ambulatory", "assistance": "curb_to_curb",
+     "conditions": ["severe anxiety"],
+     "cognitive": {"orientation": "Fully oriented", "wandering_risk": "low", "fall_risk": "low",
+                   "guidance": "Crowds and sirens frighten her: tell her what happens next, before it happens."},
+     "contacts": [{"name": "Anil Shah", "phone": "+44 20 7946 0103", "relation": "brother", "role": "emergency"}]},
 ]
 
 # Brixton Road north to Oval, Kennington Park Road and Kennington Road, Westminster Bridge

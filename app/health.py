@@ -15,8 +15,10 @@ def report(ext) -> tuple[dict, bool]:
         body["database"] = f"unreachable: {type(exc).__name__}"
         body["status"] = "error"
     body["redis"] = _redis(ext.config.redis_url)
-    if body["redis"] not in ("ok", "not configured"):
-        # Still serving its own clients; only the cross-process fan-out is down.
+    flows = body["redis"] == "ok" and _queue_flows()
+    body["fan_out"] = "all processes" if flows else "this process only"
+    if ext.config.redis_url and not flows:
+        # Still serving its own clients; only the cross-process fan-out is down (or not back yet).
         body["status"] = "degraded" if body["status"] == "ok" else body["status"]
     body["scheduler"] = _scheduler(ext)
     return body, body["database"] == "ok"
@@ -29,10 +31,20 @@ def _redis(url: str | None) -> str:
     import redis
 
     try:
-        redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping()
+        with redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+            client.ping()
         return "ok"
-    except redis.RedisError as exc:
+    except (redis.RedisError, OSError) as exc:
         return f"unreachable: {type(exc).__name__}"
+
+
+def _queue_flows() -> bool:
+    """Say whether this process's Socket.IO queue is subscribed and publishing (True if it cannot tell)."""
+    from app.realtime import socketio
+
+    manager = getattr(getattr(socketio, "server", None), "manager", None)
+    check = getattr(manager, "reaches_other_processes", None)
+    return check() if check is not None else True
 
 
 def _scheduler(ext) -> dict:

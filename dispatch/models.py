@@ -13,7 +13,14 @@ from app.db import UTCDateTime
 class Trip(SQLModel, table=True):
     """One escorted journey: pickup and drop-off geofences, a planned route, a status."""
 
-    __table_args__ = (Index("ix_trip_status", "status"),)
+    __table_args__ = (
+        Index("ix_trip_status", "status"),
+        # The trip log's keyset paging, alone and under each filter (migration 0007).
+        Index("ix_trip_scheduled_id", "scheduled_pickup_at", "id"),
+        Index("ix_trip_patient_scheduled", "patient_id", "scheduled_pickup_at"),
+        Index("ix_trip_escort_scheduled", "escort_user_id", "scheduled_pickup_at"),
+        Index("ix_trip_status_scheduled", "status", "scheduled_pickup_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
@@ -43,6 +50,7 @@ class TripEvent(SQLModel, table=True):
     """A line of a trip's timeline: a status change, a note, a detector notice."""
 
     __tablename__ = "trip_event"
+    __table_args__ = (Index("ix_trip_event_trip_at", "trip_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     trip_id: int = Field(foreign_key="trip.id", index=True)
@@ -92,3 +100,27 @@ class HazardZone(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FlaggedPlace(SQLModel, table=True):
+    """A shared warning about an address or an area (an aggressive resident, unsafe parking, no lift).
+
+    A circle (``lat``, ``lon``, ``radius_m``) or a polygon ``ring``; it expires, because a
+    warning list that never forgets goes stale and then unread.
+    """
+
+    __tablename__ = "flagged_place"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=200)
+    category: str = Field(max_length=40)
+    reason: str = Field(max_length=1000)
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    ring: list = Field(default_factory=list, sa_type=JSON)
+    active: bool = True
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

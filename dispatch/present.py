@@ -56,13 +56,22 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
     }
 
 
-def trip_for_escort(session: Session, trip: Trip | None) -> dict | None:
-    """Return what the escort's tablet shows of their own trip (no dispatcher-only data)."""
+def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None = None) -> dict | None:
+    """Return what the escort's tablet shows of their own trip (no dispatcher-only data).
+
+    With the patient's name and sheet link, and the warnings of flagged places at the pickup
+    or drop-off, so the escort reads them before arriving.
+    """
     if trip is None:
         return None
+    from app.db import utcnow
+    from dispatch import flags
+
     patient = session.get(Patient, trip.patient_id)
     return {
-        "id": trip.id, "status": trip.status, "patient_name": patient.name if patient else None,
+        "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
+        "patient_name": patient.name if patient else None,
+        "flags": flags.for_trip(session, trip, now or utcnow()),
         **_geofences(trip),
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),

@@ -3,16 +3,19 @@
 ``sweep`` takes ``now`` as an argument, so tests move time. It is idempotent in the
 database: alerts are unique per trip and kind while open, and each escalation step is
 claimed with a conditional UPDATE, so two processes sweeping at once raise each alert once
-and send each notice once.
+and send each notice once. On PostgreSQL an advisory lock also keeps sweeps from
+overlapping, which the medication reminders (no unique key) need.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import Session, func, select
 
 from app.models import User
@@ -25,6 +28,7 @@ from tracking.models import Fix, TripTrackState
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
 REMIND_BEFORE_S = 120.0
+SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
 
 @dataclass
@@ -33,6 +37,7 @@ class SweepResult:
 
     alerts: list[Alert] = field(default_factory=list)
     reminders: list[dict] = field(default_factory=list)
+    skipped: bool = False  # another process was sweeping
 
 
 def timer(trip: Trip, name: str) -> float:
@@ -41,15 +46,44 @@ def timer(trip: Trip, name: str) -> float:
 
 
 def sweep(session: Session, *, now: datetime, channels: notify.Channels, tz: str = "UTC") -> SweepResult:
-    """Run every timer once for every trip under way, and escalate unanswered alerts."""
+    """Run every timer once for every trip under way, and escalate unanswered alerts.
+
+    On PostgreSQL one process sweeps at a time: a process that finds another one sweeping
+    skips this round (the other does the work), so reminders, which no unique key guards,
+    go out once.
+    """
     result = SweepResult()
-    for trip in session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all():
-        _signal_lost(session, trip, now, result)
-        _checkin_due(session, trip, now, result)
-        _medication(session, trip, now, tz, result)
-    session.commit()
-    _escalate(session, now, channels, result)
+    with _sweep_lock(session) as mine:
+        if not mine:
+            result.skipped = True
+            return result
+        for trip in session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all():
+            _signal_lost(session, trip, now, result)
+            _checkin_due(session, trip, now, result)
+            _medication(session, trip, now, tz, result)
+        session.commit()
+        _escalate(session, now, channels, result)
     return result
+
+
+@contextmanager
+def _sweep_lock(session: Session) -> Iterator[bool]:
+    """Hold PostgreSQL's advisory lock for sweeps if no other process holds it; yield whether we got it.
+
+    The lock lives on a connection of its own (the sweep commits as it goes, which would end a
+    transaction-level lock early); PostgreSQL frees it by itself if this process dies.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        yield True  # SQLite serves one process
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SWEEP_LOCK_KEY}).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
 def last_fix_at(session: Session, trip: Trip) -> datetime | None:

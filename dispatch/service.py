@@ -141,7 +141,7 @@ def change_pins(session: Session, user_id: int, data: dict, *, now: datetime) ->
 
 
 def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
-    """Warn the planner of medication doses due during the trip; record them in its timeline."""
+    """Warn the planner of doses due during the trip and of flagged places at either end; log them."""
     from datetime import timedelta
 
     from dispatch.models import TripEvent
@@ -154,4 +154,9 @@ def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
     found = medication_warnings(patient.medications or [], trip.scheduled_pickup_at, end, tz) if patient else []
     for warning in found:
         session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning", detail=warning))
-    return [{"kind": "medication", **w} for w in found]
+    from dispatch import flags
+
+    flagged = flags.for_trip(session, trip, trip.created_at)
+    for warning in flagged:
+        session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="flag_warning", detail=warning))
+    return [{"kind": "medication", **w} for w in found] + [{"kind": "flagged_place", **w} for w in flagged]

@@ -1,4 +1,8 @@
-"""Thin /dispatch handlers: dispatchers and coordinators, by session or API token."""
+"""Thin /dispatch handlers: dispatchers and admins, by session or API token.
+
+Care coordinators are refused: the live feed carries every patient's pickup and position,
+and coordinators review trips afterwards (the trip logs), seeing only their caseload.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from app.db import session_scope, utcnow
 from app.realtime import DISPATCH_NS, DISPATCHERS_ROOM, fanout, socketio
 from dispatch import present
 
-WATCHERS = ("admin", "dispatcher", "coordinator")
+WATCHERS = ("admin", "dispatcher")
 _watchers: set[str] = set()
 
 
@@ -29,7 +33,8 @@ def on_connect(auth: Any = None):
         else:
             role = current_user.role if current_user.is_authenticated else None
         if role not in WATCHERS:
-            raise ConnectionRefusedError("a dispatcher's login or API token is required")
+            raise ConnectionRefusedError("a dispatcher's login or API token is required "
+                                     "(care coordinators review trips in the trip logs)")
         snap = present.snapshot(session, now=utcnow())
     join_room(DISPATCHERS_ROOM)
     _watchers.add(request.sid)

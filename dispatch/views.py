@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 
-from app.api import ApiError, parse
+from app.api import ApiError, id_arg, parse
 from app.auth import api_roles, page_roles
 from app.db import request_session, utcnow
 from dispatch import alerts, present, service, trips
 from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, StatusChange, TripCreate
 from dispatch.settings import validate_settings
+from patients import access
 from tracking.gpxio import route_from_geojson
 
 bp = Blueprint("dispatch", __name__)
@@ -21,9 +22,9 @@ WATCHERS = ("admin", "dispatcher", "coordinator")
 
 
 @bp.route("/dispatch")
-@page_roles(*WATCHERS)
+@page_roles(*STAFF)
 def live_map():
-    """Show the live map."""
+    """Show the live map (dispatchers and admins: it shows every patient's pickup and position)."""
     cfg = current_app.extensions["escort"].config
     return render_template("dispatch/map.html", tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
 
@@ -36,7 +37,7 @@ def trip_page(trip_id: int):
 
     session = request_session()
     trip = session.get(Trip, trip_id)
-    if trip is None:
+    if trip is None or not access.can_see_trip(session, g.user, trip):
         abort(404)
     cfg = current_app.extensions["escort"].config
     return render_template("dispatch/trip.html", trip=present.trip_public(session, trip, with_last_fix=False),
@@ -44,9 +45,10 @@ def trip_page(trip_id: int):
 
 
 def _trip_or_404(trip_id: int) -> Trip:
-    """Return the trip or answer 404."""
-    trip = request_session().get(Trip, trip_id)
-    if trip is None:
+    """Return the trip, or answer 404 when there is none or this user may not see it."""
+    session = request_session()
+    trip = session.get(Trip, trip_id)
+    if trip is None or not access.can_see_trip(session, g.user, trip):
         raise ApiError(f"no trip with id {trip_id}", 404)
     return trip
 
@@ -98,11 +100,9 @@ def get_trip(trip_id: int):
 @api_roles("admin", "dispatcher", "escort")
 def change_status(trip_id: int):
     """Move a trip to its next status (an escort only their own trip)."""
-    body = parse(StatusChange)
     session = request_session()
-    trip = _trip_or_404(trip_id)
-    if g.user.role == "escort" and trip.escort_user_id != g.user.id:
-        raise ApiError(f"no trip with id {trip_id}", 404)
+    trip = _trip_or_404(trip_id)  # before the body: a refusal must not tell whether the trip exists
+    body = parse(StatusChange)
     try:
         service.set_status(session, trip, body.status, g.user, now=utcnow(), pin=body.pin)
     except trips.TripError as exc:
@@ -120,11 +120,11 @@ def list_alerts():
 
     session = request_session()
     query = select(Alert).order_by(Alert.raised_at.desc()).limit(500)
-    trip_id = request.args.get("trip_id")
-    if trip_id:
-        if not trip_id.isdigit():
-            raise ApiError("trip_id must be a whole number")
-        query = query.where(Alert.trip_id == int(trip_id))
+    if g.user.role not in STAFF:
+        query = query.join(Trip, Alert.trip_id == Trip.id).where(access.trip_filter(g.user))
+    trip_id = id_arg("trip_id")
+    if trip_id is not None:
+        query = query.where(Alert.trip_id == trip_id)
     if request.args.get("open") in ("1", "true"):
         query = query.where(Alert.resolved_at.is_(None))
     return jsonify([alerts.public(a) for a in session.exec(query).all()])
@@ -152,8 +152,8 @@ def ack_alert(alert_id: int):
 @api_roles(*STAFF)
 def resolve_alert(alert_id: int):
     """Resolve an alert with a category and a note."""
-    body = parse(AlertResolve)
     alert = _alert_or_404(alert_id)
+    body = parse(AlertResolve)
     try:
         return jsonify(service.resolve(request_session(), alert, g.user, category=body.category,
                                        note=body.note, now=utcnow()))
@@ -233,3 +233,47 @@ def put_route(trip_id: int):
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     return jsonify(payload)
+
+
+@api.post("/flagged-places")
+@api_roles(*STAFF)
+def create_flag():
+    """Flag an address or an area with a reason and an expiry; trips touching it are warned."""
+    from dispatch import flags
+    from dispatch.schemas import FlagCreate
+
+    body = parse(FlagCreate)
+    session = request_session()
+    try:
+        place = flags.create(session, label=body.label, category=body.category, reason=body.reason,
+                             point=body.point.model_dump() if body.point else None, polygon=body.polygon,
+                             expires_at=body.expires_at, user=g.user, now=utcnow())
+    except flags.FlagError as exc:
+        raise ApiError(str(exc)) from None
+    session.commit()
+    return jsonify(flags.public(place)), 201
+
+
+@api.get("/flagged-places")
+@api_roles(*STAFF)
+def list_flags():
+    """List the flagged places in force."""
+    from dispatch import flags
+
+    return jsonify([flags.public(p) for p in flags.in_force(request_session(), utcnow())])
+
+
+@api.delete("/flagged-places/<int:flag_id>")
+@api_roles(*STAFF)
+def retire_flag(flag_id: int):
+    """Retire a flagged place (kept for the record, no longer warned about)."""
+    from dispatch.models import FlaggedPlace
+
+    session = request_session()
+    place = session.get(FlaggedPlace, flag_id)
+    if place is None or not place.active:
+        raise ApiError(f"no active flagged place with id {flag_id}", 404)
+    place.active, place.updated_at = False, utcnow()
+    session.add(place)
+    session.commit()
+    return "", 204

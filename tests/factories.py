@@ -68,7 +68,7 @@ class World:
             w.api_tokens[name] = create_api_token(session, w.users[role if name != "emil" else "escort2"], now=now)
         w.device, w.device_token = create_device(session, "eve-phone", w.users["escort"], now=now)
         w.patient = Patient(name="Pat Example", contacts=[{"name": "Sam", "phone": "+44 20 7946 0000"}],
-                            created_at=now)
+                            coordinator_user_id=w.users["coordinator"].id, created_at=now)
         session.add(w.patient)
         session.flush()
         w.trip = w.make_trip(status=trip_status)

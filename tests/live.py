@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,13 +54,40 @@ class LiveServer:
                         return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start in 30 s")
+        self.crash()  # leave no server (master or worker) running behind a failed start
+        raise RuntimeError(f"server did not start in 30 s: {self.log_path.read_text()[-2000:]}")
 
     def stop(self, kill: bool = False) -> None:
         """Stop the server (SIGKILL with ``kill``)."""
         if self.proc and self.proc.poll() is None:
             (self.proc.kill if kill else self.proc.terminate)()
             self.proc.wait(timeout=15)
+
+    def crash(self) -> None:
+        """SIGKILL the gunicorn master and its worker at once, as a power cut would; wait for the port to close.
+
+        Killing the master alone lets the worker notice and shut down gracefully, which is no crash.
+        """
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for pid in [self.proc.pid, *map(int, children)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=15)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"port {self.port} still answers after SIGKILL")
 
     def __exit__(self, *exc) -> None:
         self.stop()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import OrderedDict
 from datetime import datetime
 from threading import Lock
 
+from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, select
 
 from dispatch import alerts
@@ -14,7 +17,16 @@ from tracking import detectors
 from tracking.fix import Fix, iso_z
 from tracking.models import TripTrackState
 
-_PLAN_CACHE_SIZE = 512
+log = logging.getLogger(__name__)
+
+# Above the number of trips under way at once: a plan rebuilt on every fix costs more than the rest.
+_PLAN_CACHE_SIZE = 4096
+# trip id -> (the state's JSON text as stored, the state it decodes to): a stored text equal
+# to the one remembered needs no decoding. The text is compared, so another process's
+# write is always seen.
+_STATE_CACHE_SIZE = 20_000
+_states: OrderedDict[int, tuple[str, detectors.DetectionState]] = OrderedDict()
+_states_lock = Lock()
 _plans: OrderedDict[tuple, object] = OrderedDict()
 _plans_lock = Lock()
 
@@ -68,16 +80,117 @@ def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime
         from dispatch.zones import ZoneCache
 
         zone_cache = ZoneCache(ttl_s=0)
-    plan, settings = plan_for(trip, zone_cache.get(session, now))
-    events = []
-    for fix in sorted(fixes, key=lambda f: (f.ts, f.seq)):
-        state, fix_events, _skipped = detectors.process(state, fix, plan, settings)
-        events.extend(fix_events)
+    state, events = advance(trip, state, fixes, zone_cache.get(session, now))
     if row is None:
         row = TripTrackState(trip_id=trip.id, state={}, updated_at=now)
     row.state, row.updated_at = state.to_dict(), now
     session.add(row)
     _apply(session, trip, events, result, now=now, batch=len(fixes) > 1)
+
+
+def advance(trip: Trip, state: detectors.DetectionState, fixes: list[Fix],
+            zones: tuple[tuple, tuple]) -> tuple[detectors.DetectionState, list]:
+    """Step the detector through fixes in time order; return the new state and the events (no I/O)."""
+    plan, settings = plan_for(trip, zones)
+    events = []
+    for fix in sorted(fixes, key=lambda f: (f.ts, f.seq)):
+        state, fix_events, _skipped = detectors.process(state, fix, plan, settings)
+        events.extend(fix_events)
+    return state, events
+
+
+def run_many(session: Session, jobs: list[tuple], *, zone_cache=None) -> None:
+    """Run detection for many batches at once: ``jobs`` is [(trip, fixes, result, now)], in arrival order.
+
+    One read of every trip's state and one write of those that moved, whatever the number
+    of trips; the jobs of one trip step through its state in turn. A job whose detector or
+    alerts fail leaves its trip's state as it was (its fixes stay stored), like ``run``.
+    """
+    if not jobs:
+        return
+    table = TripTrackState.__table__
+    trip_ids = sorted({trip.id for trip, *_ in jobs})
+    rows = session.connection().execute(
+        select(table.c.trip_id, cast(table.c.state, Text)).where(table.c.trip_id.in_(trip_ids))
+        .order_by(table.c.trip_id).with_for_update()
+    ).all()
+    stored = {trip_id: _decoded(trip_id, text) for trip_id, text in rows}
+    states = {trip_id: stored.get(trip_id) or detectors.DetectionState() for trip_id in trip_ids}
+    if zone_cache is None:
+        from dispatch.zones import ZoneCache
+
+        zone_cache = ZoneCache(ttl_s=0)
+    zones = zone_cache.get(session, max(now for *_, now in jobs))
+    moved: dict[int, datetime] = {}
+    for trip, fixes, result, now in jobs:
+        try:
+            state, events = advance(trip, states[trip.id], fixes, zones)
+        except Exception:  # noqa: BLE001  (the fixes are stored and acknowledged whatever detection does)
+            log.exception("detection failed for trip %s", trip.id)
+            continue
+        if events and not _apply_safely(session, trip, events, result, now=now, batch=len(fixes) > 1):
+            continue
+        states[trip.id], moved[trip.id] = state, max(now, moved.get(trip.id, now))
+    _save_states(session, {t: states[t] for t in moved}, moved, existing=set(stored))
+
+
+def _apply_safely(session: Session, trip: Trip, events: list, result, *, now: datetime, batch: bool) -> bool:
+    """Apply events in a savepoint; on failure log, undo what the result was told, return False."""
+    alerts_before, notices_before = len(result.alerts), len(result.notices)
+    try:
+        with session.begin_nested():
+            _apply(session, trip, events, result, now=now, batch=batch)
+        return True
+    except Exception:  # noqa: BLE001  (as in run(): a detection fault never loses the stored fixes)
+        log.exception("detection failed for trip %s", trip.id)
+        del result.alerts[alerts_before:], result.notices[notices_before:]
+        return False
+
+
+def _decoded(trip_id: int, text: str | None) -> detectors.DetectionState | None:
+    """Return the state stored as ``text``, decoding it only if it is not the text remembered."""
+    if text is None:
+        return None
+    with _states_lock:
+        hit = _states.get(trip_id)
+    if hit is not None and hit[0] == text:
+        return hit[1]
+    state = detectors.DetectionState.from_dict(json.loads(text))
+    _remember(trip_id, text, state)
+    return state
+
+
+def _remember(trip_id: int, text: str, state: detectors.DetectionState) -> None:
+    """Remember a trip's state with its stored text (least recently used first out)."""
+    with _states_lock:
+        _states[trip_id] = (text, state)
+        _states.move_to_end(trip_id)
+        while len(_states) > _STATE_CACHE_SIZE:
+            _states.popitem(last=False)
+
+
+def _save_states(session: Session, states: dict, at: dict[int, datetime], *, existing: set[int]) -> None:
+    """Write the trips' detection states: one UPDATE for the rows there were, one INSERT for new ones.
+
+    The JSON text is made here, once, and bound as text (cast to the column's JSON type where
+    the backend has one), so that the text remembered is exactly the text stored.
+    """
+    table = TripTrackState.__table__
+    texts = {trip_id: json.dumps(state.to_dict()) for trip_id, state in states.items()}
+    params = [{"k_trip_id": trip_id, "k_state": text, "k_updated_at": at[trip_id]} for trip_id, text in texts.items()]
+    conn = session.connection()
+    text_param = bindparam("k_state", type_=Text)
+    state_value = text_param if conn.dialect.name == "sqlite" else cast(text_param, table.c.state.type)
+    old = [p for p in params if p["k_trip_id"] in existing]
+    new = [p for p in params if p["k_trip_id"] not in existing]
+    if old:
+        conn.execute(update(table).where(table.c.trip_id == bindparam("k_trip_id"))
+                     .values(state=state_value, updated_at=bindparam("k_updated_at")), old)
+    if new:
+        conn.execute(insert(table).values(trip_id=bindparam("k_trip_id"), state=state_value,
+                                          updated_at=bindparam("k_updated_at")), new)
+    for trip_id, text in texts.items():
+        _remember(trip_id, text, states[trip_id])
 
 
 def _apply(session: Session, trip: Trip, events: list, result, *, now: datetime, batch: bool) -> None:

@@ -1,77 +1,144 @@
-"""Planned routes from GPX and GeoJSON, and recorded tracks to GPX (gpxpy)."""
+"""Read planned routes from GPX and GeoJSON, and write recorded tracks as GPX 1.1 (gpxpy; pure)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import timezone
+from typing import Any
 
 import gpxpy
 import gpxpy.gpx
 
 from tracking.fix import Fix
 
+MAX_GPX_BYTES = 2_000_000  # the route upload reads one byte more, so a larger file is told so
 MAX_POINTS = 20_000
+# The encoding an XML declaration names, looked for in the first bytes only.
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class RouteFileError(ValueError):
-    """A route file or object that cannot be used; the message says why."""
+    """A route file or object that cannot be used; the message says why, fit for the uploader."""
 
 
-def _check(points: list[tuple[float, float]], what: str) -> list[tuple[float, float]]:
-    """Refuse short routes and impossible coordinates."""
-    if len(points) < 2:
-        raise RouteFileError(f"{what} needs at least 2 points")
+class GpxError(RouteFileError):
+    """A GPX file that is not GPX, is broken, or holds no usable track or route."""
+
+
+class GeoJsonError(RouteFileError):
+    """A GeoJSON route that is not a usable LineString."""
+
+
+def _check(points: list[tuple[float, float]], what: str, error: type[RouteFileError]) -> list[tuple[float, float]]:
+    """Refuse too few or too many points and impossible coordinates."""
     if len(points) > MAX_POINTS:
-        raise RouteFileError(f"{what} has more than {MAX_POINTS} points")
-    for lat, lon in points:
+        raise error(f"{what} has {len(points)} points; at most {MAX_POINTS} are accepted")
+    for i, (lat, lon) in enumerate(points):
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-            raise RouteFileError(f"{what} has a point out of range: {lat}, {lon}")
+            raise error(f"{what} has a point out of range (point {i + 1}: lat {lat}, lon {lon})")
+    if len(set(points)) < 2:
+        raise error(f"{what} needs at least 2 distinct points, it has {len(set(points))}")
     return points
 
 
-def route_from_gpx(data: bytes | str) -> list[tuple[float, float]]:
-    """Return (lat, lon) points of the first track (segments joined), else of the first route."""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", errors="replace")
+def _text(data: bytes | str) -> str:
+    """Return the file as text, decoded as its XML declaration says (UTF-8 by default)."""
+    if isinstance(data, str):
+        return data
+    if len(data) > MAX_GPX_BYTES:
+        raise GpxError(f"the GPX file is larger than {MAX_GPX_BYTES // 1_000_000} MB")
+    declared = _DECLARED_ENCODING.match(data[:200].lstrip(b"\xef\xbb\xbf"))
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
     try:
-        gpx = gpxpy.parse(data)
-    except Exception as exc:  # noqa: BLE001  (gpxpy raises several types for broken XML)
-        raise RouteFileError(f"not a readable GPX file: {str(exc)[:120]}") from None
+        return data.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
+    except LookupError:
+        raise GpxError(f"the GPX file names an unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        raise GpxError(f"the GPX file is not valid {encoding} text (byte {exc.start})") from None
+
+
+def _root_name(text: str) -> str | None:
+    """Return the local name of the document's root element, or None if there is none to read."""
+    parser = ET.XMLPullParser(events=("start",))
+    try:
+        for start in range(0, len(text), 65_536):
+            parser.feed(text[start:start + 65_536])
+            for _event, element in parser.read_events():
+                return element.tag.rsplit("}", 1)[-1]
+    except ET.ParseError:
+        return None
+    return None
+
+
+def route_from_gpx(data: bytes | str) -> list[tuple[float, float]]:
+    """Return (lat, lon) points of the first track with points (segments joined), else of the first route."""
+    text = _text(data)
+    if len(text) > MAX_GPX_BYTES:
+        raise GpxError(f"the GPX file is larger than {MAX_GPX_BYTES // 1_000_000} MB")
+    if not text.strip():
+        raise GpxError("the GPX file is empty")
+    try:
+        gpx = gpxpy.parse(text)
+    except gpxpy.gpx.GPXXMLSyntaxException as exc:
+        detail = str(exc.__cause__ or exc)[:120]
+        raise GpxError(f"not a readable GPX file: the XML is malformed ({detail})") from None
+    except (gpxpy.gpx.GPXException, ValueError) as exc:  # e.g. lat="abc", or a point without lat
+        raise GpxError(f"not a readable GPX file: {str(exc)[:120]}") from None
     for track in gpx.tracks:
-        points = [(p.latitude, p.longitude) for seg in track.segments for p in seg.points]
+        points = [(p.latitude, p.longitude) for segment in track.segments for p in segment.points]
         if points:
-            return _check(points, "the GPX track")
+            return _check(points, "the GPX track", GpxError)
     for route in gpx.routes:
         if route.points:
-            return _check([(p.latitude, p.longitude) for p in route.points], "the GPX route")
-    raise RouteFileError("the GPX file has no track or route with points")
+            return _check([(p.latitude, p.longitude) for p in route.points], "the GPX route", GpxError)
+    root = _root_name(text)
+    if root != "gpx":
+        raise GpxError(f"not a GPX file: the root element is <{root}>, not <gpx>" if root
+                       else "not a GPX file")
+    if gpx.waypoints:
+        raise GpxError("the GPX file has only waypoints; a planned route needs a track or a route")
+    raise GpxError("the GPX file has no track or route with points")
 
 
 def route_from_geojson(obj: Any) -> list[tuple[float, float]]:
-    """Return (lat, lon) points of a GeoJSON LineString (geometry or Feature; coordinates [lon, lat])."""
+    """Return (lat, lon) points of a GeoJSON LineString, bare or in a Feature (coordinates [lon, lat])."""
     if isinstance(obj, dict) and obj.get("type") == "Feature":
         obj = obj.get("geometry")
-    if not isinstance(obj, dict) or obj.get("type") != "LineString":
-        raise RouteFileError("route must be a GeoJSON LineString")
+    kind = obj.get("type") if isinstance(obj, dict) else type(obj).__name__
+    if not isinstance(obj, dict) or kind != "LineString":
+        raise GeoJsonError(f"the route must be a GeoJSON LineString or a Feature holding one, not {kind!r:.40}")
     coords = obj.get("coordinates")
     if not isinstance(coords, list):
-        raise RouteFileError("route coordinates must be a list of [lon, lat]")
+        raise GeoJsonError("the route's coordinates must be a list of [lon, lat] positions")
+    if len(coords) > MAX_POINTS:
+        raise GeoJsonError(f"the route has {len(coords)} points; at most {MAX_POINTS} are accepted")
     points = []
-    for c in coords:
+    for i, c in enumerate(coords):
         if (not isinstance(c, list) or len(c) < 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in c[:2])):
-            raise RouteFileError("each route coordinate must be [lon, lat] numbers")
-        points.append((float(c[1]), float(c[0])))
-    return _check(points, "the route")
+            raise GeoJsonError(f"route position {i + 1} must be [lon, lat] numbers, not {c!r:.40}")
+        try:
+            points.append((float(c[1]), float(c[0])))
+        except OverflowError:  # an integer too large for a float
+            raise GeoJsonError(f"route position {i + 1} is out of range") from None
+    return _check(points, "the route", GeoJsonError)
 
 
-def track_to_gpx(fixes: Iterable[Fix], name: str) -> str:
-    """Return GPX 1.1 of a recorded track, every point with its time."""
+def track_to_gpx(points: Iterable[Fix], name: str) -> str:
+    """Return GPX 1.1 of a recorded track: one segment, every point with its UTC time and altitude."""
     gpx = gpxpy.gpx.GPX()
-    track = gpxpy.gpx.GPXTrack(name=name)
+    gpx.creator = "Escort Dispatch"
+    track = gpxpy.gpx.GPXTrack(name=_XML_UNSAFE.sub("", name))
     segment = gpxpy.gpx.GPXTrackSegment()
-    for fix in fixes:
-        segment.points.append(gpxpy.gpx.GPXTrackPoint(fix.lat, fix.lon, elevation=fix.altitude_m, time=fix.ts))
+    for fix in points:
+        if fix.ts.tzinfo is None:
+            raise ValueError(f"fix seq={fix.seq} has a naive timestamp; fixes carry UTC-aware times")
+        segment.points.append(gpxpy.gpx.GPXTrackPoint(
+            fix.lat, fix.lon, elevation=fix.altitude_m, time=fix.ts.astimezone(timezone.utc)))
     track.segments.append(segment)
     gpx.tracks.append(track)
     return gpx.to_xml(version="1.1")

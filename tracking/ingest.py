@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import case, or_, update
-from sqlmodel import Session
+from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from tracking.fix import Fix
 from tracking.models import Device
@@ -141,14 +145,14 @@ def _assign_trips(session: Session, device: Device, trip, fixes: list[Fix]) -> d
     return out
 
 
-def _insert_ignore(session: Session):
-    """Return an INSERT … ON CONFLICT DO NOTHING RETURNING seq for this backend."""
+def _insert_ignore(session: Session, *returning):
+    """Return an INSERT … ON CONFLICT DO NOTHING RETURNING seq (or the columns given) for this backend."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = FixRow.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(table.c.seq)
+    return insert(table).on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(*(returning or [table.c.seq]))
 
 
 def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *, now: datetime) -> set[int]:
@@ -209,6 +213,50 @@ class ActiveTrips:
         self._entries[device.id] = (now, trip)
         return trip
 
+    def get_many(self, session: Session, devices: Iterable, *, now: datetime) -> dict[int, Any]:
+        """Return {device id: its trip under way or None}, one query for all not remembered."""
+        from dispatch.models import Trip
+        from dispatch.trips import ACTIVE
+
+        out: dict[int, Any] = {}
+        missing: dict[int, Any] = {}
+        for device in devices:
+            hit = self._entries.get(device.id)
+            if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
+                out[device.id] = hit[1]
+            else:
+                missing[device.id] = device
+        if not missing:
+            return out
+        escorts = {d.escort_user_id for d in missing.values() if d.escort_user_id is not None}
+        mine = Trip.device_id.in_(list(missing))
+        if escorts:
+            mine = or_(mine, Trip.escort_user_id.in_(sorted(escorts)))
+        # Which trip and which version of it: a light query. The same order as
+        # trips.active_trip_for_device (the latest started wins).
+        heads = session.exec(select(Trip.id, Trip.updated_at, Trip.device_id, Trip.escort_user_id)
+                             .where(Trip.status.in_(ACTIVE), mine).order_by(Trip.started_at.desc())).all()
+        chosen: dict[int, Any] = {}
+        for device in missing.values():
+            chosen[device.id] = next((h for h in heads if h.device_id == device.id or (
+                device.escort_user_id is not None and h.escort_user_id == device.escort_user_id)), None)
+        known = {}
+        for device_id, head in chosen.items():
+            old = self._entries.get(device_id)
+            if head is not None and old is not None and old[1] is not None and old[1].id == head.id \
+                    and old[1].updated_at == head.updated_at:
+                known[head.id] = old[1]  # unchanged since it was loaded: every change moves updated_at
+        wanted = {h.id for h in chosen.values() if h is not None} - set(known)
+        if wanted:
+            for trip in session.exec(select(Trip).where(Trip.id.in_(sorted(wanted)))).all():
+                session.expunge(trip)
+                known[trip.id] = trip
+        for device_id, head in chosen.items():
+            trip = known.get(head.id) if head is not None else None
+            self._entries[device_id] = (now, trip)
+            out[device_id] = trip
+        return out
+
     def forget(self) -> None:
         """Drop every entry (a trip changed status here)."""
         self._entries.clear()
@@ -236,3 +284,301 @@ def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, n
     except Exception:  # noqa: BLE001  (fixes are stored and acknowledged whatever detection does)
         log.exception("detection failed for trip %s", trip.id)
 
+
+
+# --- group commit: the /device path -------------------------------------------------------
+#
+# One fix a message from hundreds of devices: run one at a time, each costs a session, a
+# dozen statements and a commit. Gathered for a few milliseconds, the fixes of every device
+# that sent one go through the same steps in one transaction: one INSERT, one UPDATE of the
+# devices, one read and one write of the trips' detection states, one commit. Each caller
+# waits for the commit of its own fixes before it acknowledges them.
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One caller's payloads, waiting for the group that carries them."""
+
+    device: Any
+    raws: list
+    now: datetime
+    limits: Limits
+    trip_cache: "ActiveTrips | None"
+    zone_cache: Any
+    result: IngestResult = field(default_factory=IngestResult)
+    error: BaseException | None = None
+    lead: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    began: float = field(default_factory=time.perf_counter)
+    fixes: list[Fix] = field(default_factory=list)
+    trip: Any = None
+    trip_ids: dict = field(default_factory=dict)
+    fresh: list[Fix] = field(default_factory=list)
+    mine: list[Fix] = field(default_factory=list)
+
+
+class GroupCommit:
+    """Gathers concurrent callers' fixes for a few milliseconds and commits them in one transaction.
+
+    No thread of its own: the first caller to find no group forming leads one. It gathers
+    (see ``_gather``; other callers queue meanwhile), runs the queue in one transaction, wakes
+    the callers, and hands the lead to the first caller that queued after it took its group.
+    Under gevent the waits are cooperative; under threads they are plain waits. A failed
+    group is run again caller by caller, so one bad caller fails alone; a database that is
+    away fails every caller at once (the devices send again).
+    """
+
+    def __init__(self, engine: Engine, *, window_s: float = 0.010, max_group: int = 500) -> None:
+        self.engine, self.window_s, self.max_group = engine, window_s, max_group
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = False
+        self.groups = 0  # how many transactions ran (the tests read it)
+
+    def submit(self, pending: _Pending) -> IngestResult:
+        """Queue the payloads, wait until they are committed, and return their result (or raise)."""
+        with self._lock:
+            self._queue.append(pending)
+            if not self._leading:
+                self._leading = pending.lead = True
+        if not pending.lead:
+            pending.done.wait()
+        if pending.lead:
+            self._lead()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def _gather(self) -> None:
+        """Let the fixes that are already arriving join the group, then return.
+
+        Under gevent: until the event loop has nothing else to do (every message read so far
+        has been handed in), at most ``window_s``. Under threads: ``window_s``.
+        """
+        if not _gevent_patched():
+            time.sleep(self.window_s)
+            return
+        import gevent
+
+        gevent.sleep(0.001)  # what is on the wire now is read in this millisecond
+        with gevent.Timeout(self.window_s, False):
+            gevent.idle()
+
+    def _lead(self) -> None:
+        """Gather, run one group, pass the lead on."""
+        self._gather()
+        with self._lock:
+            group, self._queue = self._queue[:self.max_group], self._queue[self.max_group:]
+        try:
+            self._run(group)
+        except BaseException as exc:  # e.g. this greenlet was killed: no caller waits forever
+            for pending in group:
+                pending.error = pending.error or exc
+            raise
+        finally:
+            with self._lock:
+                nxt = self._queue[0] if self._queue else None
+                self._leading = nxt is not None
+                if nxt is not None:
+                    nxt.lead = True
+            for pending in group:
+                if not pending.lead:
+                    pending.done.set()
+            if nxt is not None:
+                nxt.done.set()
+
+    def _run(self, group: list[_Pending]) -> None:
+        """Commit the group in one transaction; if that fails, give each caller its own."""
+        self.groups += 1
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                try:
+                    _accept_group(session, group)
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        except DB_DOWN as exc:  # every caller answers "send again later"; trying each would only wait again
+            for pending in group:
+                pending.error = exc
+            return
+        except Exception:  # noqa: BLE001  (one by one, each caller gets its own result or error)
+            if len(group) > 1:
+                log.warning("group of %d failed; running them one by one", len(group), exc_info=True)
+            self._one_by_one(group)
+            return
+        for pending in group:
+            _published(pending)
+
+    def _one_by_one(self, group: list[_Pending]) -> None:
+        """Run each caller's payloads in a transaction of its own (the path without grouping)."""
+        from app.db import session_scope
+
+        for pending in group:
+            pending.result = IngestResult()
+            try:
+                with session_scope(self.engine) as session:
+                    pending.result = accept_payloads(session, pending.device, pending.raws, now=pending.now,
+                                                     limits=pending.limits, trip_cache=pending.trip_cache,
+                                                     zone_cache=pending.zone_cache)
+            except Exception as exc:  # noqa: BLE001  (handed to the caller, who answers the device)
+                pending.error = exc
+
+
+# The database is away (the /device handlers answer these with "send again later").
+DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+# The longest a group gathers before it runs (under gevent it runs as soon as the event
+# loop is idle): long enough for a hundred devices' fixes, short against a 500 ms target.
+GATHER_S = 0.010
+
+
+def _gevent_patched() -> bool:
+    """Say whether this process runs on gevent's monkey-patched threads (the served app does)."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover  (gevent is a dependency)
+        return False
+    return monkey.is_module_patched("threading")
+
+
+_groups: "weakref.WeakKeyDictionary[Engine, GroupCommit]" = weakref.WeakKeyDictionary()
+_groups_lock = threading.Lock()
+
+
+def group_for(engine: Engine) -> GroupCommit:
+    """Return the engine's group committer (one per engine in a process)."""
+    with _groups_lock:
+        group = _groups.get(engine)
+        if group is None:
+            # Threads (the tests' mode) gather only what queues while a group runs: no added wait.
+            group = _groups[engine] = GroupCommit(engine, window_s=GATHER_S if _gevent_patched() else 0.0)
+        return group
+
+
+def accept_grouped(engine: Engine, device: Device, raws: list[Any], *, now: datetime, limits: Limits = Limits(),
+                   trip_cache: "ActiveTrips | None" = None, zone_cache=None) -> IngestResult:
+    """``accept_payloads`` committed together with other devices' concurrent fixes; returns once committed."""
+    return group_for(engine).submit(_Pending(device=device, raws=raws, now=now, limits=limits,
+                                             trip_cache=trip_cache, zone_cache=zone_cache))
+
+
+def _accept_group(session: Session, group: list[_Pending]) -> None:
+    """Run every caller's payloads through the pipeline in one transaction (no commit, no publish)."""
+    from dispatch import present
+    from tracking import detection
+
+    work = []
+    for pending in group:
+        result = pending.result
+        if len(pending.raws) > MAX_BATCH:
+            result.rejected.extend({"seq": raw_seq(r), "error": f"batch larger than {MAX_BATCH}"} for r in pending.raws)
+            continue
+        fixes = check_times(parse_payloads(pending.raws, result), result, now=pending.now, limits=pending.limits)
+        pending.fixes = _dedupe_in_batch(fixes, result)
+        if pending.fixes:
+            work.append(pending)
+    if not work:
+        return
+    now = max(p.now for p in work)
+    cache = work[0].trip_cache or ActiveTrips(ttl_s=0)
+    trips_by_device = cache.get_many(session, [p.device for p in work], now=now)
+    for pending in work:
+        pending.trip = trips_by_device[pending.device.id]
+        pending.trip_ids = _assign_trips(session, pending.device, pending.trip, pending.fixes)
+    new = _store_many(session, work)
+    jobs = []
+    for pending in work:
+        result = pending.result
+        result.accepted.extend(f.seq for f in pending.fixes)
+        fresh = [f for f in pending.fixes if (pending.device.id, f.seq) in new]
+        new.difference_update((pending.device.id, f.seq) for f in fresh)  # a repeat in a later batch is not fresh
+        result.stored = [present.fix_public(f, pending.device.id, pending.trip_ids[f.seq])
+                         for f in sorted(fresh, key=lambda f: f.ts)]
+        pending.fresh = fresh
+        if pending.trip is not None:
+            result.trip_id = pending.trip.id
+            pending.mine = [f for f in fresh if pending.trip_ids[f.seq] == pending.trip.id]
+            if pending.mine:
+                jobs.append((pending.trip, pending.mine, result, pending.now))
+    _touch_many(session, work)
+    _signal_back_many(session, [p for p in work if p.mine])
+    detection.run_many(session, jobs, zone_cache=work[0].zone_cache)
+
+
+def _store_many(session: Session, work: list[_Pending]) -> set[tuple[int, int]]:
+    """Insert every caller's fixes in one statement; return the (device id, seq) pairs that were new."""
+    rows = [
+        {
+            "device_id": p.device.id, "seq": f.seq, "trip_id": p.trip_ids[f.seq], "ts": f.ts,
+            "received_at": p.now, "lat": f.lat, "lon": f.lon, "accuracy_m": f.accuracy_m,
+            "speed_mps": f.speed_mps, "heading_deg": f.heading_deg, "altitude_m": f.altitude_m,
+            "battery_pct": f.battery_pct,
+        }
+        for p in work for f in p.fixes
+    ]
+    table = FixRow.__table__
+    stmt = _insert_ignore(session, table.c.device_id, table.c.seq)
+    return {(row[0], row[1]) for row in session.connection().execute(stmt, rows)}
+
+
+def _touch_many(session: Session, work: list[_Pending]) -> None:
+    """Record every device's last contact and, where newer than stored, its position: one UPDATE each kind."""
+    moved, seen = [], []
+    for pending in work:
+        if pending.fresh:
+            newest = max(pending.fresh, key=lambda f: f.ts)
+            moved.append({"k_id": pending.device.id, "k_seen": pending.now, "k_ts": newest.ts, "k_lat": newest.lat,
+                          "k_lon": newest.lon, "k_seq": newest.seq})
+        else:
+            seen.append({"k_id": pending.device.id, "k_seen": pending.now})
+    table = Device.__table__
+    conn = session.connection()
+    if moved:
+        c = table.c
+        newer = or_(c.last_fix_at.is_(None), c.last_fix_at <= bindparam("k_ts", type_=c.last_fix_at.type))
+        conn.execute(update(table).where(c.id == bindparam("k_id")).values(
+            last_seen_at=bindparam("k_seen"),
+            last_lat=case((newer, bindparam("k_lat", type_=c.last_lat.type)), else_=c.last_lat),
+            last_lon=case((newer, bindparam("k_lon", type_=c.last_lon.type)), else_=c.last_lon),
+            last_seq=case((newer, bindparam("k_seq", type_=c.last_seq.type)), else_=c.last_seq),
+            last_fix_at=case((newer, bindparam("k_ts", type_=c.last_fix_at.type)), else_=c.last_fix_at),
+        ), moved)
+    if seen:
+        conn.execute(update(table).where(table.c.id == bindparam("k_id")).values(last_seen_at=bindparam("k_seen")), seen)
+
+
+def _signal_back_many(session: Session, live: list[_Pending]) -> None:
+    """Clear the open ``signal_lost`` alerts of these trips (one query to find them)."""
+    from dispatch import alerts
+    from dispatch.models import Alert
+
+    keys = {alerts.open_key(p.trip.id, p.trip.device_id, "signal_lost"): p for p in reversed(live)}
+    if not keys:
+        return
+    table = Alert.__table__
+    open_keys = set(session.connection().execute(select(table.c.open_key).where(table.c.open_key.in_(list(keys))))
+                    .scalars())
+    for key in open_keys:
+        pending = keys[key]
+        alert = alerts.auto_resolve(session, trip_id=pending.trip.id, device_id=pending.trip.device_id,
+                                    kind="signal_lost", detail={}, at=pending.now, now=pending.now)
+        if alert is not None:
+            pending.result.alerts.append(alert)
+
+
+def _published(pending: _Pending) -> None:
+    """Count and publish one caller's committed result (a failed emit never un-acks a stored fix)."""
+    from app import metrics, realtime
+    from dispatch import alerts
+
+    result = pending.result
+    metrics.ingest_seconds.observe(time.perf_counter() - pending.began)
+    metrics.fixes_stored.inc(len(result.stored))
+    metrics.fixes_rejected.inc(len(result.rejected))
+    for alert in result.alerts:
+        metrics.alerts_raised.labels(alert.kind).inc()
+    try:
+        realtime.publish_ingest(result, alerts.public)
+    except Exception:  # noqa: BLE001  (the fixes are committed; dispatchers get them in the next snapshot)
+        log.exception("publishing ingested fixes failed")

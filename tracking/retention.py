@@ -13,10 +13,45 @@ from tracking.models import Fix
 BATCH = 5000
 
 
+def summarise_trips(session: Session, cutoff: datetime, *, now: datetime,
+                    progress: Callable[[str], None] | None = None) -> int:
+    """Keep each trip's figures before its raw fixes go: a ``track_summary`` event in its timeline.
+
+    A trip summarised once is not summarised again (its figures came from the whole track).
+    """
+    from dispatch.models import TripEvent
+    from dispatch.triplog import load_track, trip_figures
+
+    trip_ids = session.execute(select(Fix.trip_id).where(Fix.received_at < cutoff, Fix.trip_id.is_not(None))
+                               .distinct()).scalars().all()
+    done = set(session.execute(select(TripEvent.trip_id).where(TripEvent.kind == "track_summary",
+                                                               TripEvent.trip_id.in_(trip_ids))).scalars().all()
+               ) if trip_ids else set()
+    made = 0
+    from dispatch.models import Trip
+
+    for n, trip_id in enumerate(sorted(set(trip_ids) - done), 1):
+        trip = session.get(Trip, trip_id)
+        track = load_track(session, trip_id)
+        summary = trip_figures(session, trip, track).as_dict()
+        session.add(TripEvent(trip_id=trip_id, at=now, kind="track_summary",
+                              detail={**summary, "fixes": len(track)}))
+        made += 1
+        if n % 100 == 0:
+            session.commit()
+            if progress:
+                progress(f"purge: {n} trip summaries kept")
+    session.commit()
+    return made
+
+
 def purge_fixes(session: Session, *, older_than_days: int, now: datetime,
                 progress: Callable[[str], None] | None = None) -> int:
-    """Delete fixes received more than ``older_than_days`` ago; return how many."""
+    """Keep trip summaries, then delete fixes received more than ``older_than_days`` ago; return how many."""
     cutoff = now - timedelta(days=older_than_days)
+    summaries = summarise_trips(session, cutoff, now=now, progress=progress)
+    if progress and summaries:
+        progress(f"purge: kept the figures of {summaries} trips")
     total = session.execute(select(func.count()).select_from(Fix).where(Fix.received_at < cutoff)).scalar_one()
     deleted = 0
     while deleted < total:

@@ -37,7 +37,10 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError("must be ISO-8601 or epoch seconds") from None
         if parsed.tzinfo is None:
             raise ValueError("needs a timezone (use Z for UTC)")
-        return parsed
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first UTC datetime
+            raise ValueError("is out of range once in UTC") from None
     raise ValueError("must be ISO-8601 or epoch seconds")
 
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
+from sqlalchemy import exc as sa_exc
 
-from app.db import session_scope, utcnow
+from app.db import MAX_ROW_ID, session_scope, utcnow
 from app.realtime import DEVICE_NS, escort_room, fanout, socketio
 from dispatch import present, trips
 from dispatch.models import Trip
 from tracking import devices, ingest
 from tracking.models import Device
+from tracking.schemas import raw_seq
 
 # sid -> (device id, escort user id or None); the connection lives in this process only.
 _connections: dict[str, tuple[int, int | None]] = {}
+
+# The database is away (restarting, network cut, pool exhausted): the device keeps the fix
+# and sends it again, so nothing it was not told ``ok`` about is lost.
+DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+DB_DOWN_ERROR = "database unavailable, send again later"
 
 
 def _engine():
@@ -28,22 +37,42 @@ def _engine():
 def on_connect(auth: Any = None):
     """Accept a device token, or an escort's logged-in session (the tablet page)."""
     token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        device_id, user_id = _authenticate(token)
+    except DB_DOWN:
+        raise ConnectionRefusedError(DB_DOWN_ERROR) from None
+    _connections[request.sid] = (device_id, user_id)
+    if user_id is not None:
+        join_room(escort_room(user_id))
+    fanout.connected["device"] += 1
+    current_app.extensions["escort"].start_background()
+
+
+def _retry_when_db_down(handler: Callable) -> Callable:
+    """Answer ``{"ok": false, "error", "retry": true}`` when the database is away, never no ack."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except DB_DOWN:
+            return {"ok": False, "error": DB_DOWN_ERROR, "retry": True}
+
+    return wrapped
+
+
+def _authenticate(token: Any) -> tuple[int, int | None]:
+    """Return (device id, escort user id) for a device token or the escort's session, or refuse."""
     with session_scope(_engine()) as session:
         if token:
             device = devices.device_for_token(session, token)
             if device is None:
                 raise ConnectionRefusedError("unknown device token")
-            user_id = device.escort_user_id
-        elif current_user.is_authenticated and current_user.role == "escort":
+            return device.id, device.escort_user_id
+        if current_user.is_authenticated and current_user.role == "escort":
             device = devices.tablet_for(session, current_user, now=utcnow())
-            user_id = current_user.id
-        else:
-            raise ConnectionRefusedError("a device token or an escort's login is required")
-        _connections[request.sid] = (device.id, user_id)
-    if user_id is not None:
-        join_room(escort_room(user_id))
-    fanout.connected["device"] += 1
-    current_app.extensions["escort"].start_background()
+            return device.id, current_user.id
+        raise ConnectionRefusedError("a device token or an escort's login is required")
 
 
 @socketio.on("disconnect", namespace=DEVICE_NS)
@@ -57,15 +86,18 @@ def _ingest(raws: list) -> ingest.IngestResult:
     """Run payloads through the pipeline for this connection's device."""
     device = devices.DeviceRef(*_connections[request.sid])
     ext = current_app.extensions["escort"]
-    with session_scope(ext.engine) as session:
-        return ingest.accept_payloads(session, device, raws, now=utcnow(), limits=ext.limits,
-                                      trip_cache=ext.active_trips, zone_cache=ext.zones)
+    # Committed in one transaction with other devices' concurrent fixes; returns once committed.
+    return ingest.accept_grouped(ext.engine, device, raws, now=utcnow(), limits=ext.limits,
+                                 trip_cache=ext.active_trips, zone_cache=ext.zones)
 
 
 @socketio.on("fix", namespace=DEVICE_NS)
 def on_fix(data: Any = None):
-    """Store one fix; ack ``{"ok", "seq"}`` or ``{"ok": false, "seq", "error"}``."""
-    result = _ingest([data])
+    """Store one fix; ack ``{"ok", "seq"}`` or ``{"ok": false, "seq", "error"}`` (+ ``"retry": true``)."""
+    try:
+        result = _ingest([data])
+    except DB_DOWN:
+        return {"ok": False, "seq": raw_seq(data), "error": DB_DOWN_ERROR, "retry": True}
     if result.rejected:
         return {"ok": False, **result.rejected[0]}
     return {"ok": True, "seq": result.accepted[0]}
@@ -76,11 +108,15 @@ def on_fixes(data: Any = None):
     """Store a queued batch; ack the accepted seqs and the rejected ones with reasons."""
     if not isinstance(data, list):
         return {"ok": False, "accepted": [], "rejected": [], "error": "fixes must be a JSON list"}
-    result = _ingest(data)
+    try:
+        result = _ingest(data)
+    except DB_DOWN:
+        return {"ok": False, "accepted": [], "rejected": [], "error": DB_DOWN_ERROR, "retry": True}
     return {"ok": True, "accepted": result.accepted, "rejected": result.rejected}
 
 
 @socketio.on("status", namespace=DEVICE_NS)
+@_retry_when_db_down
 def on_status(data: Any = None):
     """Change the escort's own trip status; ack with the trip as the tablet shows it."""
     from app.models import User
@@ -93,7 +129,9 @@ def on_status(data: Any = None):
         return {"ok": False, "error": "status must be {\"trip_id\": int, \"status\": str}"}
     with session_scope(_engine()) as session:
         user = session.get(User, user_id)
-        trip = session.get(Trip, data.get("trip_id")) if isinstance(data.get("trip_id"), int) else None
+        trip_id = data.get("trip_id")  # a row id: not a bool (True is 1), not beyond the column (OverflowError)
+        is_id = isinstance(trip_id, int) and not isinstance(trip_id, bool) and 0 < trip_id <= MAX_ROW_ID
+        trip = session.get(Trip, trip_id) if is_id else None
         if trip is None or trip.escort_user_id != user_id:
             return {"ok": False, "error": "no such trip of yours"}
         try:
@@ -104,6 +142,7 @@ def on_status(data: Any = None):
 
 
 @socketio.on("panic", namespace=DEVICE_NS)
+@_retry_when_db_down
 def on_panic(data: Any = None):
     """Raise a panic alert with the last position; the ack says nothing a bystander could read."""
     from dispatch import service
@@ -117,6 +156,7 @@ def on_panic(data: Any = None):
 
 
 @socketio.on("checkin", namespace=DEVICE_NS)
+@_retry_when_db_down
 def on_checkin(data: Any = None):
     """Record a check-in; a duress PIN answers exactly as the safe PIN does."""
     from dispatch import service
@@ -130,6 +170,7 @@ def on_checkin(data: Any = None):
 
 
 @socketio.on("set_pins", namespace=DEVICE_NS)
+@_retry_when_db_down
 def on_set_pins(data: Any = None):
     """Set the escort's safe and duress PINs (the current PIN is needed to change them)."""
     from dispatch import service

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_login import current_user
+from sqlalchemy import exc as sa_exc
 
 from app.api import ApiError, json_payload
 from app.auth import bearer_token, page_roles
@@ -12,6 +13,16 @@ from dispatch import present, trips
 from tracking import devices, ingest
 
 bp = Blueprint("tracking", __name__)
+
+
+@bp.errorhandler(sa_exc.OperationalError)
+@bp.errorhandler(sa_exc.InterfaceError)
+@bp.errorhandler(sa_exc.TimeoutError)
+def _database_away(_exc):
+    """Answer 503 with Retry-After while the database is away: trackers keep the fix and send it again."""
+    from tracking.sockets import DB_DOWN_ERROR
+
+    return jsonify(error=DB_DOWN_ERROR, retry=True), 503, {"Retry-After": "5"}
 
 
 @bp.route("/escort")
@@ -85,8 +96,7 @@ def osmand():
     if device is None:
         raise ApiError("unknown device", 400)  # what Traccar answers; nothing is stored
     result = _ingest_decoded(session, device, decoded)
-    if result.rejected:
-        raise ApiError(result.rejected[0]["error"])
+    _log_refused(device, result)
     return "", 200
 
 
@@ -105,10 +115,22 @@ def owntracks():
     if body is None:
         raise ApiError("the body must be OwnTracks JSON")
     try:
-        decoded = decode_owntracks(body)
+        decoded = decode_owntracks(body, topic_user=auth.username)
     except ProtocolError as exc:
         raise ApiError(str(exc)) from None
     result = _ingest_decoded(session, device, decoded)
-    if result.rejected:
-        raise ApiError(result.rejected[0]["error"])
+    _log_refused(device, result)
     return jsonify([])
+
+
+def _log_refused(device, result) -> None:
+    """Log fixes that were well formed but refused (too old, in the future).
+
+    The Traccar Client and OwnTracks resend a request until it gets a 200, and the same fix
+    would be refused again for ever, holding back the fixes queued behind it. So a refusal of
+    a well-formed fix is answered 200, logged here and counted in /metrics
+    (escort_fixes_rejected_total); a malformed request is still a 400.
+    """
+    for refused in result.rejected:
+        current_app.logger.warning("device %s: fix %s refused: %s", device.label, refused.get("seq"),
+                                   refused.get("error"))

@@ -10,7 +10,7 @@ from tests.factories import PASSWORD, csrf_token, login
 
 
 def test_login_lands_each_role_on_its_page(app, world):
-    for name, home in (("dan", "/dispatch"), ("eve", "/escort"), ("cora", "/dispatch"), ("ada", "/dispatch")):
+    for name, home in (("dan", "/dispatch"), ("eve", "/escort"), ("cora", "/trips"), ("ada", "/dispatch")):
         web = app.test_client()
         resp = web.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": csrf_token(web)})
         assert resp.status_code == 302 and resp.headers["Location"].endswith(home), name

@@ -115,3 +115,30 @@ def test_set_contact_for_escalation(cli):
     with Session(create_engine(cli.url)) as s:
         eli = s.exec(select(User).where(User.username == "eli")).one()
         assert (eli.emergency_contact_name, eli.emergency_contact_email) == ("Ann", "ann@x.org")
+
+
+def test_keys_rotate_reseals_every_sheet_and_old_key_can_go(cli, monkeypatch):
+    from sqlalchemy import text
+
+    from patients import crypto
+
+    old = crypto.generate_key()
+    monkeypatch.setenv("ESCORT_DATA_KEYS", old)
+    cli.invoke(main, ["db", "upgrade"])
+    with Session(create_engine(cli.url)) as s:
+        crypto.install(crypto.Keyring([old]))
+        from patients.models import Patient
+
+        s.add(Patient(name="Key Test", contacts=[{"name": "Zed", "phone": "+44 1"}], created_at=utcnow()))
+        s.commit()
+    new = cli.invoke(main, ["keys", "generate"]).output.strip()
+    assert crypto.Keyring([new]).count == 1, "a usable Fernet key"
+    monkeypatch.setenv("ESCORT_DATA_KEYS", f"{new},{old}")
+    done = cli.invoke(main, ["keys", "rotate"])
+    assert done.exit_code == 0 and "re-sealed 1 of 1" in done.output, done.output
+    with Session(create_engine(cli.url)) as s:
+        sealed = s.execute(text("SELECT contacts FROM patient")).scalar_one()
+    assert crypto.Keyring([new]).open(sealed) == [{"name": "Zed", "phone": "+44 1"}]
+    monkeypatch.setenv("ESCORT_DATA_KEYS", "not-a-key")
+    bad = cli.invoke(main, ["keys", "rotate"])
+    assert bad.exit_code == 1 and "Fernet keys" in bad.output

@@ -19,3 +19,42 @@ def test_upgrade_is_idempotent(app):
     from app.db import upgrade
 
     upgrade(app.extensions["escort"].engine)  # already at head: nothing to do, no error
+
+
+def test_existing_contacts_and_medications_are_sealed_by_the_upgrade(tmp_path):
+    """A database from before sealing (revision 0007) keeps its sheets, now sealed at rest."""
+    import json
+    import os
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlmodel import Session, select
+
+    from app.db import alembic_config, make_engine
+    from app.db import upgrade as upgrade_all
+    from patients import crypto
+    from patients.models import Patient
+    from tests.conftest import _reset_postgres
+
+    url = os.environ.get("ESCORT_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    _reset_postgres(engine)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO patient (name, contacts, medications, created_at) VALUES "
+                          "('Old Sheet', :c, :m, CURRENT_TIMESTAMP)"),
+                     {"c": json.dumps([{"name": "Zebedee", "phone": "+44 1"}]),
+                      "m": json.dumps([{"name": "Xylofenamate", "dose": "1", "times": ["08:00"]}])})
+    crypto.install(crypto.keyring_for(None, tmp_path))
+    upgrade_all(engine)
+    with engine.connect() as conn:
+        raw = conn.execute(text("SELECT contacts, medications, details FROM patient")).one()
+    assert all(v.startswith("fernet:") for v in raw) and "Zebedee" not in "".join(raw)
+    with Session(engine) as session:
+        [patient] = session.exec(select(Patient)).all()
+        assert patient.contacts == [{"name": "Zebedee", "phone": "+44 1"}]
+        assert patient.medications[0]["name"] == "Xylofenamate" and patient.details == {}
+    engine.dispose()

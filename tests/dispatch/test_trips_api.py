@@ -83,7 +83,7 @@ def test_status_changes_follow_the_lifecycle(client, world):
     assert client.post(url, json={}, headers=world.bearer("dan")).status_code == 400
     ok = client.post(url, json={"status": "arrived_dropoff"}, headers=world.bearer("eve"))
     assert ok.status_code == 200 and ok.json["status"] == "arrived_dropoff"
-    assert "allowed_next" in ok.json and "patient_id" not in ok.json, "an escort gets the tablet's view"
+    assert "allowed_next" in ok.json and "device_id" not in ok.json, "an escort gets the tablet's view"
     assert client.post(url, json={"status": "completed"}, headers=world.bearer("emil")).status_code == 404
     assert client.post(url, json={"status": "completed"}, headers=world.bearer("cora")).status_code == 403
 

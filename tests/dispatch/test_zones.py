@@ -51,7 +51,7 @@ def test_zones_in_the_snapshot_and_retired(client, world, app):
 
     made = client.post("/api/v1/hazard-zones", json={"name": "Unsafe parking", "polygon": _square(51.51, -0.1)},
                        headers=world.bearer("dan")).json
-    disp = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["cora"]})
+    disp = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
     [snap] = [m["args"][0] for m in disp.get_received("/dispatch") if m["name"] == "snapshot"]
     assert [z["name"] for z in snap["zones"]] == ["Unsafe parking"]
     assert client.post("/api/v1/hazard-zones", json={"name": "x", "polygon": _square(0, 0)},

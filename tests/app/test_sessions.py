@@ -1,0 +1,84 @@
+"""Sessions: staff are logged out after inactivity (escorts are not); coordinators stay off the live feed."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from app.models import AuditEvent
+from tests.factories import login
+
+
+def _age_session(client, seconds: float) -> None:
+    with client.session_transaction() as cookie:
+        cookie["seen_at"] -= seconds
+
+
+def test_staff_are_logged_out_after_inactivity(client, world, session, app):
+    idle = app.extensions["escort"].config.idle_logout_s
+    login(client, "dan")
+    assert client.get("/dispatch").status_code == 200
+    _age_session(client, idle - 60)
+    assert client.get("/dispatch").status_code == 200, "active within the limit: the clock restarts"
+    _age_session(client, idle + 1)
+    resp = client.get("/dispatch")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert client.get("/dispatch").status_code == 302, "really logged out"
+    [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "logout_idle")).all()
+    assert event.username == "dan" and event.detail["idle_s"] > idle
+
+
+def test_api_calls_on_an_idle_session_get_a_clear_401(client, world, app):
+    login(client, "ada")
+    _age_session(client, app.extensions["escort"].config.idle_logout_s + 5)
+    resp = client.get("/api/v1/audit")
+    assert resp.status_code == 401 and "inactivity" in resp.json["error"]
+
+
+def test_escorts_tablet_is_never_logged_out_mid_trip(client, world, app):
+    login(client, "eve")
+    _age_session(client, 12 * 3600)
+    assert client.get("/escort").status_code == 200
+
+
+def test_coordinators_are_refused_on_the_live_feed(app, world, client):
+    from app.realtime import socketio
+
+    refused = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["cora"]})
+    assert not refused.is_connected("/dispatch")
+    allowed = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
+    assert allowed.is_connected("/dispatch")
+    login(client, "cora")
+    assert client.get("/dispatch").status_code == 403
+
+
+def test_serve_refuses_the_default_secret():
+    import pytest
+
+    from app.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        Config(database_url="sqlite://", secret_key=None).require_secret()
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Config(database_url="sqlite://", secret_key="short").require_secret()
+
+
+def test_behind_a_proxy_the_audit_log_records_the_real_client(tmp_path):
+    from sqlmodel import Session
+
+    from app import create_app
+    from app.db import upgrade
+    from tests.conftest import _reset_postgres, make_config
+    from tests.factories import World
+
+    app = create_app(make_config(tmp_path, proxy_count=1))
+    engine = app.extensions["escort"].engine
+    _reset_postgres(engine)
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        world = World.build(app, session)
+        client = app.test_client()
+        client.get(f"/api/v1/patients/{world.patient.id}", headers={**world.bearer("dan"),
+                                                                      "X-Forwarded-For": "203.0.113.7"})
+        [read] = session.exec(select(AuditEvent).where(AuditEvent.action == "patient_read")).all()
+        assert read.remote_addr == "203.0.113.7"
+    engine.dispose()
