@@ -52,20 +52,81 @@ def app(tmp_path):
     """Return an app on a freshly migrated database."""
     app = create_app(make_config(tmp_path))
     engine = app.extensions["escort"].engine
-    _reset_postgres(engine)
-    upgrade(engine)
+    if not _emptied_at_head(engine):
+        upgrade(engine)
     yield app
     engine.dispose()
 
 
+# PostgreSQL databases this run has migrated to head once: later tests empty their tables
+# instead of dropping the schema and migrating again (a second per test, a third of the pass).
+_MIGRATED: set[str] = set()
+
+
+def _head_revisions() -> set[str]:
+    """Return the migration heads in the repository."""
+    from alembic.script import ScriptDirectory
+
+    from app.db import alembic_config
+
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def _emptied_at_head(engine) -> bool:
+    """Make a PostgreSQL test database empty; say whether it is already migrated to head.
+
+    A database this run migrated, and still at head (a migration test may have moved it), has
+    its tables truncated with their sequences restarted: the same empty database a fresh
+    migration gives. Otherwise the schema is dropped and False tells the caller to migrate.
+    SQLite tests each get a new file, so this is PostgreSQL only.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    from sqlalchemy import text
+
+    key = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        if key in _MIGRATED:
+            at = set()
+            if conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar() is not None:
+                at = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            if at and at == _head_revisions():
+                tables = conn.execute(text("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'"
+                                           " AND tablename <> 'alembic_version'")).scalars().all()
+                if tables:
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return True
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    _MIGRATED.add(key)
+    return False
+
+
 def _reset_postgres(engine) -> None:
-    """Drop everything in a PostgreSQL test database so each test starts empty."""
+    """Drop everything in a PostgreSQL test database (for tests that migrate by hand)."""
     if engine.dialect.name != "postgresql":
         return
     from sqlalchemy import text
 
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_scrypt_per_secret():
+    """Hash each distinct password or PIN once per run, then reuse that hash.
+
+    scrypt is slow on purpose (0.1-0.2 s a hash here), and every test's World creates five
+    users with the same password: minutes a pass spent hashing one string. The reused hash is
+    still a real salted scrypt hash and every login still checks it with scrypt; only the
+    salt is shared between test databases.
+    """
+    from functools import lru_cache
+
+    import app.auth
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app.auth, "hash_secret", lru_cache(maxsize=64)(app.auth.hash_secret))
+        yield
 
 
 @pytest.fixture
