@@ -20,6 +20,8 @@ class Trip(SQLModel, table=True):
         Index("ix_trip_patient_scheduled", "patient_id", "scheduled_pickup_at"),
         Index("ix_trip_escort_scheduled", "escort_user_id", "scheduled_pickup_at"),
         Index("ix_trip_status_scheduled", "status", "scheduled_pickup_at"),
+        # Ingest's "has any trip changed?" watermark, max(updated_at) (migration 0010).
+        Index("ix_trip_updated_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -50,20 +50,72 @@ def sweep(session: Session, *, now: datetime, channels: notify.Channels, tz: str
 
     On PostgreSQL one process sweeps at a time: a process that finds another one sweeping
     skips this round (the other does the work), so reminders, which no unique key guards,
-    go out once.
+    go out once. What the timers read is loaded for all trips at once (``_Facts``): a
+    handful of queries whatever the number of trips, so a sweep over a thousand trips does
+    not hold the event loop for seconds.
     """
     result = SweepResult()
     with _sweep_lock(session) as mine:
         if not mine:
             result.skipped = True
             return result
-        for trip in session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all():
-            _signal_lost(session, trip, now, result)
-            _checkin_due(session, trip, now, result)
-            _medication(session, trip, now, tz, result)
+        trips = session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all()
+        facts = _Facts.load(session, trips)
+        for trip in trips:
+            _signal_lost(session, trip, now, result, facts)
+            _checkin_due(session, trip, now, result, facts)
+            _medication(session, trip, now, tz, result, facts)
         session.commit()
         _escalate(session, now, channels, result)
     return result
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """Yield ``ids`` in slices small enough for any database's limit on bound parameters."""
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+@dataclass
+class _Facts:
+    """What the timers need of every trip under way, read in a few set-based queries."""
+
+    last_fix: dict[int, datetime] = field(default_factory=dict)
+    last_checkin: dict[int, datetime] = field(default_factory=dict)
+    states: dict[int, dict] = field(default_factory=dict)
+    open_kinds: dict[int, set[str]] = field(default_factory=dict)
+    patients: dict[int, object] = field(default_factory=dict)
+    reminded: dict[int, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, trips: list[Trip]) -> "_Facts":
+        """Read the facts of ``trips``: latest fix, latest check-in, detection state, open alerts, patients."""
+        from patients.models import Patient
+
+        facts = cls()
+        ids = [t.id for t in trips]
+        on_board = [t.id for t in trips if t.status == "on_board" and t.started_at is not None]
+        newest = select(func.max(Fix.received_at)).where(Fix.trip_id == Trip.id).correlate(Trip).scalar_subquery()
+        for chunk in _chunks(ids):
+            # One max() per trip on (trip_id, received_at): an index lookup each, not a scan of the trip's fixes.
+            facts.last_fix.update((i, t) for i, t in session.exec(select(Trip.id, newest).where(Trip.id.in_(chunk)))
+                                  if t is not None)
+            facts.last_checkin.update(session.exec(
+                select(TripEvent.trip_id, func.max(TripEvent.at))
+                .where(TripEvent.trip_id.in_(chunk), TripEvent.kind == "checkin").group_by(TripEvent.trip_id)).all())
+            for trip_id, kind in session.exec(select(Alert.trip_id, Alert.kind).where(
+                    Alert.trip_id.in_(chunk), Alert.resolved_at.is_(None))):
+                facts.open_kinds.setdefault(trip_id, set()).add(kind)
+        for chunk in _chunks(on_board):
+            facts.states.update((row.trip_id, row.state) for row in session.exec(
+                select(TripTrackState).where(TripTrackState.trip_id.in_(chunk))) if row.state)
+            for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
+                    TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
+                facts.reminded.setdefault(trip_id, set()).add((detail or {}).get("key"))
+        patient_ids = sorted({t.patient_id for t in trips if t.id in set(on_board)})
+        for chunk in _chunks(patient_ids):
+            facts.patients.update((p.id, p) for p in session.exec(select(Patient).where(Patient.id.in_(chunk))))
+        return facts
 
 
 @contextmanager
@@ -86,14 +138,9 @@ def _sweep_lock(session: Session) -> Iterator[bool]:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
-def last_fix_at(session: Session, trip: Trip) -> datetime | None:
-    """Return when the trip's latest fix was received."""
-    return session.exec(select(func.max(Fix.received_at)).where(Fix.trip_id == trip.id)).one()
-
-
-def _signal_lost(session: Session, trip: Trip, now: datetime, result: SweepResult) -> None:
+def _signal_lost(session: Session, trip: Trip, now: datetime, result: SweepResult, facts: _Facts) -> None:
     """Raise ``signal_lost`` when no fix has arrived for the trip for too long."""
-    last = last_fix_at(session, trip) or trip.started_at
+    last = facts.last_fix.get(trip.id) or trip.started_at
     if last is None:
         return
     silent_s = (now - last).total_seconds()
@@ -105,28 +152,25 @@ def _signal_lost(session: Session, trip: Trip, now: datetime, result: SweepResul
             result.alerts.append(alert)
 
 
-def alive_since(session: Session, trip: Trip) -> datetime | None:
+def alive_since(trip: Trip, facts: _Facts) -> datetime | None:
     """Return the latest evidence that the escort is fine: a check-in, or driving the route.
 
     Decision: while the escort moves along the planned route (no deviation or stop alert
     open) the route itself is evidence of life, so the check-in clock restarts with every
     such fix; check-ins are asked for only when stopped, off the route, or not yet driving.
     """
-    checkin = session.exec(select(func.max(TripEvent.at)).where(
-        TripEvent.trip_id == trip.id, TripEvent.kind == "checkin")).one()
-    evidence = [t for t in (checkin, trip.started_at) if t is not None]
-    row = session.get(TripTrackState, trip.id)
-    if row and row.state and trip.status == "on_board":
-        open_kinds = {a.kind for a in alerts.open_alerts(session, trip.id)}
-        last_ts = row.state.get("last_ts")
-        if last_ts and not open_kinds & {"deviation", "stop"}:
+    evidence = [t for t in (facts.last_checkin.get(trip.id), trip.started_at) if t is not None]
+    state = facts.states.get(trip.id)
+    if state and trip.status == "on_board":
+        last_ts = state.get("last_ts")
+        if last_ts and not facts.open_kinds.get(trip.id, set()) & {"deviation", "stop"}:
             evidence.append(datetime.fromisoformat(last_ts))
     return max(evidence) if evidence else None
 
 
-def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResult) -> None:
+def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResult, facts: _Facts) -> None:
     """Remind the escort before a check-in is due, then raise ``missed_checkin`` after the grace."""
-    since = alive_since(session, trip)
+    since = alive_since(trip, facts)
     if since is None:
         return
     due = since + timedelta(seconds=timer(trip, "checkin_interval_s"))
@@ -140,19 +184,17 @@ def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResul
                                  "payload": {"trip_id": trip.id, "due_at": due.isoformat()}})
 
 
-def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult) -> None:
+def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult, facts: _Facts) -> None:
     """Remind the escort at each dose time in transit; raise ``medication_due`` after the grace."""
     from patients.medication import doses_between
-    from patients.models import Patient
 
     if trip.status != "on_board" or trip.started_at is None:
         return
-    patient = session.get(Patient, trip.patient_id)
+    patient = facts.patients.get(trip.patient_id)
     if patient is None or not patient.medications:
         return
     grace = timedelta(seconds=timer(trip, "medication_grace_s"))
-    reminded = {e.detail.get("key") for e in session.exec(select(TripEvent).where(
-        TripEvent.trip_id == trip.id, TripEvent.kind == "medication_reminder")).all()}
+    reminded = facts.reminded.get(trip.id, set())
     for dose in doses_between(patient.medications, trip.started_at, now + timedelta(seconds=1), tz):
         detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
         if dose.key() not in reminded and trip.escort_user_id is not None:

@@ -189,29 +189,42 @@ def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: da
 
 
 class ActiveTrips:
-    """Which trip each device is reporting for, remembered for a second.
+    """Which trip each device is reporting for, remembered while no trip changes.
 
-    Looking the trip up for every fix costs more than storing the fix. A status change made
-    in this process forgets the entry at once; one made in another process is seen within
-    ``ttl_s``, and a fix in that second still belongs to the trip's window.
+    Looking the trip up for every fix costs more than storing the fix. Every change to a
+    trip moves its ``updated_at``, so one indexed ``max(updated_at)`` says whether any trip
+    changed since an entry was made: while it has not, entries stand (up to ``max_age_s``);
+    once it has, they are looked up again (and a trip is loaded again only if its own
+    ``updated_at`` moved). A status change made in this process also forgets them at once.
+    ``max_age_s`` bounds the one case the watermark misses: another process committing a
+    change stamped earlier than the newest stamp already read (commit order is not clock
+    order). ``ttl_s`` is the shortest an entry stands even when the watermark moves: under a
+    stream of changes, a fix in that window still belongs to the trip's time window.
     """
 
-    def __init__(self, ttl_s: float = 1.0) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[int, tuple[datetime, Any]] = {}
+    def __init__(self, ttl_s: float = 1.0, max_age_s: float = 10.0) -> None:
+        self.ttl_s, self.max_age_s = ttl_s, max(ttl_s, max_age_s)
+        self._entries: dict[int, tuple[datetime, Any, Any]] = {}  # device id -> (made at, trip, watermark)
+
+    def _fresh(self, hit, now: datetime, mark) -> bool:
+        """Say whether an entry still stands at ``now`` with the trips' watermark at ``mark``."""
+        if hit is None:
+            return False
+        age_s = (now - hit[0]).total_seconds()
+        return age_s < self.ttl_s or (mark is not None and hit[2] == mark and age_s < self.max_age_s)
+
+    @staticmethod
+    def _watermark(session: Session):
+        """Return the newest ``updated_at`` of any trip as the driver gives it (an index lookup).
+
+        Only compared for equality, so the raw value serves; plain SQL skips the ORM's
+        statement handling, which costs more than the query.
+        """
+        return session.connection().exec_driver_sql("SELECT max(updated_at) FROM trip").scalar()
 
     def get(self, session: Session, device: Device, *, now: datetime):
         """Return the device's trip under way (detached, read-only), or None."""
-        from dispatch import trips
-
-        hit = self._entries.get(device.id)
-        if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
-            return hit[1]
-        trip = trips.active_trip_for_device(session, device)
-        if trip is not None:
-            session.expunge(trip)
-        self._entries[device.id] = (now, trip)
-        return trip
+        return self.get_many(session, [device], now=now)[device.id]
 
     def get_many(self, session: Session, devices: Iterable, *, now: datetime) -> dict[int, Any]:
         """Return {device id: its trip under way or None}, one query for all not remembered."""
@@ -220,9 +233,10 @@ class ActiveTrips:
 
         out: dict[int, Any] = {}
         missing: dict[int, Any] = {}
+        mark = self._watermark(session) if self.ttl_s > 0 else None  # read before any entry is made
         for device in devices:
             hit = self._entries.get(device.id)
-            if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
+            if self._fresh(hit, now, mark):
                 out[device.id] = hit[1]
             else:
                 missing[device.id] = device
@@ -253,7 +267,7 @@ class ActiveTrips:
                 known[trip.id] = trip
         for device_id, head in chosen.items():
             trip = known.get(head.id) if head is not None else None
-            self._entries[device_id] = (now, trip)
+            self._entries[device_id] = (now, trip, mark)
             out[device_id] = trip
         return out
 

@@ -33,6 +33,7 @@ class Fix(SQLModel, table=True):
         UniqueConstraint("device_id", "seq", name="uq_fix_device_seq"),
         Index("ix_fix_trip_ts", "trip_id", "ts"),
         Index("ix_fix_received_at", "received_at"),
+        Index("ix_fix_trip_received", "trip_id", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
