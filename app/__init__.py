@@ -143,6 +143,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         ping_timeout=20,
         max_http_buffer_size=2_000_000,
     )
+    device_sockets.register_hot_handlers(socketio.server)
 
 
 def _register(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from tracking import devices, ingest
 from tracking.models import Device
 from tracking.schemas import raw_seq
 
+log = logging.getLogger(__name__)
+
 # sid -> (device id, escort user id or None); the connection lives in this process only.
 _connections: dict[str, tuple[int, int | None]] = {}
 
@@ -26,6 +29,7 @@ _connections: dict[str, tuple[int, int | None]] = {}
 # and sends it again, so nothing it was not told ``ok`` about is lost.
 DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 DB_DOWN_ERROR = "database unavailable, send again later"
+SERVER_ERROR = "server error, send again later"
 
 
 def _engine():
@@ -82,37 +86,65 @@ def on_disconnect(*_args):
         fanout.connected["device"] -= 1
 
 
-def _ingest(raws: list) -> ingest.IngestResult:
+def _ingest(app, sid: str, raws: list) -> ingest.IngestResult:
     """Run payloads through the pipeline for this connection's device."""
-    device = devices.DeviceRef(*_connections[request.sid])
-    ext = current_app.extensions["escort"]
+    device = devices.DeviceRef(*_connections[sid])
+    ext = app.extensions["escort"]
     # Committed in one transaction with other devices' concurrent fixes; returns once committed.
     return ingest.accept_grouped(ext.engine, device, raws, now=utcnow(), limits=ext.limits,
                                  trip_cache=ext.active_trips, zone_cache=ext.zones)
 
 
-@socketio.on("fix", namespace=DEVICE_NS)
-def on_fix(data: Any = None):
+# ``fix`` and ``fixes`` are the hot path: hundreds of messages a second. They are registered
+# on the Socket.IO server itself (``register_hot_handlers``), not through Flask-SocketIO,
+# which opens a Flask request context and a copy of the login session for every message;
+# these handlers use neither: the connection's device was settled at connect.
+
+
+def _app_for(sid: str):
+    """Return the Flask app serving this connection, or None if the connection is gone."""
+    environ = socketio.server.get_environ(sid, namespace=DEVICE_NS)
+    return environ.get("flask.app") if environ else None
+
+
+def on_fix(sid: str, data: Any = None):
     """Store one fix; ack ``{"ok", "seq"}`` or ``{"ok": false, "seq", "error"}`` (+ ``"retry": true``)."""
+    app = _app_for(sid)
+    if app is None or sid not in _connections:
+        return {"ok": False, "seq": raw_seq(data), "error": "not connected"}
     try:
-        result = _ingest([data])
+        result = _ingest(app, sid, [data])
     except DB_DOWN:
         return {"ok": False, "seq": raw_seq(data), "error": DB_DOWN_ERROR, "retry": True}
+    except Exception:  # noqa: BLE001  (the device is told to send again; nothing was acknowledged)
+        log.exception("ingest failed")
+        return {"ok": False, "seq": raw_seq(data), "error": SERVER_ERROR, "retry": True}
     if result.rejected:
         return {"ok": False, **result.rejected[0]}
     return {"ok": True, "seq": result.accepted[0]}
 
 
-@socketio.on("fixes", namespace=DEVICE_NS)
-def on_fixes(data: Any = None):
+def on_fixes(sid: str, data: Any = None):
     """Store a queued batch; ack the accepted seqs and the rejected ones with reasons."""
     if not isinstance(data, list):
         return {"ok": False, "accepted": [], "rejected": [], "error": "fixes must be a JSON list"}
+    app = _app_for(sid)
+    if app is None or sid not in _connections:
+        return {"ok": False, "accepted": [], "rejected": [], "error": "not connected"}
     try:
-        result = _ingest(data)
+        result = _ingest(app, sid, data)
     except DB_DOWN:
         return {"ok": False, "accepted": [], "rejected": [], "error": DB_DOWN_ERROR, "retry": True}
+    except Exception:  # noqa: BLE001  (as in on_fix)
+        log.exception("ingest failed")
+        return {"ok": False, "accepted": [], "rejected": [], "error": SERVER_ERROR, "retry": True}
     return {"ok": True, "accepted": result.accepted, "rejected": result.rejected}
+
+
+def register_hot_handlers(server) -> None:
+    """Register ``fix`` and ``fixes`` on the python-socketio server of a freshly initialised SocketIO."""
+    server.on("fix", on_fix, namespace=DEVICE_NS)
+    server.on("fixes", on_fixes, namespace=DEVICE_NS)
 
 
 @socketio.on("status", namespace=DEVICE_NS)
