@@ -8,7 +8,6 @@ from collections import OrderedDict
 from datetime import datetime
 from threading import Lock
 
-from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, select
 
 from dispatch import alerts
@@ -16,6 +15,7 @@ from dispatch.models import Trip, TripEvent
 from tracking import detectors
 from tracking.fix import Fix, iso_z
 from tracking.models import TripTrackState
+from tracking.rawsql import RawSQL
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def advance(trip: Trip, state: detectors.DetectionState, fixes: list[Fix],
     return state, events
 
 
-def run_many(session: Session, jobs: list[tuple], *, zone_cache=None) -> None:
+def run_many(session: Session, jobs: list[tuple], *, zone_cache=None, raw: RawSQL | None = None) -> None:
     """Run detection for many batches at once: ``jobs`` is [(trip, fixes, result, now)], in arrival order.
 
     One read of every trip's state and one write of those that moved, whatever the number
@@ -108,12 +108,9 @@ def run_many(session: Session, jobs: list[tuple], *, zone_cache=None) -> None:
     """
     if not jobs:
         return
-    table = TripTrackState.__table__
+    raw = raw or RawSQL(session)
     trip_ids = sorted({trip.id for trip, *_ in jobs})
-    rows = session.connection().execute(
-        select(table.c.trip_id, cast(table.c.state, Text)).where(table.c.trip_id.in_(trip_ids))
-        .order_by(table.c.trip_id).with_for_update()
-    ).all()
+    rows = raw.track_states(trip_ids)
     stored = {trip_id: _decoded(trip_id, text) for trip_id, text in rows}
     states = {trip_id: stored.get(trip_id) or detectors.DetectionState() for trip_id in trip_ids}
     if zone_cache is None:
@@ -131,7 +128,7 @@ def run_many(session: Session, jobs: list[tuple], *, zone_cache=None) -> None:
         if events and not _apply_safely(session, trip, events, result, now=now, batch=len(fixes) > 1):
             continue
         states[trip.id], moved[trip.id] = state, max(now, moved.get(trip.id, now))
-    _save_states(session, {t: states[t] for t in moved}, moved, existing=set(stored))
+    _save_states(raw, {t: states[t] for t in moved}, moved, existing=set(stored))
 
 
 def _apply_safely(session: Session, trip: Trip, events: list, result, *, now: datetime, batch: bool) -> bool:
@@ -169,26 +166,17 @@ def _remember(trip_id: int, text: str, state: detectors.DetectionState) -> None:
             _states.popitem(last=False)
 
 
-def _save_states(session: Session, states: dict, at: dict[int, datetime], *, existing: set[int]) -> None:
+def _save_states(raw: RawSQL, states: dict, at: dict[int, datetime], *, existing: set[int]) -> None:
     """Write the trips' detection states: one UPDATE for the rows there were, one INSERT for new ones.
 
-    The JSON text is made here, once, and bound as text (cast to the column's JSON type where
-    the backend has one), so that the text remembered is exactly the text stored.
+    The JSON text is made here, once, and stored as it is, so that the text remembered is
+    exactly the text stored (and read back the next time).
     """
-    table = TripTrackState.__table__
     texts = {trip_id: json.dumps(state.to_dict()) for trip_id, state in states.items()}
-    params = [{"k_trip_id": trip_id, "k_state": text, "k_updated_at": at[trip_id]} for trip_id, text in texts.items()]
-    conn = session.connection()
-    text_param = bindparam("k_state", type_=Text)
-    state_value = text_param if conn.dialect.name == "sqlite" else cast(text_param, table.c.state.type)
-    old = [p for p in params if p["k_trip_id"] in existing]
-    new = [p for p in params if p["k_trip_id"] not in existing]
-    if old:
-        conn.execute(update(table).where(table.c.trip_id == bindparam("k_trip_id"))
-                     .values(state=state_value, updated_at=bindparam("k_updated_at")), old)
-    if new:
-        conn.execute(insert(table).values(trip_id=bindparam("k_trip_id"), state=state_value,
-                                          updated_at=bindparam("k_updated_at")), new)
+    raw.save_track_states(
+        old=((text, raw.when(at[trip_id]), trip_id) for trip_id, text in texts.items() if trip_id in existing),
+        new=((trip_id, text, raw.when(at[trip_id])) for trip_id, text in texts.items() if trip_id not in existing),
+    )
     for trip_id, text in texts.items():
         _remember(trip_id, text, states[trip_id])
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy import case, or_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from tracking.fix import Fix
 from tracking.models import Device
 from tracking.models import Fix as FixRow
+from tracking.rawsql import RawSQL
 from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
 
 log = logging.getLogger(__name__)
@@ -500,7 +501,8 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
     for pending in work:
         pending.trip = trips_by_device[pending.device.id]
         pending.trip_ids = _assign_trips(session, pending.device, pending.trip, pending.fixes)
-    new = _store_many(session, work)
+    raw = RawSQL(session)
+    new = _store_many(raw, work)
     jobs = []
     for pending in work:
         result = pending.result
@@ -515,65 +517,41 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
             pending.mine = [f for f in fresh if pending.trip_ids[f.seq] == pending.trip.id]
             if pending.mine:
                 jobs.append((pending.trip, pending.mine, result, pending.now))
-    _touch_many(session, work)
-    _signal_back_many(session, [p for p in work if p.mine])
-    detection.run_many(session, jobs, zone_cache=work[0].zone_cache)
+    _touch_many(raw, work)
+    _signal_back_many(session, raw, [p for p in work if p.mine])
+    detection.run_many(session, jobs, zone_cache=work[0].zone_cache, raw=raw)
 
 
-def _store_many(session: Session, work: list[_Pending]) -> set[tuple[int, int]]:
+def _store_many(raw: RawSQL, work: list[_Pending]) -> set[tuple[int, int]]:
     """Insert every caller's fixes in one statement; return the (device id, seq) pairs that were new."""
-    rows = [
-        {
-            "device_id": p.device.id, "seq": f.seq, "trip_id": p.trip_ids[f.seq], "ts": f.ts,
-            "received_at": p.now, "lat": f.lat, "lon": f.lon, "accuracy_m": f.accuracy_m,
-            "speed_mps": f.speed_mps, "heading_deg": f.heading_deg, "altitude_m": f.altitude_m,
-            "battery_pct": f.battery_pct,
-        }
-        for p in work for f in p.fixes
-    ]
-    table = FixRow.__table__
-    stmt = _insert_ignore(session, table.c.device_id, table.c.seq)
-    return {(row[0], row[1]) for row in session.connection().execute(stmt, rows)}
+    when = raw.when
+    rows = []
+    for p in work:
+        device_id, trip_ids, received_at = p.device.id, p.trip_ids, when(p.now)
+        rows.extend((device_id, f.seq, trip_ids[f.seq], when(f.ts), received_at, f.lat, f.lon, f.accuracy_m,
+                     f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct) for f in p.fixes)
+    return raw.insert_fixes(rows)
 
 
-def _touch_many(session: Session, work: list[_Pending]) -> None:
+def _touch_many(raw: RawSQL, work: list[_Pending]) -> None:
     """Record every device's last contact and, where newer than stored, its position: one UPDATE each kind."""
     moved, seen = [], []
     for pending in work:
         if pending.fresh:
             newest = max(pending.fresh, key=lambda f: f.ts)
-            moved.append({"k_id": pending.device.id, "k_seen": pending.now, "k_ts": newest.ts, "k_lat": newest.lat,
-                          "k_lon": newest.lon, "k_seq": newest.seq})
+            moved.append((raw.when(pending.now), raw.when(newest.ts), newest.lat, newest.lon, newest.seq,
+                          pending.device.id))
         else:
-            seen.append({"k_id": pending.device.id, "k_seen": pending.now})
-    table = Device.__table__
-    conn = session.connection()
-    if moved:
-        c = table.c
-        newer = or_(c.last_fix_at.is_(None), c.last_fix_at <= bindparam("k_ts", type_=c.last_fix_at.type))
-        conn.execute(update(table).where(c.id == bindparam("k_id")).values(
-            last_seen_at=bindparam("k_seen"),
-            last_lat=case((newer, bindparam("k_lat", type_=c.last_lat.type)), else_=c.last_lat),
-            last_lon=case((newer, bindparam("k_lon", type_=c.last_lon.type)), else_=c.last_lon),
-            last_seq=case((newer, bindparam("k_seq", type_=c.last_seq.type)), else_=c.last_seq),
-            last_fix_at=case((newer, bindparam("k_ts", type_=c.last_fix_at.type)), else_=c.last_fix_at),
-        ), moved)
-    if seen:
-        conn.execute(update(table).where(table.c.id == bindparam("k_id")).values(last_seen_at=bindparam("k_seen")), seen)
+            seen.append((raw.when(pending.now), pending.device.id))
+    raw.touch_devices(moved, seen)
 
 
-def _signal_back_many(session: Session, live: list[_Pending]) -> None:
+def _signal_back_many(session: Session, raw: RawSQL, live: list[_Pending]) -> None:
     """Clear the open ``signal_lost`` alerts of these trips (one query to find them)."""
     from dispatch import alerts
-    from dispatch.models import Alert
 
     keys = {alerts.open_key(p.trip.id, p.trip.device_id, "signal_lost"): p for p in reversed(live)}
-    if not keys:
-        return
-    table = Alert.__table__
-    open_keys = set(session.connection().execute(select(table.c.open_key).where(table.c.open_key.in_(list(keys))))
-                    .scalars())
-    for key in open_keys:
+    for key in raw.open_keys(list(keys)):
         pending = keys[key]
         alert = alerts.auto_resolve(session, trip_id=pending.trip.id, device_id=pending.trip.device_id,
                                     kind="signal_lost", detail={}, at=pending.now, now=pending.now)

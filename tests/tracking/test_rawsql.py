@@ -1,0 +1,118 @@
+"""The hot path's plain SQL writes what the ORM would, on whichever backend the suite runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import Session, select
+
+from app.db import utcnow
+from tracking import detectors
+from tracking.models import Device, Fix, TripTrackState
+from tracking.rawsql import INSERT_CHUNK, RawSQL
+
+
+def _row(device_id: int, seq: int, ts: datetime, raw: RawSQL, *, trip_id=None, lat=51.5, lon=-0.12) -> tuple:
+    return (device_id, seq, trip_id, raw.when(ts), raw.when(ts + timedelta(seconds=1)), lat, lon, 8.0, 1.5,
+            90.0, None, 77)
+
+
+def test_fixes_written_raw_read_back_through_the_orm_as_written(app, world, session):
+    ts = datetime(2026, 11, 29, 9, 30, 15, 250000, tzinfo=timezone.utc)
+    raw = RawSQL(session)
+    new = raw.insert_fixes([_row(world.device.id, 1, ts, raw, trip_id=world.trip.id)])
+    session.commit()
+    assert new == {(world.device.id, 1)}
+    with Session(app.extensions["escort"].engine) as fresh:
+        fix = fresh.exec(select(Fix).where(Fix.device_id == world.device.id)).one()
+    assert (fix.ts, fix.received_at) == (ts, ts + timedelta(seconds=1))
+    assert fix.ts.tzinfo is not None and fix.trip_id == world.trip.id
+    assert (fix.lat, fix.lon, fix.accuracy_m, fix.speed_mps, fix.heading_deg, fix.altitude_m, fix.battery_pct) == \
+        (51.5, -0.12, 8.0, 1.5, 90.0, None, 77)
+
+
+def test_raw_and_orm_timestamps_compare_in_sql_by_time(app, world, session):
+    """On SQLite timestamps are text: both writers must use the one format, or ranges break."""
+    base = datetime(2026, 11, 29, 9, 0, 0, tzinfo=timezone.utc)
+    session.add(Fix(device_id=world.device.id, seq=1, ts=base + timedelta(seconds=10), received_at=base,
+                    lat=51.5, lon=-0.12))
+    session.commit()
+    raw = RawSQL(session)
+    raw.insert_fixes([_row(world.device.id, 2, base + timedelta(seconds=5), raw),
+                      _row(world.device.id, 3, base + timedelta(seconds=20), raw)])
+    session.commit()
+    in_range = session.exec(select(Fix.seq).where(Fix.ts >= base + timedelta(seconds=5),
+                                                  Fix.ts < base + timedelta(seconds=20)).order_by(Fix.ts)).all()
+    assert in_range == [2, 1]
+    # a timestamp in another zone is stored as the same instant
+    other = base.astimezone(timezone(timedelta(hours=5)))
+    raw = RawSQL(session)
+    raw.insert_fixes([_row(world.device.id, 4, other, raw)])
+    session.commit()
+    assert session.exec(select(Fix.ts).where(Fix.seq == 4)).one() == base
+
+
+def test_naive_timestamps_are_refused(session):
+    with pytest.raises(ValueError, match="naive"):
+        RawSQL(session).when(datetime(2026, 11, 29, 9, 0))
+
+
+def test_repeats_are_not_new_and_are_stored_once(world, session):
+    ts = utcnow()
+    raw = RawSQL(session)
+    rows = [_row(world.device.id, seq, ts + timedelta(seconds=seq), raw) for seq in range(1, INSERT_CHUNK + 6)]
+    assert len(raw.insert_fixes(rows)) == INSERT_CHUNK + 5  # more than one statement's worth
+    assert raw.insert_fixes(rows[:3] + [_row(world.device.id, 9999, ts, raw)]) == {(world.device.id, 9999)}
+    session.commit()
+    assert len(session.exec(select(Fix.id).where(Fix.device_id == world.device.id)).all()) == INSERT_CHUNK + 6
+
+
+def test_touch_never_moves_a_device_back_to_an_older_fix(world, session):
+    t0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+    raw = RawSQL(session)
+    raw.touch_devices([(raw.when(t0), raw.when(t0 + timedelta(seconds=30)), 51.6, -0.1, 30, world.device.id)], [])
+    raw.touch_devices([(raw.when(t0 + timedelta(seconds=60)), raw.when(t0), 51.4, -0.2, 1, world.device.id)], [])
+    raw.touch_devices([], [(raw.when(t0 + timedelta(seconds=90)), world.device.id)])
+    session.commit()
+    session.expire_all()
+    device = session.get(Device, world.device.id)
+    assert (device.last_lat, device.last_lon, device.last_seq) == (51.6, -0.1, 30)
+    assert device.last_fix_at == t0 + timedelta(seconds=30)
+    assert device.last_seen_at == t0 + timedelta(seconds=90)
+
+
+def test_track_states_round_trip_as_text_and_through_the_orm(world, session):
+    state = detectors.DetectionState(last_lat=51.5, last_lon=-0.12, last_ts=utcnow(), in_hazards=("h1",))
+    text = json.dumps(state.to_dict())
+    at = utcnow()
+    raw = RawSQL(session)
+    assert raw.track_states([world.trip.id]) == []
+    raw.save_track_states(old=[], new=[(world.trip.id, text, raw.when(at))])
+    session.commit()
+    raw = RawSQL(session)
+    assert raw.track_states([world.trip.id]) == [(world.trip.id, text)]
+    moved = json.dumps(detectors.DetectionState(off_fixes=2).to_dict())
+    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=1)), world.trip.id)], new=[])
+    session.commit()
+    session.expire_all()
+    row = session.get(TripTrackState, world.trip.id)
+    assert detectors.DetectionState.from_dict(row.state).off_fixes == 2
+    assert row.updated_at == at + timedelta(seconds=1)
+
+
+def test_open_keys_finds_only_open_alerts(world, session):
+    from dispatch import alerts
+
+    now = utcnow()
+    alerts.raise_alert(session, trip_id=world.trip.id, device_id=world.device.id, kind="signal_lost", detail={},
+                       at=now, now=now)
+    alerts.raise_alert(session, trip_id=world.trip.id, device_id=world.device.id, kind="stop", detail={},
+                       at=now, now=now)
+    alerts.auto_resolve(session, trip_id=world.trip.id, device_id=world.device.id, kind="stop", detail={},
+                        at=now, now=now)
+    session.commit()
+    keys = [alerts.open_key(world.trip.id, world.device.id, kind) for kind in ("signal_lost", "stop", "panic")]
+    assert RawSQL(session).open_keys(keys) == {keys[0]}
+    assert RawSQL(session).open_keys([]) == set()
