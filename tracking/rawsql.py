@@ -41,12 +41,14 @@ class RawSQL:
 
     def when(self, value: datetime | None) -> Any:
         """Return a timestamp as the driver should bind it for a UTC column."""
-        if value is None or self.postgres:
-            return value
+        if value is None:
+            return None
         if value.tzinfo is not UTC:
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             value = value.astimezone(UTC)
+        if self.postgres:
+            return value
         return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def marks(self, count: int) -> str:
