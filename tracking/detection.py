@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from datetime import datetime
 from threading import Lock
 
+import orjson
 from sqlmodel import Session, select
 
 from dispatch import alerts
@@ -152,7 +152,7 @@ def _decoded(trip_id: int, text: str | None) -> detectors.DetectionState | None:
         hit = _states.get(trip_id)
     if hit is not None and hit[0] == text:
         return hit[1]
-    state = detectors.DetectionState.from_dict(json.loads(text))
+    state = detectors.DetectionState.from_dict(orjson.loads(text))
     _remember(trip_id, text, state)
     return state
 
@@ -172,7 +172,7 @@ def _save_states(raw: RawSQL, states: dict, at: dict[int, datetime], *, existing
     The JSON text is made here, once, and stored as it is, so that the text remembered is
     exactly the text stored (and read back the next time).
     """
-    texts = {trip_id: json.dumps(state.to_dict()) for trip_id, state in states.items()}
+    texts = {trip_id: state.to_json() for trip_id, state in states.items()}
     raw.save_track_states(
         old=((text, raw.when(at[trip_id]), trip_id) for trip_id, text in texts.items() if trip_id in existing),
         new=((trip_id, text, raw.when(at[trip_id])) for trip_id, text in texts.items() if trip_id not in existing),

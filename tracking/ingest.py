@@ -330,6 +330,8 @@ class _Pending:
     trip_ids: dict = field(default_factory=dict)
     fresh: list[Fix] = field(default_factory=list)
     mine: list[Fix] = field(default_factory=list)
+    bound: dict = field(default_factory=dict)  # seq -> the fix's timestamp as the driver binds it
+    bound_now: Any = None  # the receipt time, likewise
 
 
 class GroupCommit:
@@ -406,13 +408,7 @@ class GroupCommit:
         """Commit the group in one transaction; if that fails, give each caller its own."""
         self.groups += 1
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                try:
-                    _accept_group(session, group)
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            self._transact(group)
         except DB_DOWN as exc:  # every caller answers "send again later"; trying each would only wait again
             for pending in group:
                 pending.error = exc
@@ -422,8 +418,17 @@ class GroupCommit:
                 log.warning("group of %d failed; running them one by one", len(group), exc_info=True)
             self._one_by_one(group)
             return
-        for pending in group:
-            _published(pending)
+        _published(group)
+
+    def _transact(self, group: list[_Pending]) -> None:
+        """Run the group's pipeline in one transaction and commit it (no publishing)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                _accept_group(session, group)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     def _one_by_one(self, group: list[_Pending]) -> None:
         """Run each caller's payloads in a transaction of its own (the path without grouping)."""
@@ -523,12 +528,18 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
 
 
 def _store_many(raw: RawSQL, work: list[_Pending]) -> set[tuple[int, int]]:
-    """Insert every caller's fixes in one statement; return the (device id, seq) pairs that were new."""
+    """Insert every caller's fixes in one statement; return the (device id, seq) pairs that were new.
+
+    Each timestamp is bound once: ``pending.bound`` keeps the fixes' by seq, and
+    ``pending.bound_now`` the receipt time, for the device update that follows.
+    """
     when = raw.when
     rows = []
     for p in work:
-        device_id, trip_ids, received_at = p.device.id, p.trip_ids, when(p.now)
-        rows.extend((device_id, f.seq, trip_ids[f.seq], when(f.ts), received_at, f.lat, f.lon, f.accuracy_m,
+        device_id, trip_ids = p.device.id, p.trip_ids
+        p.bound = bound = {f.seq: when(f.ts) for f in p.fixes}
+        received_at = p.bound_now = when(p.now)
+        rows.extend((device_id, f.seq, trip_ids[f.seq], bound[f.seq], received_at, f.lat, f.lon, f.accuracy_m,
                      f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct) for f in p.fixes)
     return raw.insert_fixes(rows)
 
@@ -539,10 +550,10 @@ def _touch_many(raw: RawSQL, work: list[_Pending]) -> None:
     for pending in work:
         if pending.fresh:
             newest = max(pending.fresh, key=lambda f: f.ts)
-            moved.append((raw.when(pending.now), raw.when(newest.ts), newest.lat, newest.lon, newest.seq,
+            moved.append((pending.bound_now, pending.bound[newest.seq], newest.lat, newest.lon, newest.seq,
                           pending.device.id))
         else:
-            seen.append((raw.when(pending.now), pending.device.id))
+            seen.append((pending.bound_now, pending.device.id))
     raw.touch_devices(moved, seen)
 
 
@@ -559,18 +570,22 @@ def _signal_back_many(session: Session, raw: RawSQL, live: list[_Pending]) -> No
             pending.result.alerts.append(alert)
 
 
-def _published(pending: _Pending) -> None:
-    """Count and publish one caller's committed result (a failed emit never un-acks a stored fix)."""
+def _published(group: list[_Pending]) -> None:
+    """Count and publish the callers' committed results (a failed emit never un-acks a stored fix)."""
     from app import metrics, realtime
     from dispatch import alerts
 
-    result = pending.result
-    metrics.ingest_seconds.observe(time.perf_counter() - pending.began)
-    metrics.fixes_stored.inc(len(result.stored))
-    metrics.fixes_rejected.inc(len(result.rejected))
-    for alert in result.alerts:
-        metrics.alerts_raised.labels(alert.kind).inc()
-    try:
-        realtime.publish_ingest(result, alerts.public)
-    except Exception:  # noqa: BLE001  (the fixes are committed; dispatchers get them in the next snapshot)
-        log.exception("publishing ingested fixes failed")
+    stored = rejected = 0
+    done = time.perf_counter()
+    for pending in group:
+        result = pending.result
+        metrics.ingest_seconds.observe(done - pending.began)
+        stored, rejected = stored + len(result.stored), rejected + len(result.rejected)
+        for alert in result.alerts:
+            metrics.alerts_raised.labels(alert.kind).inc()
+        try:
+            realtime.publish_ingest(result, alerts.public)
+        except Exception:  # noqa: BLE001  (the fixes are committed; dispatchers get them in the next snapshot)
+            log.exception("publishing ingested fixes failed")
+    metrics.fixes_stored.inc(stored)
+    metrics.fixes_rejected.inc(rejected)
