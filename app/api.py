@@ -126,7 +126,8 @@ def register_error_handlers(app) -> None:
         sources = (request.args, request.form) if request.method not in ("GET", "HEAD") else (request.args,)
         for values in sources:
             for key, value in values.items(multi=True):
-                if "\x00" in key or "\x00" in value:
+                # a multipart part without a name has the key None
+                if "\x00" in (key or "") or "\x00" in (value or ""):
                     abort(400, description=NUL_REFUSED)
 
     @app.errorhandler(ApiError)

@@ -47,6 +47,16 @@ def test_bad_gpx_gets_a_clear_400_and_keeps_the_old_route(client, world, body, w
     assert client.get(f"/api/v1/trips/{world.trip.id}", headers=world.bearer("dan")).json["route"] == before
 
 
+def test_a_multipart_part_without_a_name_is_a_clear_400(client, world):
+    """Found by the schemathesis run: a nameless form part made the NUL check fail with a 500."""
+    before = client.get(f"/api/v1/trips/{world.trip.id}", headers=world.bearer("dan")).json["route"]
+    body = b"--b\r\nContent-Disposition: form-data\r\n\r\nhello\r\n--b--\r\n"
+    resp = client.put(f"/api/v1/trips/{world.trip.id}/route", data=body,
+                      content_type="multipart/form-data; boundary=b", headers=world.bearer("dan"))
+    assert resp.status_code == 400 and resp.json["error"], resp.get_data(as_text=True)
+    assert client.get(f"/api/v1/trips/{world.trip.id}", headers=world.bearer("dan")).json["route"] == before
+
+
 def test_route_upload_needs_a_dispatcher(client, world):
     resp = client.put(f"/api/v1/trips/{world.trip.id}/route", data=GPX, content_type="application/gpx+xml",
                       headers=world.bearer("eve"))
