@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_load.py MODE [--devices N] [--dispatchers M] [--seconds S]
                                              [--interval-s I] [--targets pipeline,echo]
+                                             [--database-url postgresql+psycopg://postgres@127.0.0.1/EMPTY_DB]
 
 MODE is one of
   throughput  N devices (default 100) each sending its next fix as soon as the last is acked;
@@ -12,7 +13,8 @@ MODE is one of
               target: server RSS under 1 GB.
 
 Each target is a real ``gunicorn -k gevent -w 1`` server started here: the app on a fresh
-SQLite database in a temporary folder with seeded devices (and trips under way, on board,
+SQLite database in a temporary folder (or on ``--database-url``, which must be an empty
+database: the run migrates and seeds it) with seeded devices (and trips under way, on board,
 for the sending modes), and ``benchmarks/echo_server.py``. The load generator
 (benchmarks/loadgen.py: raw websockets on one asyncio loop) runs in this process on the
 same cores. It prints progress lines, then for each target: fixes/s acknowledged, ack
@@ -137,6 +139,10 @@ def seed(env: dict[str, str], count: int, *, with_trips: bool) -> Seeded:
     app = create_app(Config.from_env(dict(os.environ, **env, ESCORT_ASYNC_MODE="threading")))
     engine = app.extensions["escort"].engine
     upgrade(engine)
+    with engine.connect() as conn:
+        if conn.exec_driver_sql('SELECT count(*) FROM "user"').scalar():
+            raise SystemExit(f"error: {engine.url.render_as_string()} already has users; "
+                             "the benchmark needs an empty database")
     now = datetime.now(timezone.utc)
     devices = []
     with Session(engine, expire_on_commit=False) as s:
@@ -391,6 +397,8 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=3.0)
     parser.add_argument("--interval-s", type=float, default=5.0, help="latency mode: seconds between a device's fixes")
     parser.add_argument("--targets", default="echo,pipeline", help="which servers, in order (echo, pipeline)")
+    parser.add_argument("--database-url", default=None,
+                        help="an empty database to run the pipeline on (default: a fresh SQLite file)")
     parser.add_argument("--sweep-interval-s", default=None,
                         help="the app's ESCORT_SWEEP_INTERVAL_S (default: the app's own; 0 turns the timers off)")
     args = parser.parse_args()
@@ -400,11 +408,11 @@ def main() -> None:
     if limit < args.devices * 2 + 100:
         raise SystemExit(f"error: the open-file limit is {limit}; {args.devices} devices need {args.devices * 2 + 100}")
     tmp = Path(tempfile.mkdtemp(prefix="escort-bench-load-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
+    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     sweep = "app default" if args.sweep_interval_s is None else f"{args.sweep_interval_s} s"
     print(f"mode {args.mode}: {args.devices} devices, {args.dispatchers} dispatchers, {args.seconds:g} s window, "
-          f"scheduler sweep {sweep}; "
+          f"scheduler sweep {sweep}; database {url.split('@')[-1]}; "
           f"{os.cpu_count()} cores shared with the load generator; work dir {tmp}", flush=True)
     began = time.perf_counter()
     app_env = {"DATABASE_URL": url, "SECRET_KEY": "bench-load-secret-0123456789abcdef",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import text, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, func, select
 
 from app.models import User
@@ -23,7 +24,7 @@ from dispatch import alerts, notify
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
-from tracking.models import Fix, TripTrackState
+from tracking.models import TripTrackState
 
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
@@ -59,7 +60,9 @@ def sweep(session: Session, *, now: datetime, channels: notify.Channels, tz: str
         if not mine:
             result.skipped = True
             return result
-        trips = session.exec(select(Trip).where(Trip.status.in_(ACTIVE))).all()
+        # Not the route or the allowed stops: JSON the timers never read (most of a sweep's time).
+        trips = session.exec(select(Trip).where(Trip.status.in_(ACTIVE))
+                             .options(defer(Trip.route, raiseload=True), defer(Trip.allowed_stops, raiseload=True))).all()
         facts = _Facts.load(session, trips)
         for trip in trips:
             _signal_lost(session, trip, now, result, facts)
@@ -82,7 +85,7 @@ class _Facts:
 
     last_fix: dict[int, datetime] = field(default_factory=dict)
     last_checkin: dict[int, datetime] = field(default_factory=dict)
-    states: dict[int, dict] = field(default_factory=dict)
+    last_driven: dict[int, datetime] = field(default_factory=dict)  # detection's last fix, trips on board
     open_kinds: dict[int, set[str]] = field(default_factory=dict)
     patients: dict[int, object] = field(default_factory=dict)
     reminded: dict[int, set[str]] = field(default_factory=dict)
@@ -95,11 +98,17 @@ class _Facts:
         facts = cls()
         ids = [t.id for t in trips]
         on_board = [t.id for t in trips if t.status == "on_board" and t.started_at is not None]
-        newest = select(func.max(Fix.received_at)).where(Fix.trip_id == Trip.id).correlate(Trip).scalar_subquery()
+        wanted = set(on_board)
+        # One field of the detection state, read by the database (no JSON decoded here).
+        last_ts = TripTrackState.state["last_ts"].as_string()
         for chunk in _chunks(ids):
-            # One max() per trip on (trip_id, received_at): an index lookup each, not a scan of the trip's fixes.
-            facts.last_fix.update((i, t) for i, t in session.exec(select(Trip.id, newest).where(Trip.id.in_(chunk)))
-                                  if t is not None)
+            # The trip's detection state row moves with every fresh fix: when the last one came, and the state.
+            for trip_id, received_at, driven in session.exec(select(
+                    TripTrackState.trip_id, TripTrackState.updated_at, last_ts).where(
+                    TripTrackState.trip_id.in_(chunk))):
+                facts.last_fix[trip_id] = received_at
+                if trip_id in wanted and driven:
+                    facts.last_driven[trip_id] = datetime.fromisoformat(driven)
             facts.last_checkin.update(session.exec(
                 select(TripEvent.trip_id, func.max(TripEvent.at))
                 .where(TripEvent.trip_id.in_(chunk), TripEvent.kind == "checkin").group_by(TripEvent.trip_id)).all())
@@ -107,12 +116,10 @@ class _Facts:
                     Alert.trip_id.in_(chunk), Alert.resolved_at.is_(None))):
                 facts.open_kinds.setdefault(trip_id, set()).add(kind)
         for chunk in _chunks(on_board):
-            facts.states.update((row.trip_id, row.state) for row in session.exec(
-                select(TripTrackState).where(TripTrackState.trip_id.in_(chunk))) if row.state)
             for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
                     TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
                 facts.reminded.setdefault(trip_id, set()).add((detail or {}).get("key"))
-        patient_ids = sorted({t.patient_id for t in trips if t.id in set(on_board)})
+        patient_ids = sorted({t.patient_id for t in trips if t.id in wanted})
         for chunk in _chunks(patient_ids):
             facts.patients.update((p.id, p) for p in session.exec(select(Patient).where(Patient.id.in_(chunk))))
         return facts
@@ -160,11 +167,9 @@ def alive_since(trip: Trip, facts: _Facts) -> datetime | None:
     such fix; check-ins are asked for only when stopped, off the route, or not yet driving.
     """
     evidence = [t for t in (facts.last_checkin.get(trip.id), trip.started_at) if t is not None]
-    state = facts.states.get(trip.id)
-    if state and trip.status == "on_board":
-        last_ts = state.get("last_ts")
-        if last_ts and not facts.open_kinds.get(trip.id, set()) & {"deviation", "stop"}:
-            evidence.append(datetime.fromisoformat(last_ts))
+    driven = facts.last_driven.get(trip.id)
+    if driven and trip.status == "on_board" and not facts.open_kinds.get(trip.id, set()) & {"deviation", "stop"}:
+        evidence.append(driven)
     return max(evidence) if evidence else None
 
 

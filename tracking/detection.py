@@ -88,6 +88,16 @@ def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime
     _apply(session, trip, events, result, now=now, batch=len(fixes) > 1)
 
 
+def note_received(session: Session, trip_id: int, now: datetime) -> None:
+    """Move the trip's ``updated_at`` to ``now`` when detection could not (a fix arrived all the same)."""
+    row = session.get(TripTrackState, trip_id)
+    if row is None:
+        session.add(TripTrackState(trip_id=trip_id, state={}, updated_at=now))
+    elif row.updated_at < now:
+        row.updated_at = now
+        session.add(row)
+
+
 def advance(trip: Trip, state: detectors.DetectionState, fixes: list[Fix],
             zones: tuple[tuple, tuple]) -> tuple[detectors.DetectionState, list]:
     """Step the detector through fixes in time order; return the new state and the events (no I/O)."""
@@ -102,9 +112,9 @@ def advance(trip: Trip, state: detectors.DetectionState, fixes: list[Fix],
 def run_many(session: Session, jobs: list[tuple], *, zone_cache=None, raw: RawSQL | None = None) -> None:
     """Run detection for many batches at once: ``jobs`` is [(trip, fixes, result, now)], in arrival order.
 
-    One read of every trip's state and one write of those that moved, whatever the number
-    of trips; the jobs of one trip step through its state in turn. A job whose detector or
-    alerts fail leaves its trip's state as it was (its fixes stay stored), like ``run``.
+    One read of every trip's state and one write, whatever the number of trips; the jobs of
+    one trip step through its state in turn. A job whose detector or alerts fail leaves its
+    trip's state as it was (its fixes stay stored), like ``run``.
     """
     if not jobs:
         return
@@ -118,8 +128,11 @@ def run_many(session: Session, jobs: list[tuple], *, zone_cache=None, raw: RawSQ
 
         zone_cache = ZoneCache(ttl_s=0)
     zones = zone_cache.get(session, max(now for *_, now in jobs))
-    moved: dict[int, datetime] = {}
+    received: dict[int, datetime] = {}
     for trip, fixes, result, now in jobs:
+        # Every trip here has a fresh fix: its row's updated_at moves whatever detection does
+        # (the sweep's signal-lost clock reads it).
+        received[trip.id] = max(now, received.get(trip.id, now))
         try:
             state, events = advance(trip, states[trip.id], fixes, zones)
         except Exception:  # noqa: BLE001  (the fixes are stored and acknowledged whatever detection does)
@@ -127,8 +140,8 @@ def run_many(session: Session, jobs: list[tuple], *, zone_cache=None, raw: RawSQ
             continue
         if events and not _apply_safely(session, trip, events, result, now=now, batch=len(fixes) > 1):
             continue
-        states[trip.id], moved[trip.id] = state, max(now, moved.get(trip.id, now))
-    _save_states(raw, {t: states[t] for t in moved}, moved, existing=set(stored))
+        states[trip.id] = state
+    _save_states(raw, {t: states[t] for t in received}, received, existing=set(stored))
 
 
 def _apply_safely(session: Session, trip: Trip, events: list, result, *, now: datetime, batch: bool) -> bool:

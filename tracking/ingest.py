@@ -298,6 +298,7 @@ def _detect(session: Session, trip, fixes: list[Fix], result: IngestResult, *, n
             detection.run(session, trip, fixes, result, now=now, zone_cache=zone_cache)
     except Exception:  # noqa: BLE001  (fixes are stored and acknowledged whatever detection does)
         log.exception("detection failed for trip %s", trip.id)
+        detection.note_received(session, trip.id, now)
 
 
 

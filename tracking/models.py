@@ -33,7 +33,6 @@ class Fix(SQLModel, table=True):
         UniqueConstraint("device_id", "seq", name="uq_fix_device_seq"),
         Index("ix_fix_trip_ts", "trip_id", "ts"),
         Index("ix_fix_received_at", "received_at"),
-        Index("ix_fix_trip_received", "trip_id", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -52,7 +51,11 @@ class Fix(SQLModel, table=True):
 
 
 class TripTrackState(SQLModel, table=True):
-    """The detection state of one trip, so any process can carry on where another stopped."""
+    """The detection state of one trip, so any process can carry on where another stopped.
+
+    ``updated_at`` is when the trip's latest fix was received (every fresh fix moves it,
+    whatever detection made of it): the sweep's signal-lost clock.
+    """
 
     __tablename__ = "trip_track_state"
 

@@ -107,6 +107,36 @@ def test_signal_lost_after_silence_and_cleared_by_a_fresh_fix(app, world, sessio
     assert lost.resolved_at is not None
 
 
+@pytest.mark.parametrize("path", ["grouped", "one at a time"])
+def test_a_fix_detection_fails_on_still_counts_as_signal(app, world, session, monkeypatch, path):
+    """The signal-lost clock is the trip's last fix received, whatever detection made of it."""
+    from tracking import detection, ingest
+    from tracking.devices import DeviceRef
+
+    ext = app.extensions["escort"]
+    device = DeviceRef(world.device.id, world.users["escort"].id)
+
+    def send(seq: int, now) -> None:
+        if path == "grouped":
+            ingest.accept_grouped(ext.engine, device, [fix_payload(seq, ts=now)], now=now)
+        else:
+            with Session(ext.engine) as s:
+                ingest.accept_payloads(s, device, [fix_payload(seq, ts=now)], now=now)
+
+    start = utcnow()
+    send(1, start)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a detector bug")
+
+    monkeypatch.setattr(detection.detectors, "process", broken)
+    send(2, start + timedelta(seconds=150))  # stored and acknowledged; detection fails on it
+    scheduler.sweep(session, now=start + timedelta(seconds=200), channels=NO_CHANNELS)
+    assert _alerts(session, "signal_lost") == []  # 50 s since the last fix, not 200
+    scheduler.sweep(session, now=start + timedelta(seconds=340), channels=NO_CHANNELS)
+    assert len(_alerts(session, "signal_lost")) == 1  # 190 s since it: silent beyond the 180 s default
+
+
 def test_missed_checkin_after_interval_and_grace_and_a_checkin_resets_it(app, world, session):
     _with_pins(world, session)
     trip = world.make_trip(status="arrived_pickup", settings={"checkin_interval_s": 600, "checkin_grace_s": 60,
