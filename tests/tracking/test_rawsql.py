@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from tracking import detectors
+from tracking.devices import create_device
 from tracking.models import Device, Fix, TripTrackState
 from tracking.rawsql import INSERT_CHUNK, RawSQL
 
@@ -83,6 +84,29 @@ def test_touch_never_moves_a_device_back_to_an_older_fix(world, session):
     assert device.last_seen_at == t0 + timedelta(seconds=90)
 
 
+def test_one_call_with_a_device_twice_leaves_it_as_row_by_row_updates_would(world, session):
+    """A group can hold two messages of one device (a fix and a backlog in flight at once)."""
+    t0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+    other, _ = create_device(session, "other", None, now=t0)
+    session.commit()
+    raw = RawSQL(session)
+    s = raw.when
+    raw.touch_devices(
+        [(s(t0 + timedelta(seconds=60)), s(t0 + timedelta(seconds=30)), 51.6, -0.1, 30, world.device.id),
+         (s(t0 + timedelta(seconds=90)), s(t0 + timedelta(seconds=10)), 51.4, -0.2, 10, world.device.id),
+         (s(t0 + timedelta(seconds=95)), s(t0 + timedelta(seconds=30)), 51.7, -0.3, 31, world.device.id)],
+        [(s(t0 + timedelta(seconds=99)), world.device.id), (s(t0 + timedelta(seconds=5)), other.id)])
+    session.commit()
+    session.expire_all()
+    device = session.get(Device, world.device.id)
+    # the newest fix wins, of two at the same time the later one; the latest contact stands
+    assert (device.last_lat, device.last_lon, device.last_seq) == (51.7, -0.3, 31)
+    assert device.last_fix_at == t0 + timedelta(seconds=30)
+    assert device.last_seen_at == t0 + timedelta(seconds=99)
+    untouched = session.get(Device, other.id)
+    assert untouched.last_seen_at == t0 + timedelta(seconds=5) and untouched.last_fix_at is None
+
+
 def test_track_states_round_trip_as_text_and_through_the_orm(world, session):
     state = detectors.DetectionState(last_lat=51.5, last_lon=-0.12, last_ts=utcnow(), in_hazards=("h1",))
     text = json.dumps(state.to_dict())
@@ -100,6 +124,25 @@ def test_track_states_round_trip_as_text_and_through_the_orm(world, session):
     row = session.get(TripTrackState, world.trip.id)
     assert detectors.DetectionState.from_dict(row.state).off_fixes == 2
     assert row.updated_at == at + timedelta(seconds=1)
+
+
+def test_several_states_updated_and_inserted_in_one_call(world, session):
+    second = world.make_trip(status="assigned", device=None)
+    at = utcnow()
+    raw = RawSQL(session)
+    texts = {trip_id: json.dumps(detectors.DetectionState(off_fixes=n).to_dict())
+             for n, trip_id in enumerate((world.trip.id, second.id), start=1)}
+    raw.save_track_states(old=[], new=[(world.trip.id, texts[world.trip.id], raw.when(at))])
+    session.commit()
+    raw = RawSQL(session)
+    moved = json.dumps(detectors.DetectionState(off_fixes=7).to_dict())
+    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=2)), world.trip.id)],
+                          new=[(second.id, texts[second.id], raw.when(at + timedelta(seconds=3)))])
+    session.commit()
+    assert dict(RawSQL(session).track_states([second.id, world.trip.id])) == {world.trip.id: moved,
+                                                                              second.id: texts[second.id]}
+    session.expire_all()
+    assert session.get(TripTrackState, second.id).updated_at == at + timedelta(seconds=3)
 
 
 def test_open_keys_finds_only_open_alerts(world, session):
