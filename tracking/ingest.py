@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import case, or_, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from tracking.fix import Fix
 from tracking.models import Device
-from tracking.models import Fix as FixRow
 from tracking.rawsql import RawSQL
 from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
 
@@ -146,28 +145,13 @@ def _assign_trips(session: Session, device: Device, trip, fixes: list[Fix]) -> d
     return out
 
 
-def _insert_ignore(session: Session, *returning):
-    """Return an INSERT … ON CONFLICT DO NOTHING RETURNING seq (or the columns given) for this backend."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = FixRow.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(*(returning or [table.c.seq]))
-
-
 def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *, now: datetime) -> set[int]:
     """Insert the fixes in one statement; return the seqs that were new."""
-    rows = [
-        {
-            "device_id": device.id, "seq": f.seq, "trip_id": trip_ids[f.seq], "ts": f.ts,
-            "received_at": now, "lat": f.lat, "lon": f.lon, "accuracy_m": f.accuracy_m,
-            "speed_mps": f.speed_mps, "heading_deg": f.heading_deg, "altitude_m": f.altitude_m,
-            "battery_pct": f.battery_pct,
-        }
-        for f in fixes
-    ]
-    return set(session.execute(_insert_ignore(session), rows).scalars().all())
+    raw = RawSQL(session)
+    received_at = raw.when(now)
+    rows = [(device.id, f.seq, trip_ids[f.seq], raw.when(f.ts), received_at, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+             f.heading_deg, f.altitude_m, f.battery_pct) for f in fixes]
+    return {seq for _, seq in raw.insert_fixes(rows)}
 
 
 def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: datetime) -> None:
@@ -176,17 +160,12 @@ def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: da
     One UPDATE whose CASE keeps the newest position, so a late backlog never moves the
     device back and concurrent batches need no read first.
     """
-    values: dict[str, Any] = {"last_seen_at": now}
+    raw = RawSQL(session)
     if fresh:
         newest = max(fresh, key=lambda f: f.ts)
-        newer = or_(Device.last_fix_at.is_(None), Device.last_fix_at <= newest.ts)
-        values.update(
-            last_lat=case((newer, newest.lat), else_=Device.last_lat),
-            last_lon=case((newer, newest.lon), else_=Device.last_lon),
-            last_seq=case((newer, newest.seq), else_=Device.last_seq),
-            last_fix_at=case((newer, newest.ts), else_=Device.last_fix_at),
-        )
-    session.connection().execute(update(Device).where(Device.id == device.id).values(**values))
+        raw.touch_devices([(raw.when(now), raw.when(newest.ts), newest.lat, newest.lon, newest.seq, device.id)], [])
+    else:
+        raw.touch_devices([], [(raw.when(now), device.id)])
 
 
 class ActiveTrips:
