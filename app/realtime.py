@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any, Callable
 
+import orjson
+from engineio import json as engineio_json
 from flask_socketio import SocketIO
 
 log = logging.getLogger(__name__)
 
 socketio = SocketIO()
+
+
+class PacketJSON:
+    """The JSON of Socket.IO packets: written by orjson, several times faster than the standard
+    library (and the standard library where orjson refuses: integers beyond 64 bits,
+    non-string keys); read by engine.io's own decoder, which keeps integers exact (orjson
+    turns a long one into a float) and bounds their length."""
+
+    loads = staticmethod(engineio_json.loads)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs) -> str:
+        """Encode compactly (as the packets ask with ``separators``)."""
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return json.dumps(obj, **kwargs)
+
 
 DEVICE_NS = "/device"
 DISPATCH_NS = "/dispatch"
