@@ -132,7 +132,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # stick to the next one made in this process (tests make many).
     socketio.server_options.pop("client_manager", None)
     from app.pubsub import queue_options
-    from app.realtime import PacketJSON, fanout
+    from app.realtime import ServerPacket, fanout
 
     fanout.clear()
     socketio.init_app(
@@ -142,7 +142,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=2_000_000,
-        json=PacketJSON,
+        serializer=ServerPacket,
     )
     device_sockets.register_hot_handlers(socketio.server)
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import orjson
 from engineio import json as engineio_json
 from flask_socketio import SocketIO
+from socketio.packet import Packet
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ class PacketJSON:
             return orjson.dumps(obj).decode()
         except TypeError:  # orjson.JSONEncodeError is a TypeError
             return json.dumps(obj, **kwargs)
+
+
+class ServerPacket(Packet):
+    """The server's Socket.IO packets, with ``PacketJSON``. A subclass, given to the server as
+    its ``serializer``: python-socketio's ``json=`` option would patch the base class, and so
+    every client in this process too (the tests' clients among them)."""
+
+    json = PacketJSON
 
 
 DEVICE_NS = "/device"
