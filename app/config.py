@@ -29,7 +29,7 @@ class Config:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "© OpenStreetMap contributors"
     # How often the /dispatch fan-out sends a batch of positions, at most.
-    positions_interval_s: float = 0.25
+    positions_interval_s: float = 0.1
     # Fixes dated later than now + this are refused (device clocks drift a little).
     max_future_skew_s: float = 120.0
     # Fixes older than this are refused as absurd (a dead RTC reports 1970 or 2000).
@@ -69,6 +69,7 @@ class Config:
             tile_attribution=env.get("ESCORT_TILE_ATTRIBUTION", cls.tile_attribution),
             session_cookie_secure=env.get("ESCORT_SECURE_COOKIES", "0") in ("1", "true", "yes"),
             sweep_interval_s=_seconds(env, "ESCORT_SWEEP_INTERVAL_S", 5.0),
+            positions_interval_s=_positive_seconds(env, "ESCORT_POSITIONS_INTERVAL_S", 0.1),
             webhook_url=env.get("ESCORT_WEBHOOK_URL") or None,
             smtp_url=env.get("ESCORT_SMTP_URL") or None,
             mail_from=env.get("ESCORT_MAIL_FROM", cls.mail_from),
@@ -108,6 +109,14 @@ class Config:
                 "set it in the environment, e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"
             )
         return self.secret_key
+
+
+def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
+    """Read a number of seconds above zero, or fail with the variable's name."""
+    value = _seconds(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
 
 
 def _seconds(env: dict[str, str], name: str, default: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from app.models import AuditEvent
@@ -82,3 +83,19 @@ def test_behind_a_proxy_the_audit_log_records_the_real_client(tmp_path):
         [read] = session.exec(select(AuditEvent).where(AuditEvent.action == "patient_read")).all()
         assert read.remote_addr == "203.0.113.7"
     engine.dispose()
+
+
+@pytest.mark.parametrize("raw,expected", [(None, 0.1), ("0.25", 0.25)])
+def test_positions_interval_from_the_environment(raw, expected):
+    from app.config import Config
+
+    env = {} if raw is None else {"ESCORT_POSITIONS_INTERVAL_S": raw}
+    assert Config.from_env(env).positions_interval_s == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon"])
+def test_a_positions_interval_that_cannot_work_is_refused_by_name(raw):
+    from app.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="ESCORT_POSITIONS_INTERVAL_S"):
+        Config.from_env({"ESCORT_POSITIONS_INTERVAL_S": raw})
