@@ -402,13 +402,10 @@ class GroupCommit:
 
     def _transact(self, group: list[_Pending]) -> None:
         """Run the group's pipeline in one transaction and commit it (no publishing)."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                _accept_group(session, group)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        from app.db import session_scope
+
+        with session_scope(self.engine) as session:
+            _accept_group(session, group)
 
     def _one_by_one(self, group: list[_Pending]) -> None:
         """Run each caller's payloads in a transaction of its own (the path without grouping)."""
