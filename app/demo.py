@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from app.config import Config, instance_secret
 from app.db import make_engine, upgrade, utcnow
+from patients import crypto
 
 
 def seed(session: Session, *, now) -> list[tuple[str, object]]:
@@ -102,6 +103,8 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
     from tracking.simulator import generate
 
     cfg = Config.from_env()
+    # The demo seeds sealed patient sheets: the keyring must be in place before the first write.
+    crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
     upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
