@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
+from app import logs
 from app.config import REPO_ROOT, Config, instance_secret
 
 csrf = CSRFProtect()
@@ -78,6 +79,7 @@ class Escort:
 
 def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
     """Build the app; ``demo`` allows a secret generated into the instance folder."""
+    logs.install()
     cfg = config or Config.from_env()
     app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), instance_path=str(cfg.instance_path))
     secret = cfg.secret_key or (instance_secret(cfg.instance_path) if demo or cfg.testing else None)

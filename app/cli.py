@@ -12,11 +12,19 @@ import click
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from app import logs
 from app.config import Config, ConfigError
+from patients import crypto
 
 
 class CliError(click.ClickException):
     """A one-line error and exit status 1."""
+
+
+class CliUsageError(CliError):
+    """A one-line error about the command's words (an unknown option, a value out of range): exit 2."""
+
+    exit_code = 2
 
 
 @contextmanager
@@ -24,7 +32,6 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
     """Open a session on the configured database, turning failures into one clear line."""
     from app.db import make_engine
     from app.db import upgrade as run_upgrade
-    from patients import crypto
 
     try:
         cfg = Config.from_env()
@@ -38,10 +45,42 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
     except (ConfigError, crypto.KeyError_) as exc:
         raise CliError(str(exc)) from None
     except OperationalError as exc:
-        raise CliError(f"database unreachable or not migrated ({exc.orig}); run `escort db upgrade`") from None
+        raise CliError(f"database unreachable or not migrated ({_first_line(exc.orig)}); "
+                       "run `escort db upgrade`") from None
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """The command group: an unexpected failure is one line on stderr and exit 1, never a traceback.
+
+    A traceback can quote the data it failed on (a patient's row, say), so it is not printed;
+    the logs record only exception types (``app.logs``).
+    """
+
+    def invoke(self, ctx: click.Context):
+        """Run the command; turn an unexpected exception into a one-line error."""
+        logs.install()
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # one line too, with where to read more
+            where = exc.ctx.command_path if exc.ctx else "escort"
+            raise CliUsageError(f"{exc.format_message()} (see `{where} --help`)") from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except (ConfigError, crypto.KeyError_) as exc:
+            raise CliError(str(exc)) from None
+        except OperationalError as exc:
+            raise CliError(f"database unreachable or not migrated ({_first_line(exc.orig)}); "
+                           "run `escort db upgrade`") from None
+        except Exception as exc:  # noqa: BLE001  (the one place every command's failure is turned into a line)
+            raise CliError(f"failed: {logs.one_line(exc)}") from None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    """Return the first line of an error message: drivers put the rows they failed on below it."""
+    return str(exc).strip().splitlines()[0][:200] if exc is not None and str(exc).strip() else type(exc).__name__
+
+
+@click.group(cls=OneLineErrors)
 def main() -> None:
     """Escort Dispatch: live tracking and safety alerts for medical escort transport."""
 
@@ -233,17 +272,13 @@ def keys() -> None:
 @keys.command("generate")
 def keys_generate() -> None:
     """Print a new data key: put it first in ESCORT_DATA_KEYS, then run `escort keys rotate`."""
-    from patients.crypto import generate_key
-
-    click.echo(generate_key())
+    click.echo(crypto.generate_key())
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-seal every patient sheet with the first key of ESCORT_DATA_KEYS."""
     from sqlalchemy import text
-
-    from patients import crypto
 
     with _session() as session:
         keyring = crypto.current()

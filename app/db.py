@@ -50,19 +50,24 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine: SQLite in WAL mode with a busy timeout, or PostgreSQL with a pool."""
+    """Create the engine: SQLite in WAL mode with a busy timeout, or PostgreSQL with a pool.
+
+    Both hide statement parameters from error messages: a failed insert would otherwise quote
+    a patient's row into the traceback and the log.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from sqlmodel import Session, select
 from app.config import Config, instance_secret
 from app.db import make_engine, upgrade, utcnow
 from patients import crypto
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 
 
 def seed(session: Session, *, now) -> list[tuple[str, object]]:
@@ -92,6 +95,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> 
     raise SystemExit("error: the server did not start within 30 s")
 
 
+def _own_session_dying_with_parent() -> None:
+    """In the server's child process: a session of its own, and SIGTERM when the demo dies (Linux)."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the demo's own finally still stops the server
+        pass
+
+
 def _interrupt(_signum, _frame) -> None:
     """Turn SIGTERM into the same clean stop as Ctrl-C."""
     raise KeyboardInterrupt
@@ -112,8 +124,11 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
     env = dict(os.environ, SECRET_KEY=cfg.secret_key or instance_secret(cfg.instance_path),
                DATABASE_URL=cfg.database_url, ESCORT_INSTANCE_PATH=str(cfg.instance_path))
     url = f"http://127.0.0.1:{port}"
+    # The server gets a session of its own, so Ctrl-C reaches only this command, which then stops
+    # the server gracefully (a worker hit by SIGINT itself prints a traceback on its way out).
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
-                             "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env)
+                             "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env,
+                            preexec_fn=_own_session_dying_with_parent)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
@@ -127,6 +142,8 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
                        for i, (token, scenario) in enumerate(pairs)]
             # The escorts stay parked at the drop-off, still reporting, until Ctrl-C.
             simclient.run(url, drivers, speedup=speedup, progress=echo, stop_event=stop, linger_s=10.0)
+            if stop.is_set():  # the simulator took the Ctrl-C: stop the server too
+                raise KeyboardInterrupt
         while proc.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ def run() -> None:
     if connection is not None:
         _migrate(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url"), hide_parameters=True)
     with engine.begin() as conn:
         _migrate(conn)
 
