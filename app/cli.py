@@ -139,6 +139,60 @@ def users_set_contact(name: str, email: str | None, emergency_name: str | None, 
     click.echo(f"contact details set for {name}")
 
 
+def _stdin_password() -> str:
+    """Read one password line from standard input."""
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _when(value) -> str:
+    """Format a time for a listing: ISO-8601 UTC, or a dash."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _user_action(name: str, act) -> None:
+    """Run one audited action on user NAME; one line on failure."""
+    from app.auth import AuthError, find_user
+    from app.db import utcnow
+
+    with _session() as session:
+        try:
+            act(session, find_user(session, name), utcnow())
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable a user: their logins, sessions and API tokens stop working at once."""
+    from app import accounts
+
+    _user_action(name, lambda s, u, now: accounts.disable_user(s, u, now=now, by=None, via="cli"))
+    click.echo(f"disabled {name}; their sessions are ended (open sockets close within the sweep interval)")
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Enable a disabled (or locked) user again."""
+    from app import accounts
+
+    _user_action(name, lambda s, u, now: accounts.enable_user(s, u, now=now, by=None, via="cli"))
+    click.echo(f"enabled {name}")
+
+
+@users.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True, help="read the new password from standard input")
+def users_reset_password(name: str, password_stdin: bool) -> None:
+    """Set a new password read from stdin; ends the user's sessions and lifts a lockout."""
+    from app import accounts
+
+    password = _stdin_password()
+    _user_action(name, lambda s, u, now: accounts.reset_password(s, u, password, now=now, by=None, via="cli"))
+    click.echo(f"password reset for {name}; their sessions are ended")
+
+
 @main.group()
 def tokens() -> None:
     """Manage API tokens."""
@@ -146,17 +200,60 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("name")
-def tokens_create(name: str) -> None:
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None, help="refuse the token after N days")
+def tokens_create(name: str, expires_days: int | None) -> None:
     """Print a new API token for user NAME (shown once; stored hashed)."""
+    from app.audit import record
     from app.auth import AuthError, create_api_token, find_user
     from app.db import utcnow
 
     with _session() as session:
         try:
-            token = create_api_token(session, find_user(session, name), now=utcnow())
+            user = find_user(session, name)
+            token = create_api_token(session, user, now=utcnow(), expires_days=expires_days)
         except AuthError as exc:
             raise CliError(str(exc)) from None
+        record(session, None, "token_create", object_type="user", object_id=user.id,
+               detail={"username": user.username, "expires_days": expires_days, "via": "cli"})
     click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("name", required=False)
+def tokens_list(name: str | None) -> None:
+    """List API tokens (id, user, created, last used, expires, revoked), of one user or all."""
+    from app import accounts
+    from app.auth import AuthError, find_user
+
+    with _session() as session:
+        try:
+            if name is not None:
+                find_user(session, name)
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+        rows = accounts.list_tokens(session, name)
+    click.echo("id\tuser\tcreated\tlast_used\texpires\trevoked")
+    for t in rows:
+        click.echo(f"{t['id']}\t{t['user']}\t{_when(t['created_at'])}\t{_when(t['last_used_at'])}\t"
+                   f"{_when(t['expires_at'])}\t{_when(t['revoked_at'])}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke API token ID (see `escort tokens list`): refused at once, its sockets dropped by the sweep."""
+    from app import accounts
+    from app.auth import AuthError
+    from app.db import MAX_ROW_ID, utcnow
+
+    if not (token_id.isascii() and token_id.isdigit()) or not 0 < int(token_id) <= MAX_ROW_ID:
+        raise CliError(f"ID must be a token id from `escort tokens list`, not {token_id!r}")
+    with _session() as session:
+        try:
+            accounts.revoke_token(session, int(token_id), now=utcnow(), by=None, via="cli")
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"revoked API token {token_id}")
 
 
 @main.group()
@@ -181,6 +278,34 @@ def devices_create(label: str, escort_name: str | None) -> None:
             raise CliError(str(exc)) from None
     click.echo(f"device {device.id} {device.label}", err=True)
     click.echo(token)
+
+
+@devices.command("list")
+def devices_list() -> None:
+    """List devices (id, label, escort, last seen, revoked)."""
+    from tracking.devices import list_devices
+
+    with _session() as session:
+        rows = list_devices(session)
+    click.echo("id\tlabel\tescort\tlast_seen\trevoked")
+    for d in rows:
+        click.echo(f"{d['id']}\t{d['label']}\t{d['escort'] or '-'}\t{_when(d['last_seen_at'])}\t"
+                   f"{_when(d['revoked_at'])}")
+
+
+@devices.command("revoke")
+@click.argument("label")
+def devices_revoke(label: str) -> None:
+    """Revoke device LABEL's token: refused on every entry, its sockets dropped by the sweep."""
+    from app.db import utcnow
+    from tracking.devices import DeviceError, find_device, revoke_device
+
+    with _session() as session:
+        try:
+            revoke_device(session, find_device(session, label=label), now=utcnow(), by=None, via="cli")
+        except DeviceError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"revoked device {label}")
 
 
 @main.command()
