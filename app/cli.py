@@ -183,11 +183,13 @@ def users_enable(name: str) -> None:
 
 @users.command("reset-password")
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, required=True, help="read the new password from standard input")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input (required)")
 def users_reset_password(name: str, password_stdin: bool) -> None:
     """Set a new password read from stdin; ends the user's sessions and lifts a lockout."""
     from app import accounts
 
+    if not password_stdin:
+        raise CliError("pass --password-stdin and the new password on standard input (it never goes on a command line)")
     password = _stdin_password()
     _user_action(name, lambda s, u, now: accounts.reset_password(s, u, password, now=now, by=None, via="cli"))
     click.echo(f"password reset for {name}; their sessions are ended")
@@ -200,13 +202,17 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("name")
-@click.option("--expires-days", type=click.IntRange(1, 3650), default=None, help="refuse the token after N days")
-def tokens_create(name: str, expires_days: int | None) -> None:
+@click.option("--expires-days", default=None, help="refuse the token after N days (1 to 3650)")
+def tokens_create(name: str, expires_days: str | None) -> None:
     """Print a new API token for user NAME (shown once; stored hashed)."""
     from app.audit import record
     from app.auth import AuthError, create_api_token, find_user
     from app.db import utcnow
 
+    if expires_days is not None:
+        if not (expires_days.isascii() and expires_days.isdigit() and 1 <= int(expires_days) <= 3650):
+            raise CliError(f"--expires-days must be a whole number of days from 1 to 3650, not {expires_days!r}")
+        expires_days = int(expires_days)
     with _session() as session:
         try:
             user = find_user(session, name)
