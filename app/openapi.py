@@ -177,23 +177,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                {"name": "limit", "in": "query", "required": False,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}})),
     ("admin_api.list_users_api", "get"): Operation(
-        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="UserState")}}, 401: "", 403: ""}),
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="UserState")}}, 400: "", 401: "",
+                        403: ""}),
     ("admin_api.disable_user_api", "post"): Operation(
-        "offboarding", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
     ("admin_api.enable_user_api", "post"): Operation(
-        "offboarding", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
     ("admin_api.reset_password_api", "post"): Operation(
         "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: ""}, model=PasswordReset),
     ("admin_api.list_tokens_api", "get"): Operation(
-        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="ApiTokenState")}}, 401: "", 403: "",
-                        404: ""},
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="ApiTokenState")}}, 400: "", 401: "",
+                        403: "", 404: ""},
         query=(_str_query("user", "only this user's tokens (user name)"),)),
     ("admin_api.revoke_token_api", "post"): Operation(
-        "offboarding", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
     ("admin_api.list_devices_api", "get"): Operation(
-        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="DeviceState")}}, 401: "", 403: ""}),
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="DeviceState")}}, 400: "", 401: "",
+                        403: ""}),
     ("admin_api.revoke_device_api", "post"): Operation(
-        "offboarding", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
     ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: ""},
                                                        model=PatientCreate),
     ("patients_api.list_patients", "get"): Operation(
