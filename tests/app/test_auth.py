@@ -99,6 +99,8 @@ def test_a_bearer_request_ignores_the_cookie(app, world):
     assert web.get("/api/v1/audit").status_code == 200
     assert web.get("/api/v1/audit", headers={"Authorization": "Bearer esk_not-a-token"}).status_code == 401
     assert web.get("/api/v1/audit", headers=world.bearer("dan")).status_code == 403, "dan's token, not ada's cookie"
+    page = web.get("/admin/audit", headers={"Authorization": "Bearer esk_not-a-token"})
+    assert page.status_code == 302 and "/login" in page.headers["Location"], "the cookie does not ride along"
 
 
 def test_head_does_not_log_in(app, world):
