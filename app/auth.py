@@ -318,10 +318,14 @@ def login():
             current_app.extensions["escort"].tell_supervisors(storm)
         error = "Wrong user name or password, or the account is locked for a while."
         return render_template("auth/login.html", next=next_page, error=error), 401
+    from flask import session as cookie
+
+    previous = logins.find_open(session, cookie.get(SESSION_KEY))
+    if previous is not None:  # a second login in this browser: the cookie's old session must not live on unseen
+        logins.end(session, [previous[0].id], "replaced", now=now)
     key = logins.open_session(session, user, now=now, remote_addr=request.remote_addr)
     session.commit()
     login_user(user)
-    from flask import session as cookie
 
     cookie[SESSION_KEY] = key
     return redirect(next_page or home_for(user))

@@ -26,6 +26,7 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
     from app.db import upgrade as run_upgrade
     from patients import crypto
 
+    engine = None
     try:
         cfg = Config.from_env()
         crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
@@ -39,6 +40,9 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
         raise CliError(str(exc)) from None
     except OperationalError as exc:
         raise CliError(f"database unreachable or not migrated ({exc.orig}); run `escort db upgrade`") from None
+    finally:
+        if engine is not None:
+            engine.dispose()  # close the pool's connections now, not at garbage collection
 
 
 @click.group()

@@ -60,6 +60,19 @@ def test_logout_ends_only_this_session(app, world, session):
     assert reasons == ["None", "logout"]
 
 
+def test_a_second_login_in_one_browser_ends_the_first_session(app, world, session):
+    web = login(app.test_client(), "dan")
+    with web.session_transaction() as cookie:
+        first = dict(cookie)
+    login(web, "ada")
+    copy = app.test_client()
+    with copy.session_transaction() as cookie:
+        cookie.update(first)
+    assert copy.get("/dispatch").status_code == 302, "the replaced session is over"
+    assert [r.ended_reason for r in session.exec(select(LoginSession).order_by(LoginSession.id)).all()] == [
+        "replaced", None]
+
+
 def test_tokens_list_expire_and_revoke_by_the_cli(cli, app, world, session):
     made = cli.invoke(main, ["tokens", "create", "dan", "--expires-days", "30"])
     assert made.exit_code == 0
