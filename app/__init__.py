@@ -74,12 +74,12 @@ class Escort:
 
         with Session(self.engine, expire_on_commit=False) as session:
             result = scheduler.sweep(session, now=now, channels=self.channels(), tz=self.config.timezone)
-        self.drop_ended_sockets(now)
         for alert in result.alerts:
             realtime.emit_alert(alerts.public(alert))
         for reminder in result.reminders:
             realtime.emit_to_escort(reminder["event"], reminder["payload"], reminder["escort_user_id"])
         self.last_sweep_at = now
+        self.drop_ended_sockets(now)  # after the alerts: a failure here must not hold them back
 
     def drop_ended_sockets(self, now) -> None:
         """End idle staff sessions, then drop this process's sockets whose credential has ended anywhere."""
