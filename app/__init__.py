@@ -49,6 +49,23 @@ class Escort:
         return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
                         supervisor_email=cfg.supervisor_email)
 
+    def tell_supervisors(self, storm: dict) -> None:
+        """Tell the supervisor (webhook, e-mail) that many accounts locked at once, when configured."""
+        from dispatch.notify import notify
+
+        channels = self.channels()
+        emails = [channels.supervisor_email] if channels.supervisor_email and channels.smtp_url else []
+        if not (channels.webhook_url or emails):
+            return
+        names = ", ".join(storm["accounts"])
+        attempts = notify(channels, {"event": "lockout_storm", **storm}, emails,
+                          "Escort Dispatch: many accounts locked at once",
+                          f"These accounts were locked after wrong passwords within {storm['window_min']} minutes: "
+                          f"{names}. Someone may be guessing passwords; see the audit log (login_failed).")
+        for attempt in attempts:
+            if not attempt.ok:
+                log.warning("lockout storm notice by %s failed: %s", attempt.channel, attempt.error)
+
     def sweep_once(self, now) -> None:
         """Run one scheduler sweep and tell the screens what it changed."""
         from sqlmodel import Session
@@ -63,6 +80,22 @@ class Escort:
         for reminder in result.reminders:
             realtime.emit_to_escort(reminder["event"], reminder["payload"], reminder["escort_user_id"])
         self.last_sweep_at = now
+        self.drop_ended_sockets(now)  # after the alerts: a failure here must not hold them back
+
+    def drop_ended_sockets(self, now) -> None:
+        """End idle staff sessions, then drop this process's sockets whose credential has ended anywhere."""
+        from sqlmodel import Session
+
+        from app import logins
+        from app.realtime import riders
+        from tracking.devices import revoked_among
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            logins.end_idle(session, now=now, idle_logout_s=self.config.idle_logout_s)
+            session.commit()
+            held = riders.held()
+            gone = logins.ended_credentials(session, held, now=now) | revoked_among(session, held)
+        riders.drop(gone)
 
     def _sweep_forever(self) -> None:
         """Sweep every interval; a failed sweep is logged and the next one tries again."""
@@ -177,15 +210,17 @@ def _register(app: Flask) -> None:
         """Log staff out after ``idle_logout_s`` without a request (escorts' tablets never)."""
         from app.auth import idle_check
 
-        return idle_check(app.extensions["escort"].config.idle_logout_s)
+        return idle_check()
 
     @app.before_request
     def _csrf_for_sessions():
         """Check CSRF on state-changing requests that ride on the login cookie."""
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return None
-        if request.headers.get("Authorization") or not current_user.is_authenticated:
-            return None  # no login cookie rides on it, so there is nothing to forge (login checks its own)
+        from app.auth import bearer_token
+
+        if bearer_token() is not None or not current_user.is_authenticated:
+            return None  # a bearer request ignores the cookie, so there is nothing to forge (login checks its own)
         csrf.protect()
         return None
 

@@ -1,16 +1,20 @@
-"""The audit log for admins: ``GET /api/v1/audit`` and a search page at ``/admin/audit``."""
+"""The admin API and pages: the audit log (``/api/v1/audit``, ``/admin/audit``) and offboarding (users, tokens, devices)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from flask import Blueprint, g, jsonify, render_template, request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
-from app.api import ApiError
-from app.auth import api_roles, page_roles
-from app.db import request_session
+from app import accounts, logins
+from app.api import ApiError, parse
+from app.auth import AuthError, api_roles, find_user, page_roles
+from app.db import request_session, utcnow
 from app.models import AuditEvent
+from app.realtime import riders
+from tracking import devices
 from tracking.fix import iso_z
 
 api = Blueprint("admin_api", __name__, url_prefix="/api/v1")
@@ -92,5 +96,123 @@ def audit_page():
     except ApiError as exc:
         rows, next_before, error = [], None, exc.message
     args = {k: v for k, v in request.args.items() if k != "before_id"}
+    storm = logins.recent_storm(request_session(), now=utcnow())
     return render_template("admin/audit.html", events=[public(e) for e in rows], args=args,
-                           next_before=next_before, error=error, me=g.user.username), 400 if error else 200
+                           next_before=next_before, error=error, me=g.user.username,
+                           storm=public(storm) if storm else None), 400 if error else 200
+
+
+class PasswordReset(BaseModel):
+    """A new password set by an admin."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=8, max_length=200)
+
+
+def _times(row: dict) -> dict:
+    """Return a listing row with its datetimes as ISO-8601 UTC."""
+    return {k: iso_z(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _user(name: str):
+    """Return the user named in the URL, or 404."""
+    try:
+        return find_user(request_session(), name)
+    except AuthError as exc:
+        raise ApiError(str(exc), 404) from None
+
+
+def _done(session: Session, credentials: list, body: dict):
+    """Commit an offboarding action, drop this process's sockets that rode on what it ended, answer."""
+    session.commit()
+    riders.drop(credentials)
+    return jsonify(body)
+
+
+@api.get("/users")
+@api_roles("admin")
+def list_users_api():
+    """List users: role, active, locked until, open login sessions and when last seen."""
+    return jsonify([_times(u) for u in accounts.list_users(request_session(), now=utcnow())])
+
+
+@api.post("/users/<name>/disable")
+@api_roles("admin")
+def disable_user_api(name: str):
+    """Disable a user: their login sessions end, API tokens stop, live sockets drop."""
+    session, user = request_session(), _user(name)
+    try:
+        creds = accounts.disable_user(session, user, now=utcnow(), by=g.user, via="api")
+    except AuthError as exc:
+        raise ApiError(str(exc), 409) from None
+    return _done(session, creds, {"username": user.username, "active": False})
+
+
+@api.post("/users/<name>/enable")
+@api_roles("admin")
+def enable_user_api(name: str):
+    """Enable a disabled or locked user again."""
+    session, user = request_session(), _user(name)
+    try:
+        accounts.enable_user(session, user, now=utcnow(), by=g.user, via="api")
+    except AuthError as exc:
+        raise ApiError(str(exc), 409) from None
+    return _done(session, [], {"username": user.username, "active": True})
+
+
+@api.post("/users/<name>/reset-password")
+@api_roles("admin")
+def reset_password_api(name: str):
+    """Set a user's password; their login sessions end and a lockout is lifted."""
+    body = parse(PasswordReset)
+    session, user = request_session(), _user(name)
+    try:
+        creds = accounts.reset_password(session, user, body.password, now=utcnow(), by=g.user, via="api")
+    except AuthError as exc:
+        raise ApiError(str(exc)) from None
+    return _done(session, creds, {"username": user.username, "sessions_ended": len(creds)})
+
+
+@api.get("/tokens")
+@api_roles("admin")
+def list_tokens_api():
+    """List API tokens (never their secret): user, created, last used, expires, revoked."""
+    name = (request.args.get("user") or "").strip() or None
+    if name is not None:
+        _user(name)
+    return jsonify([_times(t) for t in accounts.list_tokens(request_session(), name)])
+
+
+@api.post("/tokens/<int:token_id>/revoke")
+@api_roles("admin")
+def revoke_token_api(token_id: int):
+    """Revoke an API token: refused from now on, its live sockets dropped."""
+    session = request_session()
+    try:
+        cred = accounts.revoke_token(session, token_id, now=utcnow(), by=g.user, via="api")
+    except AuthError as exc:
+        raise ApiError(str(exc), 404 if "no API token" in str(exc) else 409) from None
+    return _done(session, [cred], {"id": token_id, "revoked": True})
+
+
+@api.get("/devices")
+@api_roles("admin")
+def list_devices_api():
+    """List devices: label, escort, last seen, revoked."""
+    return jsonify([_times(d) for d in devices.list_devices(request_session())])
+
+
+@api.post("/devices/<int:device_id>/revoke")
+@api_roles("admin")
+def revoke_device_api(device_id: int):
+    """Revoke a device's token: refused on every entry from now on, its live sockets dropped."""
+    session = request_session()
+    try:
+        device = devices.find_device(session, device_id=device_id)
+    except devices.DeviceError as exc:
+        raise ApiError(str(exc), 404) from None
+    try:
+        cred = devices.revoke_device(session, device, now=utcnow(), by=g.user, via="api")
+    except devices.DeviceError as exc:
+        raise ApiError(str(exc), 409) from None
+    return _done(session, [cred], {"id": device.id, "label": device.label, "revoked": True})

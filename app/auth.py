@@ -8,11 +8,15 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Callable
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -23,6 +27,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import logins
 from app.db import utcnow
 from app.models import ROLES, ApiToken, User
 
@@ -32,6 +37,11 @@ bp = Blueprint("auth", __name__)
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+# An API token's last_used_at is written at most this often: a script calling every second
+# must not cost a write per call.
+TOKEN_TOUCH_EVERY = timedelta(seconds=60)
+# The signed cookie's key naming its open LoginSession row (app/logins.py).
+SESSION_KEY = "login_key"
 # A constant hash to compare against when the user does not exist, so that
 # "no such user" and "wrong password" take the same time.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
@@ -92,40 +102,65 @@ def find_user(session: Session, username: str) -> User:
 
 
 def authenticate(session: Session, username: str, password: str, *, now: datetime) -> User | None:
-    """Check a login; count failures and lock the account for a while after too many."""
+    """Check a login; count failures and lock the account for a while after too many.
+
+    The password hash runs on every attempt, so a locked, disabled or unknown account
+    answers in the same time as a wrong password and tells nothing about the account.
+    """
     user = session.exec(select(User).where(User.username == username)).first()
+    matches = check_secret(user.password_hash if user else None, password)
     if user is None:
-        check_secret(None, password)
         return None
     if user.locked_until is not None and user.locked_until > now:
         return None
-    if not user.is_active or not check_secret(user.password_hash, password):
+    if not user.is_active or not matches:
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
+            from app.audit import record
+
+            record(session, user, "account_locked", object_type="user", object_id=user.id,
+                   detail={"until": user.locked_until.isoformat()})
         return None
     user.failed_logins = 0
     user.locked_until = None
     return user
 
 
-def create_api_token(session: Session, user: User, *, now: datetime) -> str:
-    """Create an API token for a user and return it (only its hash is kept)."""
+def create_api_token(session: Session, user: User, *, now: datetime, expires_days: int | None = None) -> str:
+    """Create an API token for a user and return it (only its hash is kept); it may expire."""
     token = new_token("esk")
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now))
+    expires_at = now + timedelta(days=expires_days) if expires_days else None
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=expires_at))
     session.flush()
     return token
 
 
-def user_for_api_token(session: Session, token: str) -> User | None:
-    """Return the active user an API token belongs to, or None."""
+def token_and_user(session: Session, token: object, *, now: datetime | None = None) -> tuple[ApiToken, User] | None:
+    """Return the live API token (not revoked, not expired, of an active user) and its user, or None.
+
+    Its last_used_at moves to ``now`` at most once a minute (flushed with the caller's session).
+    """
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    now = now or utcnow()
     row = session.exec(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
+        select(ApiToken, User)
+        .join(User, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     ).first()
-    return row if row is not None and row.is_active else None
+    if row is None or not row[1].is_active or (row[0].expires_at is not None and row[0].expires_at <= now):
+        return None
+    if row[0].last_used_at is None or now - row[0].last_used_at >= TOKEN_TOUCH_EVERY:
+        row[0].last_used_at = now
+    return row
+
+
+def user_for_api_token(session: Session, token: str, *, now: datetime | None = None) -> User | None:
+    """Return the active user a live API token belongs to, or None."""
+    found = token_and_user(session, token, now=now)
+    return found[1] if found else None
 
 
 def bearer_token() -> str | None:
@@ -145,7 +180,9 @@ def request_user() -> User | None:
     if token is not None:
         from app.db import request_session
 
-        g.api_user = user_for_api_token(request_session(), token)
+        db = request_session()
+        g.api_user = user_for_api_token(db, token)
+        db.commit()  # the token's last_used_at, when due; nothing else is pending this early
         return g.api_user
     return current_user if current_user.is_authenticated else None
 
@@ -189,14 +226,43 @@ def page_roles(*roles: str) -> Callable:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    """Load the session's user for Flask-Login."""
+    """Load the cookie's user while its login session is open; end it here if it went idle.
+
+    A request with a bearer token authenticates by the token alone: its cookie is ignored.
+    """
+    from flask import session as cookie
+
     from app.db import request_session
 
-    try:
-        user = request_session().get(User, int(user_id))
-    except ValueError:
+    if has_request_context() and bearer_token() is not None:
         return None
-    return user if user is not None and user.is_active else None
+    db = request_session()
+    found = logins.find_open(db, cookie.get(SESSION_KEY))
+    if found is None or str(found[1].id) != user_id or not found[1].is_active:
+        return None
+    row, user = found
+    now = utcnow()
+    if logins.is_idle(row, user, now=now, idle_logout_s=current_app.extensions["escort"].config.idle_logout_s):
+        _end_login_session(db, row, user, "idle", now=now)
+        g.idle_logged_out = True
+        return None
+    if logins.touch(row, now=now):
+        db.commit()
+    g.login_session_id = row.id
+    return user
+
+
+def _end_login_session(db: Session, row, user: User, reason: str, *, now: datetime) -> None:
+    """End one login session, audit it, and drop this process's sockets that rode on it."""
+    from app.audit import record
+    from app.realtime import Credential, riders
+
+    if logins.end(db, [row.id], reason, now=now):
+        action = "logout_idle" if reason == "idle" else "logout"
+        detail = {"idle_s": round((now - row.last_seen_at).total_seconds())} if reason == "idle" else None
+        record(db, user, action, object_type="login_session", object_id=row.id, detail=detail)
+    db.commit()
+    riders.drop([Credential("login", row.id)])
 
 
 def home_for(user: User) -> str:
@@ -209,81 +275,98 @@ def home_for(user: User) -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Accept only a local path as the post-login target (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Accept only a same-origin relative path as the post-login target (no open redirect).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    ``/\t/evil.example`` would leave the site: any control character or backslash is refused,
+    then the path must parse with no scheme and no host, and not start with ``//``.
+    """
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return None
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Show the login form and log the user in."""
+    """Show the login form (GET, HEAD) and log the user in (POST only)."""
     from app.audit import record
     from app.db import request_session
 
-    if request.method == "GET":
-        return render_template("auth/login.html", next=request.args.get("next", ""), error=None)
+    if request.method != "POST":
+        return render_template("auth/login.html", next=_safe_next(request.args.get("next")) or "", error=None)
     from app import csrf
 
     csrf.protect()
     session = request_session()
+    now = utcnow()
+    next_page = _safe_next(request.form.get("next")) or ""
+    if logins.throttled(session, request.remote_addr, now=now):
+        error = "Too many failed logins from your address: wait 15 minutes, then try again."
+        return render_template("auth/login.html", next=next_page, error=error), 429
     username = request.form.get("username", "").strip()
-    user = authenticate(session, username, request.form.get("password", ""), now=utcnow())
+    user = authenticate(session, username, request.form.get("password", ""), now=now)
     record(session, user, "login" if user else "login_failed", detail={"username": username[:80]})
-    session.commit()
+    storm = logins.lock_storm(session, now=now) if user is None else None
     if user is None:
+        session.commit()
+        if storm:
+            current_app.extensions["escort"].tell_supervisors(storm)
         error = "Wrong user name or password, or the account is locked for a while."
-        return render_template("auth/login.html", next=request.form.get("next", ""), error=error), 401
-    login_user(user)
+        return render_template("auth/login.html", next=next_page, error=error), 401
     from flask import session as cookie
 
-    cookie["seen_at"] = utcnow().timestamp()
-    return redirect(_safe_next(request.form.get("next")) or home_for(user))
+    previous = logins.find_open(session, cookie.get(SESSION_KEY))
+    if previous is not None:  # a second login in this browser: the cookie's old session must not live on unseen
+        logins.end(session, [previous[0].id], "replaced", now=now)
+    key = logins.open_session(session, user, now=now, remote_addr=request.remote_addr)
+    session.commit()
+    login_user(user)
+
+    cookie[SESSION_KEY] = key
+    return redirect(next_page or home_for(user))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out and go back to the login page."""
-    from app.audit import record
+    """End this login session (not the user's others) and go back to the login page."""
+    from flask import session as cookie
+
     from app.db import request_session
 
     if current_user.is_authenticated:
-        session = request_session()
-        record(session, current_user, "logout")
-        session.commit()
+        db = request_session()
+        found = logins.find_open(db, cookie.get(SESSION_KEY))
+        if found is not None:
+            _end_login_session(db, found[0], found[1], "logout", now=utcnow())
     logout_user()
+    cookie.pop(SESSION_KEY, None)
     return redirect(url_for("auth.login"))
 
 
-def idle_check(idle_logout_s: float):
-    """Log a staff session out after ``idle_logout_s`` without a request; refresh the clock otherwise.
+def idle_check():
+    """Answer a request whose staff session the loader just ended for inactivity.
 
-    Escorts are exempt: their tablet must keep its panic button and check-in working through
-    a long trip, and the device has its own screen lock. A bearer token carries no session.
+    The loader decides idleness from the session's last_seen_at in the database, so a copied
+    cookie idles out with the original; escorts are exempt (their tablet's panic button must
+    keep working through a long trip, and the device has its own screen lock).
     """
     from flask import session as cookie
 
-    if idle_logout_s <= 0 or request.headers.get("Authorization") or not current_user.is_authenticated:
+    if request.endpoint == "static":
         return None
-    if current_user.role == "escort" or request.endpoint == "static":
+    current_user.is_authenticated  # noqa: B018  (loads the user: an idle session ends here)
+    if not g.pop("idle_logged_out", False):
         return None
-    now = utcnow().timestamp()
-    seen = cookie.get("seen_at")
-    if isinstance(seen, (int, float)) and now - seen > idle_logout_s:
-        from app.audit import record
-        from app.db import request_session
-
-        session = request_session()
-        record(session, current_user, "logout_idle", detail={"idle_s": round(now - seen)})
-        session.commit()
-        logout_user()
-        cookie.pop("seen_at", None)
-        if request.path.startswith("/api/"):
-            return jsonify(error="logged out after inactivity: log in again"), 401
-        flash("You were logged out after a period of inactivity.")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    cookie["seen_at"] = now
-    return None
+    cookie.pop(SESSION_KEY, None)
+    if request.path.startswith("/api/"):
+        return jsonify(error="logged out after inactivity: log in again"), 401
+    flash("You were logged out after a period of inactivity.")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 @bp.route("/")

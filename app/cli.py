@@ -29,10 +29,11 @@ class CliUsageError(CliError):
 
 @contextmanager
 def _session(upgrade: bool = False) -> Iterator[Session]:
-    """Open a session on the configured database, turning failures into one clear line."""
+    """Open a session on the configured database; commit when the block ends without an error."""
     from app.db import make_engine
     from app.db import upgrade as run_upgrade
 
+    engine = None
     try:
         cfg = Config.from_env()
         crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
@@ -42,11 +43,9 @@ def _session(upgrade: bool = False) -> Iterator[Session]:
         with Session(engine, expire_on_commit=False) as session:
             yield session
             session.commit()
-    except (ConfigError, crypto.KeyError_) as exc:
-        raise CliError(str(exc)) from None
-    except OperationalError as exc:
-        raise CliError(f"database unreachable or not migrated ({_first_line(exc.orig)}); "
-                       "run `escort db upgrade`") from None
+    finally:  # errors become one line in OneLineErrors
+        if engine is not None:
+            engine.dispose()  # close the pool's connections now, not at garbage collection
 
 
 class OneLineErrors(click.Group):
@@ -178,6 +177,62 @@ def users_set_contact(name: str, email: str | None, emergency_name: str | None, 
     click.echo(f"contact details set for {name}")
 
 
+def _stdin_password() -> str:
+    """Read one password line from standard input."""
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _when(value) -> str:
+    """Format a time for a listing: ISO-8601 UTC, or a dash."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _user_action(name: str, act) -> None:
+    """Run one audited action on user NAME; one line on failure."""
+    from app.auth import AuthError, find_user
+    from app.db import utcnow
+
+    with _session() as session:
+        try:
+            act(session, find_user(session, name), utcnow())
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable a user: their logins, sessions and API tokens stop working at once."""
+    from app import accounts
+
+    _user_action(name, lambda s, u, now: accounts.disable_user(s, u, now=now, by=None, via="cli"))
+    click.echo(f"disabled {name}; their sessions are ended (open sockets close within the sweep interval)")
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Enable a disabled (or locked) user again."""
+    from app import accounts
+
+    _user_action(name, lambda s, u, now: accounts.enable_user(s, u, now=now, by=None, via="cli"))
+    click.echo(f"enabled {name}")
+
+
+@users.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input (required)")
+def users_reset_password(name: str, password_stdin: bool) -> None:
+    """Set a new password read from stdin; ends the user's sessions and lifts a lockout."""
+    from app import accounts
+
+    if not password_stdin:
+        raise CliError("pass --password-stdin and the new password on standard input (it never goes on a command line)")
+    password = _stdin_password()
+    _user_action(name, lambda s, u, now: accounts.reset_password(s, u, password, now=now, by=None, via="cli"))
+    click.echo(f"password reset for {name}; their sessions are ended")
+
+
 @main.group()
 def tokens() -> None:
     """Manage API tokens."""
@@ -185,17 +240,64 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("name")
-def tokens_create(name: str) -> None:
+@click.option("--expires-days", default=None, help="refuse the token after N days (1 to 3650)")
+def tokens_create(name: str, expires_days: str | None) -> None:
     """Print a new API token for user NAME (shown once; stored hashed)."""
+    from app.audit import record
     from app.auth import AuthError, create_api_token, find_user
     from app.db import utcnow
 
+    if expires_days is not None:
+        if not (expires_days.isascii() and expires_days.isdigit() and 1 <= int(expires_days) <= 3650):
+            raise CliError(f"--expires-days must be a whole number of days from 1 to 3650, not {expires_days!r}")
+        expires_days = int(expires_days)
     with _session() as session:
         try:
-            token = create_api_token(session, find_user(session, name), now=utcnow())
+            user = find_user(session, name)
+            token = create_api_token(session, user, now=utcnow(), expires_days=expires_days)
         except AuthError as exc:
             raise CliError(str(exc)) from None
+        record(session, None, "token_create", object_type="user", object_id=user.id,
+               detail={"username": user.username, "expires_days": expires_days, "via": "cli"})
     click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("name", required=False)
+def tokens_list(name: str | None) -> None:
+    """List API tokens (id, user, created, last used, expires, revoked), of one user or all."""
+    from app import accounts
+    from app.auth import AuthError, find_user
+
+    with _session() as session:
+        try:
+            if name is not None:
+                find_user(session, name)
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+        rows = accounts.list_tokens(session, name)
+    click.echo("id\tuser\tcreated\tlast_used\texpires\trevoked")
+    for t in rows:
+        click.echo(f"{t['id']}\t{t['user']}\t{_when(t['created_at'])}\t{_when(t['last_used_at'])}\t"
+                   f"{_when(t['expires_at'])}\t{_when(t['revoked_at'])}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke API token ID (see `escort tokens list`): refused at once, its sockets dropped by the sweep."""
+    from app import accounts
+    from app.auth import AuthError
+    from app.db import MAX_ROW_ID, utcnow
+
+    if not (token_id.isascii() and token_id.isdigit()) or not 0 < int(token_id) <= MAX_ROW_ID:
+        raise CliError(f"ID must be a token id from `escort tokens list`, not {token_id!r}")
+    with _session() as session:
+        try:
+            accounts.revoke_token(session, int(token_id), now=utcnow(), by=None, via="cli")
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"revoked API token {token_id}")
 
 
 @main.group()
@@ -220,6 +322,34 @@ def devices_create(label: str, escort_name: str | None) -> None:
             raise CliError(str(exc)) from None
     click.echo(f"device {device.id} {device.label}", err=True)
     click.echo(token)
+
+
+@devices.command("list")
+def devices_list() -> None:
+    """List devices (id, label, escort, last seen, revoked)."""
+    from tracking.devices import list_devices
+
+    with _session() as session:
+        rows = list_devices(session)
+    click.echo("id\tlabel\tescort\tlast_seen\trevoked")
+    for d in rows:
+        click.echo(f"{d['id']}\t{d['label']}\t{d['escort'] or '-'}\t{_when(d['last_seen_at'])}\t"
+                   f"{_when(d['revoked_at'])}")
+
+
+@devices.command("revoke")
+@click.argument("label")
+def devices_revoke(label: str) -> None:
+    """Revoke device LABEL's token: refused on every entry, its sockets dropped by the sweep."""
+    from app.db import utcnow
+    from tracking.devices import DeviceError, find_device, revoke_device
+
+    with _session() as session:
+        try:
+            revoke_device(session, find_device(session, label=label), now=utcnow(), by=None, via="cli")
+        except DeviceError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(f"revoked device {label}")
 
 
 @main.command()

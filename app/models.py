@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -58,12 +58,35 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # None: the token never expires (``escort tokens create NAME --expires-days N`` sets it).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginSession(SQLModel, table=True):
+    """One browser login: the signed cookie carries its random key, and it is valid only while open.
+
+    Only the key's SHA-256 is stored. Logging out, idling out or disabling the user sets
+    ``ended_at``; every process then refuses the cookie and drops the sockets that rode on it.
+    """
+
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = Field(default=None, max_length=20)
+    remote_addr: str | None = Field(default=None, max_length=64)
 
 
 class AuditEvent(SQLModel, table=True):
     """One append-only line of who did or read what, when, and from where."""
 
     __tablename__ = "audit_event"
+    # The login throttle counts an address's recent failed logins (app/auth.py).
+    __table_args__ = (Index("ix_audit_event_remote_addr_at", "remote_addr", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)

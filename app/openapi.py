@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import BaseModel
 
+from app.admin import PasswordReset
 from app.db import MAX_ROW_ID
 from dispatch.schemas import (
     AlertResolve,
@@ -50,6 +51,7 @@ ERRORS = {
     403: ("Forbidden", "the user's role may not do this"),
     404: ("NotFound", "no such object"),
     409: ("Conflict", "the object's state does not allow this (e.g. a status transition)"),
+    429: ("TooManyRequests", "too many attempts from this address; wait and try again"),
 }
 
 
@@ -174,6 +176,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                _id_query("before_id", "the next_before_id of the page before"),
                {"name": "limit", "in": "query", "required": False,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}})),
+    ("admin_api.list_users_api", "get"): Operation(
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="UserState")}}, 400: "", 401: "",
+                        403: ""}),
+    ("admin_api.disable_user_api", "post"): Operation(
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
+    ("admin_api.enable_user_api", "post"): Operation(
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
+    ("admin_api.reset_password_api", "post"): Operation(
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: ""}, model=PasswordReset),
+    ("admin_api.list_tokens_api", "get"): Operation(
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="ApiTokenState")}}, 400: "", 401: "",
+                        403: "", 404: ""},
+        query=(_str_query("user", "only this user's tokens (user name)"),)),
+    ("admin_api.revoke_token_api", "post"): Operation(
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
+    ("admin_api.list_devices_api", "get"): Operation(
+        "offboarding", {200: {"type": "array", "items": {"$ref": REF.format(model="DeviceState")}}, 400: "", 401: "",
+                        403: ""}),
+    ("admin_api.revoke_device_api", "post"): Operation(
+        "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
     ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: ""},
                                                        model=PatientCreate),
     ("patients_api.list_patients", "get"): Operation(
@@ -251,6 +273,20 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
                                    "type": "object", "required": ["seq", "error"],
                                    "properties": {"seq": {"type": ["integer", "null"]},
                                                   "error": {"type": "string"}}}}}},
+    "UserState": {"type": "object", "required": ["id", "username", "role", "active", "open_sessions"],
+                  "properties": {"id": _ID, "username": {"type": "string"}, "role": {"type": "string"},
+                                 "active": {"type": "boolean"}, "locked_until": _ISO_OR_NULL,
+                                 "open_sessions": {"type": "integer", "minimum": 0}, "last_seen_at": _ISO_OR_NULL,
+                                 "created_at": _ISO}},
+    "ApiTokenState": {"type": "object", "required": ["id", "user", "created_at"],
+                      "description": "an API token without its secret",
+                      "properties": {"id": _ID, "user": {"type": "string"}, "created_at": _ISO,
+                                     "last_used_at": _ISO_OR_NULL, "expires_at": _ISO_OR_NULL,
+                                     "revoked_at": _ISO_OR_NULL}},
+    "DeviceState": {"type": "object", "required": ["id", "label", "has_token", "created_at"],
+                    "properties": {"id": _ID, "label": {"type": "string"}, "escort": {"type": ["string", "null"]},
+                                   "has_token": {"type": "boolean"}, "created_at": _ISO,
+                                   "last_seen_at": _ISO_OR_NULL, "revoked_at": _ISO_OR_NULL}},
     "Health": {"type": "object", "required": ["status", "database"],
                "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
 }

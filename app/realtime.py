@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 from engineio import json as engineio_json
@@ -109,6 +109,56 @@ class Fanout:
 
 
 fanout = Fanout()
+
+
+class Credential(NamedTuple):
+    """What a connection rode in on: a ``login`` session, an ``api`` token or a ``device`` token, by row id."""
+
+    kind: str
+    id: int
+
+
+class Riders:
+    """Which credential each connection of this process rode in on, so ending one drops its sockets.
+
+    Only this process's connections are here: another process drops its own in its sweep,
+    which reads from the database which credentials have ended.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_sid: dict[tuple[str, str], Credential] = {}
+
+    def remember(self, sid: str, namespace: str, credential: Credential) -> None:
+        """Note the credential a new connection rode in on."""
+        with self._lock:
+            self._by_sid[(sid, namespace)] = credential
+
+    def forget(self, sid: str, namespace: str) -> None:
+        """Forget a closed connection."""
+        with self._lock:
+            self._by_sid.pop((sid, namespace), None)
+
+    def held(self) -> set[Credential]:
+        """Return the credentials this process's connections ride on."""
+        with self._lock:
+            return set(self._by_sid.values())
+
+    def drop(self, credentials: Iterable[Credential]) -> int:
+        """Disconnect this process's connections that rode on any of ``credentials``; return how many."""
+        gone = set(credentials)
+        with self._lock:
+            doomed = [key for key, cred in self._by_sid.items() if cred in gone]
+        for sid, namespace in doomed:
+            try:
+                socketio.server.disconnect(sid, namespace=namespace)
+            except Exception:  # noqa: BLE001  (the socket went on its own meanwhile)
+                log.warning("could not drop socket %s on %s", sid, namespace, exc_info=True)
+            self.forget(sid, namespace)
+        return len(doomed)
+
+
+riders = Riders()
 
 
 def publish_ingest(result: Any, alert_public: Callable[[Any], dict]) -> None:

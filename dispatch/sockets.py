@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from app.auth import user_for_api_token
+from app.auth import token_and_user
 from app.db import session_scope, utcnow
-from app.realtime import DISPATCH_NS, DISPATCHERS_ROOM, fanout, socketio
+from app.realtime import DISPATCH_NS, DISPATCHERS_ROOM, Credential, fanout, riders, socketio
 from dispatch import present
 
 WATCHERS = ("admin", "dispatcher")
@@ -28,15 +28,18 @@ def on_connect(auth: Any = None):
     ext = current_app.extensions["escort"]
     with session_scope(ext.engine) as session:
         if token:
-            user = user_for_api_token(session, token) if isinstance(token, str) else None
-            role = user.role if user else None
+            found = token_and_user(session, token)
+            role, credential = (found[1].role, Credential("api", found[0].id)) if found else (None, None)
+        elif current_user.is_authenticated:
+            role, credential = current_user.role, Credential("login", g.login_session_id)
         else:
-            role = current_user.role if current_user.is_authenticated else None
+            role = credential = None
         if role not in WATCHERS:
             raise ConnectionRefusedError("a dispatcher's login or API token is required "
                                      "(care coordinators review trips in the trip logs)")
         snap = present.snapshot(session, now=utcnow())
     join_room(DISPATCHERS_ROOM)
+    riders.remember(request.sid, DISPATCH_NS, credential)
     _watchers.add(request.sid)
     fanout.connected["dispatch"] += 1
     ext.start_background()
@@ -46,6 +49,7 @@ def on_connect(auth: Any = None):
 @socketio.on("disconnect", namespace=DISPATCH_NS)
 def on_disconnect(*_args):
     """Forget the connection."""
+    riders.forget(request.sid, DISPATCH_NS)
     if request.sid in _watchers:
         _watchers.discard(request.sid)
         fanout.connected["dispatch"] -= 1

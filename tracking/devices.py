@@ -8,8 +8,10 @@ from typing import NamedTuple
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.audit import record
 from app.auth import hash_token, new_token
 from app.models import User
+from app.realtime import Credential
 from tracking.models import Device
 
 
@@ -45,7 +47,52 @@ def device_for_token(session: Session, token: str | None) -> Device | None:
     """Return the device a token belongs to, or None."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
-    return session.exec(select(Device).where(Device.token_hash == hash_token(token))).first()
+    return session.exec(select(Device).where(Device.token_hash == hash_token(token), Device.revoked_at.is_(None))).first()
+
+
+def list_devices(session: Session) -> list[dict]:
+    """Return every device with its escort, when it was last heard from, and whether it is revoked."""
+    rows = session.exec(select(Device, User.username).join(User, User.id == Device.escort_user_id, isouter=True)
+                        .order_by(Device.label)).all()
+    return [{"id": d.id, "label": d.label, "escort": name, "has_token": d.token_hash is not None,
+             "created_at": d.created_at, "last_seen_at": d.last_seen_at, "revoked_at": d.revoked_at}
+            for d, name in rows]
+
+
+def find_device(session: Session, *, label: str | None = None, device_id: int | None = None) -> Device:
+    """Return a device by label or id, or raise DeviceError."""
+    query = select(Device).where(Device.label == label) if label is not None else select(Device).where(
+        Device.id == device_id)
+    device = session.exec(query).first()
+    if device is None:
+        raise DeviceError(f"no device {label!r}" if label is not None else f"no device with id {device_id}")
+    return device
+
+
+def revoke_device(session: Session, device: Device, *, now: datetime, by: User | None, via: str) -> Credential:
+    """Revoke a device's token, audited; return the credential whose sockets must be dropped.
+
+    A browser tablet has no token: it rides on the escort's login, so disabling the escort is
+    what stops it.
+    """
+    if device.token_hash is None:
+        raise DeviceError(f"{device.label!r} is an escort's browser tablet with no token: disable the escort instead")
+    if device.revoked_at is not None:
+        raise DeviceError(f"device {device.label!r} is already revoked")
+    device.revoked_at = now
+    session.add(device)
+    record(session, by, "device_revoke", object_type="device", object_id=device.id,
+           detail={"label": device.label, "via": via})
+    return Credential("device", device.id)
+
+
+def revoked_among(session: Session, held: set[Credential]) -> set[Credential]:
+    """Return the device credentials among ``held`` whose device is revoked or gone."""
+    ids = [c.id for c in held if c.kind == "device"]
+    if not ids:
+        return set()
+    live = set(session.exec(select(Device.id).where(Device.id.in_(ids), Device.revoked_at.is_(None))).all())
+    return {Credential("device", i) for i in ids if i not in live}
 
 
 def tablet_for(session: Session, user: User, *, now: datetime) -> Device:

@@ -24,6 +24,8 @@ class Device(SQLModel, table=True):
     last_lon: float | None = None
     last_fix_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A revoked device's token is refused on every entry (``escort devices revoke LABEL``).
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Fix(SQLModel, table=True):

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 from sqlalchemy import exc as sa_exc
 
 from app.db import MAX_ROW_ID, session_scope, utcnow
-from app.realtime import DEVICE_NS, escort_room, fanout, socketio
+from app.realtime import DEVICE_NS, Credential, escort_room, fanout, riders, socketio
 from dispatch import present, trips
 from dispatch.models import Trip
 from tracking import devices, ingest
@@ -42,10 +42,11 @@ def on_connect(auth: Any = None):
     """Accept a device token, or an escort's logged-in session (the tablet page)."""
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        device_id, user_id = _authenticate(token)
+        device_id, user_id, credential = _authenticate(token)
     except DB_DOWN:
         raise ConnectionRefusedError(DB_DOWN_ERROR) from None
     _connections[request.sid] = (device_id, user_id)
+    riders.remember(request.sid, DEVICE_NS, credential)
     if user_id is not None:
         join_room(escort_room(user_id))
     fanout.connected["device"] += 1
@@ -65,23 +66,24 @@ def _retry_when_db_down(handler: Callable) -> Callable:
     return wrapped
 
 
-def _authenticate(token: Any) -> tuple[int, int | None]:
-    """Return (device id, escort user id) for a device token or the escort's session, or refuse."""
+def _authenticate(token: Any) -> tuple[int, int | None, Credential]:
+    """Return (device id, escort user id, what it rode on) for a device token or the escort's session, or refuse."""
     with session_scope(_engine()) as session:
         if token:
             device = devices.device_for_token(session, token)
             if device is None:
-                raise ConnectionRefusedError("unknown device token")
-            return device.id, device.escort_user_id
+                raise ConnectionRefusedError("unknown or revoked device token")
+            return device.id, device.escort_user_id, Credential("device", device.id)
         if current_user.is_authenticated and current_user.role == "escort":
             device = devices.tablet_for(session, current_user, now=utcnow())
-            return device.id, current_user.id
+            return device.id, current_user.id, Credential("login", g.login_session_id)
         raise ConnectionRefusedError("a device token or an escort's login is required")
 
 
 @socketio.on("disconnect", namespace=DEVICE_NS)
 def on_disconnect(*_args):
     """Forget the connection."""
+    riders.forget(request.sid, DEVICE_NS)
     if _connections.pop(request.sid, None) is not None:
         fanout.connected["device"] -= 1
 

@@ -15,8 +15,11 @@ from datetime import timedelta
 
 import pytest
 
+from sqlalchemy import func
+
 from app.auth import create_api_token, create_user
 from app.db import utcnow
+from app.models import ApiToken, User
 from dispatch.models import Alert, FlaggedPlace, HazardZone
 from tests.factories import PASSWORD, login
 
@@ -34,6 +37,10 @@ TABLE: dict[str, set[str]] = {
     # Device endpoints take device credentials, never a user's: tested in tests/tracking.
     "tracking.post_fixes": set(), "tracking.osmand": set(), "tracking.owntracks": set(),
     "admin.audit_page": {"admin"}, "admin_api.audit_api": {"admin"},
+    "admin_api.list_users_api": {"admin"}, "admin_api.disable_user_api": {"admin"},
+    "admin_api.enable_user_api": {"admin"}, "admin_api.reset_password_api": {"admin"},
+    "admin_api.list_tokens_api": {"admin"}, "admin_api.revoke_token_api": {"admin"},
+    "admin_api.list_devices_api": {"admin"}, "admin_api.revoke_device_api": {"admin"},
     "dispatch.live_map": STAFF,
     "dispatch.trip_page": SEES_PATIENT - {"escort"},
     "tracking.escort_page": {"escort", "escort_other"},
@@ -87,8 +94,19 @@ def _fresh_ids(world, session) -> dict:
     from sqlmodel import select
 
     alert_id = session.exec(select(Alert.id).where(Alert.trip_id == world.trip.id)).first()
+    # Offboarding targets: a user, token and device of their own, so a disable or revoke touches no cast member.
+    from tracking.devices import create_device
+
+    n = session.exec(select(func.count()).select_from(User)).one()
+    victim = create_user(session, f"victim{n}", "escort", None, now=now)
+    victim.locked_until = now + timedelta(minutes=5)  # so that enabling them is allowed
+    create_api_token(session, victim, now=now)
+    device, _ = create_device(session, f"victim-phone{n}", victim, now=now)
+    session.commit()
+    token_id = session.exec(select(ApiToken.id).where(ApiToken.user_id == victim.id)).one()
     return {"trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
-            "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css"}
+            "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
+            "token_id": token_id, "device_id": device.id}
 
 
 def _call(app, world, session, role: str, rule, method: str):

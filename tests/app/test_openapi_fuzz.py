@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlmodel import func, select
 
 from app.db import MAX_ROW_ID, utcnow
+from app.models import ApiToken
 from dispatch import alerts as alerts_mod
 from dispatch import flags
 from dispatch.models import Alert, HazardZone, Trip
@@ -90,10 +91,31 @@ def fuzz_world(world, session):
     flag = flags.create(session, label="12 Elm Road", category="dog", reason="loose dog in the yard",
                         point={"lat": 51.5012, "lon": -0.118, "radius_m": 30}, polygon=None,
                         expires_at=now + timedelta(days=30), user=world.users["dispatcher"], now=now)
+    # Offboarding's targets: a user, token and device of their own (the cast is restored after each such call).
+    from app.auth import create_api_token, create_user
+    from tracking.devices import create_device
+
+    victim = create_user(session, "victim", "escort", None, now=now)
+    create_api_token(session, victim, now=now)
+    device, _ = create_device(session, "victim-phone", victim, now=now)
     session.commit()
+    token_id = session.exec(select(ApiToken.id).where(ApiToken.user_id == victim.id)).one()
     world.ids = {"trip_id": world.trip.id, "alert_id": alert.id, "zone_id": zone.id, "flag_id": flag.id,
-                 "patient_id": world.patient.id}
+                 "patient_id": world.patient.id, "name": "victim", "token_id": token_id, "device_id": device.id}
     return world
+
+
+def _restore_cast(session) -> None:
+    """Undo what an offboarding call did to anyone (the fuzzer's ids may name the cast's own tokens)."""
+    from sqlalchemy import update
+
+    from app.models import User
+    from tracking.models import Device
+
+    session.execute(update(ApiToken).values(revoked_at=None))
+    session.execute(update(Device).values(revoked_at=None))
+    session.execute(update(User).values(is_active=True))
+    session.commit()
 
 
 def _credentials(world, security: list, who: str) -> tuple[dict, dict]:
@@ -172,6 +194,8 @@ def _fuzz(operation, world, mode: GenerationMode, seen: Counter) -> None:
         if query:
             case.query = {**(case.query or {}), **query}
         response = case.call(headers=headers)
+        if "offboarding" in operation.definition.raw.get("tags", []):
+            _restore_cast(world.session)
         seen[(operation.label, response.status_code)] += 1
         case.validate_response(response, checks=CHECKS, headers=headers)
 

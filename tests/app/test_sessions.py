@@ -9,18 +9,29 @@ from app.models import AuditEvent
 from tests.factories import login
 
 
-def _age_session(client, seconds: float) -> None:
-    with client.session_transaction() as cookie:
-        cookie["seen_at"] -= seconds
+def _age_session(app, seconds: float) -> None:
+    """Move every open login session's last request ``seconds`` into the past (the server keeps the clock)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from sqlmodel import Session
+
+    from app.models import LoginSession
+
+    with Session(app.extensions["escort"].engine) as s:
+        for row in s.exec(select(LoginSession).where(LoginSession.ended_at.is_(None))).all():
+            s.execute(update(LoginSession).where(LoginSession.id == row.id)
+                      .values(last_seen_at=row.last_seen_at - timedelta(seconds=seconds)))
+        s.commit()
 
 
 def test_staff_are_logged_out_after_inactivity(client, world, session, app):
     idle = app.extensions["escort"].config.idle_logout_s
     login(client, "dan")
     assert client.get("/dispatch").status_code == 200
-    _age_session(client, idle - 60)
+    _age_session(app, idle - 60)
     assert client.get("/dispatch").status_code == 200, "active within the limit: the clock restarts"
-    _age_session(client, idle + 1)
+    _age_session(app, idle + 1)
     resp = client.get("/dispatch")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert client.get("/dispatch").status_code == 302, "really logged out"
@@ -30,14 +41,14 @@ def test_staff_are_logged_out_after_inactivity(client, world, session, app):
 
 def test_api_calls_on_an_idle_session_get_a_clear_401(client, world, app):
     login(client, "ada")
-    _age_session(client, app.extensions["escort"].config.idle_logout_s + 5)
+    _age_session(app, app.extensions["escort"].config.idle_logout_s + 5)
     resp = client.get("/api/v1/audit")
     assert resp.status_code == 401 and "inactivity" in resp.json["error"]
 
 
 def test_escorts_tablet_is_never_logged_out_mid_trip(client, world, app):
     login(client, "eve")
-    _age_session(client, 12 * 3600)
+    _age_session(app, 12 * 3600)
     assert client.get("/escort").status_code == 200
 
 
