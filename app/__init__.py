@@ -149,11 +149,12 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
 def _register(app: Flask) -> None:
     """Register blueprints, socket handlers, CSRF rules and the health check."""
-    from app import api, auth, openapi
+    from app import api, auth, bodylimit, openapi
     from dispatch import views as dispatch_views
     from patients import views as patient_views
     from tracking import views as tracking_views
 
+    bodylimit.install(app, app.extensions["escort"].config.max_body_bytes)
     # Set before any rule is added: an id in a URL beyond a row id's range is a 404, not a driver error.
     app.url_map.converters["int"] = api.RowIdConverter
     app.register_blueprint(openapi.bp)
@@ -197,7 +198,10 @@ def _register(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
-        """Serve this process's metrics in Prometheus' text format."""
-        from app.metrics import exposition
+        """Serve this process's metrics in Prometheus' text format, to the metrics token or loopback."""
+        from app.metrics import exposition, refusal
 
+        refused = refusal(request, app.extensions["escort"].config.metrics_token)
+        if refused is not None:
+            return jsonify(error=refused[0]), refused[1], refused[2]
         return exposition(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}

@@ -27,6 +27,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
+from app.config import read_or_create_private
+
 PREFIX = "fernet:"
 
 
@@ -92,12 +94,8 @@ def keyring_for(env_keys: str | None, instance_path: Path) -> Keyring:
     """Return the keyring from ``ESCORT_DATA_KEYS``, or the instance folder's (made once)."""
     if env_keys and env_keys.strip():
         return Keyring([k for k in env_keys.split(",") if k.strip()])
-    instance_path.mkdir(parents=True, exist_ok=True)
-    path = instance_path / "data_keys"
-    if not path.exists():
-        path.write_text(generate_key() + "\n")
-        path.chmod(0o600)
-    return Keyring([line for line in path.read_text().splitlines() if line.strip()])
+    text = read_or_create_private(instance_path / "data_keys", lambda: generate_key() + "\n")
+    return Keyring([line for line in text.splitlines() if line.strip()])
 
 
 _lock = threading.Lock()
