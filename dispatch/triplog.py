@@ -115,8 +115,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         at = datetime.fromisoformat(when)
         if at.tzinfo is None or not (trip_id.isascii() and trip_id.isdigit()) or int(trip_id) > MAX_ID:
             raise ValueError
-        return at, int(trip_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return at.astimezone(timezone.utc), int(trip_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):  # OverflowError: beyond UTC's range
         raise LogError("after is not a cursor this server gave out") from None
 
 
