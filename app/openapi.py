@@ -199,7 +199,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                               "items": {"$ref": REF.format(model="OwnTracksMessage")}}]}}),
     ("openapi.openapi_json", "get"): Operation("service", {200: {"type": "object"}}, security=PUBLIC),
     ("healthz", "get"): Operation("service", {200: "Health", 503: "Health"}, security=PUBLIC),
-    ("metrics", "get"): Operation("service", {200: "text/plain"}, security=PUBLIC),
+    ("metrics", "get"): Operation("service", {200: "text/plain", 401: "", 403: ""}, security=PUBLIC),
 }
 
 _ISO = {"type": "string", "format": "date-time"}

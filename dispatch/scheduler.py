@@ -29,6 +29,7 @@ from tracking.models import TripTrackState
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
 REMIND_BEFORE_S = 120.0
+MEDICATION_LOOKBACK = timedelta(days=1)
 SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
 
@@ -200,7 +201,10 @@ def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: Sw
         return
     grace = timedelta(seconds=timer(trip, "medication_grace_s"))
     reminded = facts.reminded.get(trip.id, set())
-    for dose in doses_between(patient.medications, trip.started_at, now + timedelta(seconds=1), tz):
+    # A trip left on board for days looks back one day at most: its doses before that were
+    # reminded and alerted on in their time, and the window (so the work) stays bounded.
+    since = max(trip.started_at, now - MEDICATION_LOOKBACK)
+    for dose in doses_between(patient.medications, since, now + timedelta(seconds=1), tz):
         detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
         if dose.key() not in reminded and trip.escort_user_id is not None:
             session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder", detail={"key": dose.key(), **detail}))
