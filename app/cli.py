@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from app.config import Config, ConfigError
+from app.config import GUNICORN_SAFE_LOGGING, Config, ConfigError
 
 
 class CliError(click.ClickException):
@@ -193,7 +193,7 @@ def serve(host: str, port: int) -> None:
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-                               "-b", f"{host}:{port}", "app:create_app()"])
+                               "-b", f"{host}:{port}", *GUNICORN_SAFE_LOGGING, "app:create_app()"])
 
 
 @main.command()

@@ -9,6 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# gunicorn's access log line (off unless --access-logfile is given, e.g. in GUNICORN_CMD_ARGS):
+# the request as method, path and protocol, never the query string, where trackers put their token.
+GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT)
 ASYNC_MODES = ("gevent", "threading")
 
 

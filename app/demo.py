@@ -14,7 +14,7 @@ from typing import Callable
 
 from sqlmodel import Session, select
 
-from app.config import Config, instance_secret
+from app.config import GUNICORN_SAFE_LOGGING, Config, instance_secret
 from app.db import make_engine, upgrade, utcnow
 from patients import crypto
 
@@ -113,7 +113,8 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
                DATABASE_URL=cfg.database_url, ESCORT_INSTANCE_PATH=str(cfg.instance_path))
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
-                             "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env)
+                             "--graceful-timeout", "3", "--log-level", "warning", *GUNICORN_SAFE_LOGGING,
+                             "app:create_app()"], env=env)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:

@@ -149,3 +149,44 @@ def test_instance_files_are_private_from_their_first_byte(tmp_path, monkeypatch)
     again = create_app(cfg, demo=True)
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
     again.extensions["escort"].engine.dispose()
+
+
+def test_escort_serve_access_log_holds_no_query_string(app, world, tmp_path):
+    """An operator who turns gunicorn's access log on (GUNICORN_CMD_ARGS) gets no device tokens in it."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from tests.live import REPO, free_port
+
+    port = free_port()
+    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
+    log_path = tmp_path / "serve.log"
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="serve-test-secret-0123456789abcdef",
+               ESCORT_INSTANCE_PATH=str(tmp_path), GUNICORN_CMD_ARGS="--access-logfile -")
+    with open(log_path, "wb") as out:
+        escort = Path(sys.executable).parent / "escort"  # the console script pip installed next to python
+        proc = subprocess.Popen([str(escort), "serve", "--port", str(port)], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
+                time.sleep(0.2)
+        stamp = int(time.time()) - 30
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/osmand?id={world.device_token}&lat=51.5007"
+                                         f"&lon=-0.1246&timestamp={stamp}", method="POST", data=b"")
+        assert urllib.request.urlopen(request, timeout=10).status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    log = log_path.read_text()
+    assert '"POST /osmand HTTP/1.1" 200' in log, log
+    assert world.device_token not in log
