@@ -258,10 +258,12 @@ def keys_rotate() -> None:
             if done % 500 == 0:
                 session.commit()
                 click.echo(f"rotate: {done}/{len(rows)} sheets")
+        others = crypto.reseal_others(session, keyring)
         from app.audit import record
 
-        record(session, None, "keys_rotate", detail={"sheets": len(rows), "keys": keyring.count})
-    click.echo(f"re-sealed {changed} of {len(rows)} patient sheets with the first key; "
+        record(session, None, "keys_rotate", detail={"sheets": len(rows), "keys": keyring.count, **others})
+    click.echo(f"re-sealed {changed} of {len(rows)} patient sheets with the first key, and "
+               f"{others['contacts']} escorts' emergency contacts and {others['details']} alert and trip event details; "
                "the older keys can now be removed from ESCORT_DATA_KEYS")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+import sqlalchemy as sa
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
@@ -159,3 +160,26 @@ def open_fields(detail: Any) -> Any:
     opened = {key: value for key, value in detail.items() if key != SEALED_KEY}
     opened.update(current().open(detail[SEALED_KEY]))
     return opened
+
+
+CONTACT_COLUMNS = ("emergency_contact_name", "emergency_contact_email", "emergency_contact_phone")
+
+
+def reseal_others(session, keyring: Keyring) -> dict[str, int]:
+    """Re-seal escorts' emergency contacts and the sealed parts of alert and trip event details; count them."""
+    counts = {"contacts": 0, "details": 0}
+    cols = ", ".join(CONTACT_COLUMNS)
+    for uid, *values in session.execute(sa.text(f'SELECT id, {cols} FROM "user"')).all():
+        fresh = [keyring.reseal(v) if v is not None else None for v in values]
+        if fresh != values:
+            session.execute(sa.text(f'UPDATE "user" SET {", ".join(f"{c} = :{c}" for c in CONTACT_COLUMNS)} '
+                                    "WHERE id = :id"), {**dict(zip(CONTACT_COLUMNS, fresh)), "id": uid})
+            counts["contacts"] += 1
+    for name in ("alert", "trip_event"):
+        table = sa.table(name, sa.column("id", sa.Integer), sa.column("detail", sa.JSON))
+        for row_id, detail in session.execute(sa.select(table.c.id, table.c.detail)).all():
+            if isinstance(detail, dict) and isinstance(detail.get(SEALED_KEY), str):
+                resealed = {**detail, SEALED_KEY: keyring.reseal(detail[SEALED_KEY])}
+                session.execute(table.update().where(table.c.id == row_id).values(detail=resealed))
+                counts["details"] += 1
+    return counts

@@ -11,5 +11,6 @@ from app.crypto import (  # noqa: F401  (the names this room and its callers hav
     install,
     keyring_for,
     open_fields,
+    reseal_others,
     seal_fields,
 )
