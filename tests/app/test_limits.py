@@ -29,6 +29,14 @@ class ReadWatch(io.BytesIO):
         self.touched = True
         return super().readline(*args)
 
+    def readinto(self, buffer):
+        self.touched = True
+        return super().readinto(buffer)
+
+    def read1(self, *args):
+        self.touched = True
+        return super().read1(*args)
+
 
 def _post(client, path, body: bytes, content_type="application/json", headers=None):
     stream = ReadWatch(body)
