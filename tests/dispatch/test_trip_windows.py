@@ -77,3 +77,10 @@ def test_a_trip_left_on_board_for_weeks_expands_one_day_of_doses(world, session)
     reminders = session.exec(select(func.count()).select_from(TripEvent)
                              .where(TripEvent.kind == "medication_reminder")).one()
     assert 0 < reminders <= 49
+
+
+def test_a_last_dose_at_the_edge_of_time_is_a_400_not_a_500_when_planning(client, world):
+    for when in ("0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00"):
+        med = {"name": "x", "dose": "1", "every_hours": 4, "last_dose_at": when}
+        resp = client.post("/api/v1/patients", json={"name": "P", "medications": [med]}, headers=world.bearer("dan"))
+        assert resp.status_code == 400 and "last_dose_at" in resp.json["error"], (when, resp.json)
