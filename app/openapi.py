@@ -95,6 +95,7 @@ _OSMAND_QUERY = (
     _str_query("batt", "battery percent"),
     _str_query("valid", "anything but true/1 means the receiver has no fix: nothing is stored"),
     _str_query("alarm", "`sos` raises a panic"),
+    _str_query("mock", "`true` (or 1): the phone marks the position as a mock location; stored and shown as such"),
 )
 
 _OSMAND_FORM = {
