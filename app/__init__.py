@@ -148,7 +148,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
-    from patients import crypto
+    from app import crypto
     from tracking import sockets as device_sockets  # noqa: F401
     from tracking.ingest import ActiveTrips, Limits
 
@@ -184,11 +184,12 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
 def _register(app: Flask) -> None:
     """Register blueprints, socket handlers, CSRF rules and the health check."""
-    from app import api, auth, openapi
+    from app import api, auth, bodylimit, openapi
     from dispatch import views as dispatch_views
     from patients import views as patient_views
     from tracking import views as tracking_views
 
+    bodylimit.install(app, app.extensions["escort"].config.max_body_bytes)
     # Set before any rule is added: an id in a URL beyond a row id's range is a 404, not a driver error.
     app.url_map.converters["int"] = api.RowIdConverter
     app.register_blueprint(openapi.bp)
@@ -234,7 +235,10 @@ def _register(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
-        """Serve this process's metrics in Prometheus' text format."""
-        from app.metrics import exposition
+        """Serve this process's metrics in Prometheus' text format, to the metrics token or loopback."""
+        from app.metrics import exposition, refusal
 
+        refused = refusal(request, app.extensions["escort"].config.metrics_token)
+        if refused is not None:
+            return jsonify(error=refused[0]), refused[1], refused[2]
         return exposition(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}

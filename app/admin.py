@@ -42,7 +42,10 @@ def _time(name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(f"{name} must be an ISO-8601 time such as 2026-11-23T09:00:00Z") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 lies past the last datetime once in UTC
+        raise ApiError(f"{name} is out of range once in UTC: use a time between the years 1 and 9999") from None
 
 
 def search(session: Session) -> tuple[list[AuditEvent], int | None]:

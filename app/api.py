@@ -123,7 +123,9 @@ def register_error_handlers(app) -> None:
     @app.before_request
     def _refuse_nul():
         """Refuse a NUL character in the query string or a form, as json_payload does in a body."""
-        sources = (request.args, request.form) if request.method not in ("GET", "HEAD") else (request.args,)
+        # A tracker's body is read by its view, after the device is known (form values included).
+        reads_body = request.method not in ("GET", "HEAD") and not request.path.startswith(("/osmand", "/owntracks"))
+        sources = (request.args, request.form) if reads_body else (request.args,)
         for values in sources:
             for key, value in values.items(multi=True):
                 # a multipart part without a name has the key None

@@ -12,9 +12,8 @@ import click
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from app import logs
-from app.config import Config, ConfigError
-from patients import crypto
+from app import crypto, logs
+from app.config import GUNICORN_SAFE_LOGGING, Config, ConfigError
 
 
 class CliError(click.ClickException):
@@ -362,7 +361,7 @@ def serve(host: str, port: int) -> None:
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-                               "-b", f"{host}:{port}", "app:create_app()"])
+                               "-b", f"{host}:{port}", *GUNICORN_SAFE_LOGGING, "app:create_app()"])
 
 
 @main.command()
@@ -423,10 +422,12 @@ def keys_rotate() -> None:
             if done % 500 == 0:
                 session.commit()
                 click.echo(f"rotate: {done}/{len(rows)} sheets")
+        others = crypto.reseal_others(session, keyring)
         from app.audit import record
 
-        record(session, None, "keys_rotate", detail={"sheets": len(rows), "keys": keyring.count})
-    click.echo(f"re-sealed {changed} of {len(rows)} patient sheets with the first key; "
+        record(session, None, "keys_rotate", detail={"sheets": len(rows), "keys": keyring.count, **others})
+    click.echo(f"re-sealed {changed} of {len(rows)} patient sheets with the first key, and "
+               f"{others['contacts']} escorts' emergency contacts and {others['details']} alert and trip event details; "
                "the older keys can now be removed from ESCORT_DATA_KEYS")
 
 

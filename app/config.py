@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# gunicorn's access log line (off unless --access-logfile is given, e.g. in GUNICORN_CMD_ARGS):
+# the request as method, path and protocol, never the query string, where trackers put their token.
+GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT)
 ASYNC_MODES = ("gevent", "threading")
 
 
@@ -43,7 +48,7 @@ class Config:
     supervisor_email: str | None = None
     # Medication times of day are local times in this zone; everything else is UTC.
     timezone: str = "UTC"
-    # Fernet keys sealing patient sheets, newest first (patients/crypto.py); unset: instance/data_keys.
+    # Fernet keys sealing patient sheets, newest first (app/crypto.py); unset: instance/data_keys.
     data_keys: str | None = None
     # Staff pages log out after this long without a request (escorts' tablets never do: the
     # panic button must keep working on a long trip). 0 turns it off.
@@ -51,6 +56,11 @@ class Config:
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-For and -Proto are
     # trusted that many hops deep, so the audit log records the real client address.
     proxy_count: int = 0
+    # Requests with a larger body are refused (413) before it is read: enough for a GPX route
+    # upload or a batch of 1,000 fixes, far below what would hold a worker for seconds.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Who may read /metrics: a request with ``Authorization: Bearer <token>``; unset: loopback only.
+    metrics_token: str | None = None
     testing: bool = False
 
     @classmethod
@@ -78,6 +88,8 @@ class Config:
             data_keys=env.get("ESCORT_DATA_KEYS") or None,
             idle_logout_s=_seconds(env, "ESCORT_IDLE_LOGOUT_S", 30 * 60.0),
             proxy_count=int(_seconds(env, "ESCORT_PROXY_COUNT", 0)),
+            max_body_bytes=_byte_count(env, "ESCORT_MAX_BODY_BYTES", cls.max_body_bytes),
+            metrics_token=env.get("ESCORT_METRICS_TOKEN") or None,
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
@@ -119,6 +131,16 @@ def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _byte_count(env: dict[str, str], name: str, default: int) -> int:
+    """Read a whole number of bytes of at least 64 KiB, or fail with the variable's name."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 65536:
+        raise ConfigError(f"{name} must be a whole number of bytes, at least 65536, not {raw!r}")
+    return int(raw)
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     """Read a non-negative number of seconds, or fail with the variable's name."""
     raw = env.get(name)
@@ -133,12 +155,32 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def make_private_dir(path: Path) -> None:
+    """Create a folder only its owner may enter (0700); a folder that exists is left as it is."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        return
+    path.chmod(0o700)  # mkdir's mode passes through the umask; say it exactly
+
+
+def read_or_create_private(path: Path, make: Callable[[], str]) -> str:
+    """Return the file's text, creating it with ``make()`` as mode 0600 from its first byte.
+
+    O_CREAT|O_EXCL with the mode: no moment exists where another user could open the file,
+    and of two processes starting at once exactly one writes it.
+    """
+    make_private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text()
+    with os.fdopen(fd, "w") as out:
+        out.write(make())
+    return path.read_text()
+
+
 def instance_secret(instance_path: Path) -> str:
     """Return the demo's secret key, generating it into the instance folder once."""
-    instance_path.mkdir(parents=True, exist_ok=True)
-    path = instance_path / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return read_or_create_private(instance_path / "secret_key", lambda: secrets.token_hex(32)).strip()
 

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
+from app.config import make_private_dir
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The largest row id: primary keys are INTEGER, 32-bit on PostgreSQL. An id above it names no
 # row, and the drivers raise (OverflowError, NumericValueOutOfRange) rather than find nothing.
@@ -58,7 +60,7 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(Path(parsed.database).parent)  # the database, -wal and -shm live there
         engine = create_engine(
             url,
             hide_parameters=True,

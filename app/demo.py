@@ -15,9 +15,9 @@ from typing import Callable
 
 from sqlmodel import Session, select
 
-from app.config import Config, instance_secret
+from app.config import GUNICORN_SAFE_LOGGING, Config, instance_secret
 from app.db import make_engine, upgrade, utcnow
-from patients import crypto
+from app import crypto
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 
@@ -127,8 +127,8 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
     # The server gets a session of its own, so Ctrl-C reaches only this command, which then stops
     # the server gracefully (a worker hit by SIGINT itself prints a traceback on its way out).
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
-                             "--graceful-timeout", "3", "--log-level", "warning", "app:create_app()"], env=env,
-                            preexec_fn=_own_session_dying_with_parent)
+                             "--graceful-timeout", "3", "--log-level", "warning", *GUNICORN_SAFE_LOGGING,
+                             "app:create_app()"], env=env, preexec_fn=_own_session_dying_with_parent)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,6 +20,29 @@ ingest_seconds = Histogram("escort_ingest_seconds", "Time to store, detect and c
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
                            registry=registry)
 connected = Gauge("escort_connected", "Socket.IO connections to this process", ["namespace"], registry=registry)
+
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def refusal(request, token: str | None) -> tuple[str, int, dict] | None:
+    """Return (message, status, headers) when this request may not read the metrics, else None.
+
+    With a token, only ``Authorization: Bearer <token>`` reads them; without one, only a client
+    on this machine, judged by the socket's own address (never a proxy's X-Forwarded-For).
+    """
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        return ("/metrics needs Authorization: Bearer <ESCORT_METRICS_TOKEN>", 401,
+                {"WWW-Authenticate": 'Bearer realm="metrics"'})
+    remote = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", request.environ.get("REMOTE_ADDR"))
+    # Behind nginx every request comes from loopback: one a proxy forwarded is not a local one.
+    forwarded = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    if not forwarded and (remote in LOOPBACK or (remote or "").startswith("127.")):
+        return None
+    return "/metrics is read from this machine only; set ESCORT_METRICS_TOKEN to read it from elsewhere", 403, {}
 
 
 def exposition() -> bytes:

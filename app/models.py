@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
+from app.crypto import Sealed
 
 ROLES = ("admin", "dispatcher", "escort", "coordinator")
 
@@ -23,9 +24,10 @@ class User(SQLModel, table=True):
     duress_pin_hash: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=200)
     # The escort's own emergency contact: the last step of an unanswered alert's escalation.
-    emergency_contact_name: str | None = Field(default=None, max_length=200)
-    emergency_contact_email: str | None = Field(default=None, max_length=200)
-    emergency_contact_phone: str | None = Field(default=None, max_length=40)
+    # Sealed at rest (app/crypto.py, migration 0014): a private person's name and address.
+    emergency_contact_name: str | None = Field(default=None, sa_type=Sealed)
+    emergency_contact_email: str | None = Field(default=None, sa_type=Sealed)
+    emergency_contact_phone: str | None = Field(default=None, sa_type=Sealed)
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -97,6 +97,7 @@ _OSMAND_QUERY = (
     _str_query("batt", "battery percent"),
     _str_query("valid", "anything but true/1 means the receiver has no fix: nothing is stored"),
     _str_query("alarm", "`sos` raises a panic"),
+    _str_query("mock", "`true` (or 1): the phone marks the position as a mock location; stored and shown as such"),
 )
 
 _OSMAND_FORM = {
@@ -221,7 +222,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                               "items": {"$ref": REF.format(model="OwnTracksMessage")}}]}}),
     ("openapi.openapi_json", "get"): Operation("service", {200: {"type": "object"}}, security=PUBLIC),
     ("healthz", "get"): Operation("service", {200: "Health", 503: "Health"}, security=PUBLIC),
-    ("metrics", "get"): Operation("service", {200: "text/plain"}, security=PUBLIC),
+    ("metrics", "get"): Operation("service", {200: "text/plain", 401: "", 403: ""}, security=PUBLIC),
 }
 
 _ISO = {"type": "string", "format": "date-time"}

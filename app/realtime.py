@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -17,13 +18,48 @@ log = logging.getLogger(__name__)
 socketio = SocketIO()
 
 
+class Undecodable:
+    """What a packet's data becomes when its JSON cannot be read (an integer of a hundred digits,
+    nesting deeper than Python's recursion limit): handlers answer it with an error ack."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def error(self) -> str:
+        """Return the error an ack tells the sender."""
+        return f"the message could not be read: {self.reason}"
+
+
+# The event name at the head of an event packet's JSON array, read without parsing the rest.
+_EVENT_NAME = re.compile(r'\[\s*"([A-Za-z_][A-Za-z0-9_]{0,63})"')
+
+
+def _loads_or_undecodable(text: str) -> Any:
+    """Parse packet JSON; JSON the decoder refuses becomes ``[event, Undecodable]``.
+
+    python-socketio decodes a packet before any handler runs, so a refused payload was an
+    exception in the server's log and no ack at all: the device never learnt what was wrong.
+    With the event name kept, the event's own handler answers ``{"ok": false, "error"}``.
+    """
+    try:
+        return engineio_json.loads(text)
+    except RecursionError:
+        reason = "JSON nested too deeply"
+    except ValueError as exc:
+        reason = str(exc)[:100] or "invalid JSON"
+    match = _EVENT_NAME.match(text)
+    return [match.group(1) if match else "undecodable", Undecodable(reason)]
+
+
 class PacketJSON:
     """The JSON of Socket.IO packets: written by orjson, several times faster than the standard
     library (and the standard library where orjson refuses: integers beyond 64 bits,
     non-string keys); read by engine.io's own decoder, which keeps integers exact (orjson
     turns a long one into a float) and bounds their length."""
 
-    loads = staticmethod(engineio_json.loads)
+    loads = staticmethod(_loads_or_undecodable)
 
     @staticmethod
     def dumps(obj: Any, **kwargs) -> str:

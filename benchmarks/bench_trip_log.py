@@ -64,7 +64,7 @@ def seed(url: str, n_trips: int, n_fixes: int, instance_path: Path) -> int:
     """Seed users, patients, n_trips trips with events and alerts, and one n_fixes trip; return its id."""
     from app.auth import create_user
     from dispatch.models import Alert, Trip, TripEvent
-    from patients import crypto
+    from app import crypto
     from patients.models import Patient
     from tracking.devices import create_device
     from tracking.models import Fix

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.crypto import open_fields, seal_fields
 from app.models import User
 from dispatch.models import Alert, TripEvent
 from tracking.fix import iso_z
@@ -19,6 +20,21 @@ CATEGORIES = ("false", "test", "precautionary", "incident")
 SEVERITY = {kind: rank for rank, kind in enumerate(
     ("panic", "duress", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late", "medication_due")
 )}
+
+
+# Keys of an alert's or trip event's detail that name a medication or reach a person (a
+# notification's targets are e-mail addresses): sealed at rest, opened for those who may read them.
+SEALED_DETAIL = ("medication", "dose", "key", "attempts")
+
+
+def sealed(detail: dict) -> dict:
+    """Return a detail to store: its medication and contact values sealed."""
+    return seal_fields(detail, SEALED_DETAIL)
+
+
+def opened(detail: dict | None) -> dict:
+    """Return a stored detail with its sealed values opened."""
+    return open_fields(detail or {})
 
 
 class AlertError(ValueError):
@@ -143,5 +159,5 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
         "state": state, "raised_at": iso_z(alert.raised_at), "acknowledged_at": iso_z(alert.acknowledged_at),
         "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
         "resolved_at": iso_z(alert.resolved_at), "category": alert.category, "note": alert.note,
-        "detail": alert.detail,
+        "detail": opened(alert.detail),
     }

@@ -17,7 +17,8 @@ from dispatch.models import Trip
 from tracking.fix import Fix, iso_z
 from tracking.gpxio import track_to_gpx
 
-TRACK_COLUMNS = ("seq", "ts", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "altitude_m", "battery_pct")
+TRACK_COLUMNS = ("seq", "ts", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "altitude_m", "battery_pct",
+                 "mock")
 TRIP_COLUMNS = (
     "trip_id", "status", "escort", "patient_id", "patient_name",
     "scheduled_pickup_at", "pickup_at", "pickup_late_s", "pickup_on_time",
@@ -42,7 +43,7 @@ def track_csv(track: Iterable[Fix]) -> str:
     writer.writerow(TRACK_COLUMNS)
     for f in track:
         writer.writerow([_cell(v) for v in (f.seq, iso_z(f.ts), f.lat, f.lon, f.accuracy_m, f.speed_mps,
-                                            f.heading_deg, f.altitude_m, f.battery_pct)])
+                                            f.heading_deg, f.altitude_m, f.battery_pct, int(f.mock))])
     return out.getvalue()
 
 
@@ -56,7 +57,8 @@ def track_geojson(trip_id: int, track: Sequence[Fix]) -> dict:
     props = {"trip_id": trip_id, "fix_count": len(coords),
              "coordinateProperties": {"times": [iso_z(f.ts) for f in track], "seq": [f.seq for f in track],
                                       "speed_mps": [f.speed_mps for f in track],
-                                      "accuracy_m": [f.accuracy_m for f in track]}}
+                                      "accuracy_m": [f.accuracy_m for f in track],
+                                      "mock": [f.mock for f in track]}}
     features = []
     if len(coords) >= 2:
         features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},

@@ -21,7 +21,7 @@ def fix_public(fix, device_id: int, trip_id: int | None) -> dict:
     return {
         "device_id": device_id, "trip_id": trip_id, "seq": fix.seq, "lat": fix.lat, "lon": fix.lon,
         "ts": iso_z(fix.ts), "speed_mps": fix.speed_mps, "heading_deg": fix.heading_deg,
-        "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct,
+        "accuracy_m": fix.accuracy_m, "battery_pct": fix.battery_pct, "mock": bool(fix.mock),
     }
 
 
@@ -105,5 +105,5 @@ def _device_fix(device: Device) -> dict:
     return {
         "device_id": device.id, "trip_id": None, "seq": device.last_seq, "lat": device.last_lat,
         "lon": device.last_lon, "ts": iso_z(device.last_fix_at), "speed_mps": None, "heading_deg": None,
-        "accuracy_m": None, "battery_pct": None,
+        "accuracy_m": None, "battery_pct": None, "mock": None,  # the device row keeps no mock mark
     }

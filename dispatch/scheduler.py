@@ -29,6 +29,7 @@ from tracking.models import TripTrackState
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
 REMIND_BEFORE_S = 120.0
+MEDICATION_LOOKBACK = timedelta(days=1)
 SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
 
@@ -118,7 +119,7 @@ class _Facts:
         for chunk in _chunks(on_board):
             for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
                     TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
-                facts.reminded.setdefault(trip_id, set()).add((detail or {}).get("key"))
+                facts.reminded.setdefault(trip_id, set()).add(alerts.opened(detail).get("key"))
         patient_ids = sorted({t.patient_id for t in trips if t.id in wanted})
         for chunk in _chunks(patient_ids):
             facts.patients.update((p.id, p) for p in session.exec(select(Patient).where(Patient.id.in_(chunk))))
@@ -200,15 +201,19 @@ def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: Sw
         return
     grace = timedelta(seconds=timer(trip, "medication_grace_s"))
     reminded = facts.reminded.get(trip.id, set())
-    for dose in doses_between(patient.medications, trip.started_at, now + timedelta(seconds=1), tz):
+    # A trip left on board for days looks back one day at most: its doses before that were
+    # reminded and alerted on in their time, and the window (so the work) stays bounded.
+    since = max(trip.started_at, now - MEDICATION_LOOKBACK)
+    for dose in doses_between(patient.medications, since, now + timedelta(seconds=1), tz):
         detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
         if dose.key() not in reminded and trip.escort_user_id is not None:
-            session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder", detail={"key": dose.key(), **detail}))
+            session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder",
+                                  detail=alerts.sealed({"key": dose.key(), **detail})))
             result.reminders.append({"escort_user_id": trip.escort_user_id, "event": "medication_due",
                                      "payload": {"trip_id": trip.id, **detail}})
         if now >= dose.at + grace:
             alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind="medication_due",
-                                            detail=detail, at=now, now=now)
+                                            detail=alerts.sealed(detail), at=now, now=now)
             if new:
                 result.alerts.append(alert)
 
@@ -233,9 +238,9 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         session.refresh(alert)
         attempts = _send_step(session, alert, trip, level, channels)
         if trip is not None:
-            session.add(TripEvent(trip_id=trip.id, at=now, kind="notification", detail={
+            session.add(TripEvent(trip_id=trip.id, at=now, kind="notification", detail=alerts.sealed({
                 "alert_id": alert.id, "kind": alert.kind, "level": level, "to": LEVELS[level],
-                "attempts": [a.as_dict() for a in attempts]}))
+                "attempts": [a.as_dict() for a in attempts]})))
             session.commit()
         result.alerts.append(alert)
 

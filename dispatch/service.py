@@ -153,7 +153,8 @@ def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
     end = trip.appointment_at or trip.scheduled_pickup_at + timedelta(minutes=90)
     found = medication_warnings(patient.medications or [], trip.scheduled_pickup_at, end, tz) if patient else []
     for warning in found:
-        session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning", detail=warning))
+        session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning",
+                              detail=alerts.sealed(warning)))
     from dispatch import flags
 
     flagged = flags.for_trip(session, trip, trip.created_at)

@@ -115,8 +115,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         at = datetime.fromisoformat(when)
         if at.tzinfo is None or not (trip_id.isascii() and trip_id.isdigit()) or int(trip_id) > MAX_ID:
             raise ValueError
-        return at, int(trip_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return at.astimezone(timezone.utc), int(trip_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):  # OverflowError: beyond UTC's range
         raise LogError("after is not a cursor this server gave out") from None
 
 
@@ -215,11 +215,11 @@ def load_track(session: Session, trip_id: int) -> list[Fix]:
     """Return the trip's stored fixes in time order as Fix values."""
     rows = session.exec(
         select(FixRow.lat, FixRow.lon, FixRow.ts, FixRow.seq, FixRow.accuracy_m, FixRow.speed_mps,
-               FixRow.heading_deg, FixRow.altitude_m, FixRow.battery_pct)
+               FixRow.heading_deg, FixRow.altitude_m, FixRow.battery_pct, FixRow.mock)
         .where(FixRow.trip_id == trip_id).order_by(FixRow.ts, FixRow.id)
     ).all()
-    return [Fix(lat, lon, ts, seq, acc, speed, heading, alt, batt)
-            for lat, lon, ts, seq, acc, speed, heading, alt, batt in rows]
+    return [Fix(lat, lon, ts, seq, acc, speed, heading, alt, batt, bool(mock))
+            for lat, lon, ts, seq, acc, speed, heading, alt, batt, mock in rows]
 
 
 def _events(session: Session, trip_id: int) -> list[TripEvent]:
@@ -442,7 +442,7 @@ def timeline(session: Session, trip: Trip, *, show_patient: bool, track: list[Fi
     times = [f.ts for f in track] if track else []
     out = []
     for e in events:
-        detail = e.detail or {}
+        detail = alerts_mod.opened(e.detail)
         by = names.get(e.user_id) or detail.get("by")
         group, text = describe(e.kind, detail, by, show_patient=show_patient)
         lat, lon, where = detail.get("lat"), detail.get("lon"), "recorded"
@@ -498,7 +498,8 @@ def replay(session: Session, trip: Trip, user: User, *, now: datetime) -> dict:
     return {
         "trip": head,
         "route": trip.route or [],
-        "track": [[f.lat, f.lon, f.ts.timestamp(), f.speed_mps] for f in track],
+        # [lat, lon, epoch s, speed m/s, mock]: the fifth says the phone marked the position a mock location.
+        "track": [[f.lat, f.lon, f.ts.timestamp(), f.speed_mps, f.mock] for f in track],
         "off_route": [_stretch(s) for s in figs.off_route],
         "stops": [_stretch(s) for s in figs.stops],
         "timeline": timeline(session, trip, show_patient=head["show_patient"], track=track, events=events),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, or_, select
 
@@ -51,6 +51,13 @@ STATUS_LABELS = {
     "incident": "Report incident",
 }
 DEFAULT_GEOFENCE_RADIUS_M = 75.0
+# How far from now a pickup may be planned: trips are booked weeks ahead and recorded
+# afterwards for a while, never decades either way (and every window derived from a trip,
+# medication doses among them, stays as bounded as the trip itself).
+PICKUP_PAST_LIMIT = timedelta(days=366)
+PICKUP_FUTURE_LIMIT = timedelta(days=2 * 366)
+# An appointment lies after its pickup, within a day of it.
+APPOINTMENT_AFTER_PICKUP_LIMIT = timedelta(hours=24)
 
 
 class TripError(ValueError):
@@ -87,11 +94,23 @@ def change_status(session: Session, trip: Trip, new_status: str, user: User, *, 
     return trip
 
 
+def check_window(scheduled_pickup_at: datetime, appointment_at: datetime | None, *, now: datetime) -> None:
+    """Refuse a pickup far from now, or an appointment before its pickup or more than a day after it."""
+    if not now - PICKUP_PAST_LIMIT <= scheduled_pickup_at <= now + PICKUP_FUTURE_LIMIT:
+        raise TripError(f"scheduled_pickup_at must lie within {PICKUP_PAST_LIMIT.days} days before now "
+                        f"and {PICKUP_FUTURE_LIMIT.days} days after it")
+    if appointment_at is not None and not (
+            scheduled_pickup_at <= appointment_at <= scheduled_pickup_at + APPOINTMENT_AFTER_PICKUP_LIMIT):
+        hours = APPOINTMENT_AFTER_PICKUP_LIMIT.total_seconds() / 3600
+        raise TripError(f"appointment_at must lie after scheduled_pickup_at, within {hours:.0f} hours of it")
+
+
 def create_trip(session: Session, *, patient_id: int, escort: str | None, device_id: int | None,
                 pickup: dict, dropoff: dict, route: list, settings: dict, allowed_stops: list | None = None,
                 scheduled_pickup_at: datetime, appointment_at: datetime | None,
                 user: User, now: datetime) -> Trip:
     """Create a trip; with an escort named it starts as ``assigned``."""
+    check_window(scheduled_pickup_at, appointment_at, now=now)
     if session.get(Patient, patient_id) is None:
         raise TripError(f"no patient with id {patient_id}")
     escort_user = None

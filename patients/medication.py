@@ -7,6 +7,12 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 
+# The longest window doses are listed for: a trip lasts at most a day or so, the patient sheet
+# looks 48 hours ahead. A longer window is a caller's bug, refused rather than expanded
+# (a year at one dose every half hour is 17,520 doses per medication).
+MAX_WINDOW = timedelta(days=3)
+
+
 @dataclass(frozen=True)
 class Dose:
     """One scheduled dose of one medication."""
@@ -27,6 +33,8 @@ def doses_between(medications: list[dict], start: datetime, end: datetime, tz: s
     counts from ``last_dose_at`` (UTC ISO-8601), so an interval without a last dose has no
     known next dose and is skipped.
     """
+    if end - start > MAX_WINDOW:
+        raise ValueError(f"doses are listed for at most {MAX_WINDOW.days} days at a time")
     zone = ZoneInfo(tz)
     doses = []
     for med in medications:

@@ -1,6 +1,6 @@
 """The patient sheet: operational fields in the clear, everything clinical or personal sealed.
 
-Sealed (``patients.crypto.Sealed``, Fernet at rest): ``contacts``, ``medications`` and
+Sealed (``app.crypto.Sealed``, Fernet at rest): ``contacts``, ``medications`` and
 ``details`` (date of birth, home address, stairs and equipment, conditions, allergies,
 infection control, cognitive and behavioural notes, advance directive, escort-visible and
 dispatcher-only notes). In the clear, because planning lists and filters need them: the
@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
-from patients.crypto import Sealed
+from app.crypto import Sealed
 
 
 class Patient(SQLModel, table=True):

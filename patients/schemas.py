@@ -60,6 +60,20 @@ class Medication(BaseModel):
                 raise ValueError(f"{t!r} is not a time of day like 08:00")
         return sorted(set(value))
 
+    @field_validator("last_dose_at")
+    @classmethod
+    def _last_dose(cls, value: datetime | None) -> datetime | None:
+        """Hold the last dose in UTC, within years a schedule can count from (0001+14:00 overflows UTC)."""
+        if value is None:
+            return None
+        try:
+            value = value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("is out of range once in UTC") from None
+        if not 2000 <= value.year <= 2200:
+            raise ValueError("must be a time between the years 2000 and 2200")
+        return value
+
     @model_validator(mode="after")
     def _schedule(self) -> "Medication":
         """Require a schedule, and a last dose to count an interval from."""

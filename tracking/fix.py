@@ -19,6 +19,8 @@ class Fix:
     heading_deg: float | None = None
     altitude_m: float | None = None
     battery_pct: float | None = None
+    # The phone says the position came from a mock-location provider (a test app, or a spoof).
+    mock: bool = False
 
 
 def iso_z(value: datetime | None) -> str | None:

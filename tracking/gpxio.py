@@ -137,8 +137,9 @@ def track_to_gpx(points: Iterable[Fix], name: str) -> str:
     for fix in points:
         if fix.ts.tzinfo is None:
             raise ValueError(f"fix seq={fix.seq} has a naive timestamp; fixes carry UTC-aware times")
-        segment.points.append(gpxpy.gpx.GPXTrackPoint(
-            fix.lat, fix.lon, elevation=fix.altitude_m, time=fix.ts.astimezone(timezone.utc)))
+        point = gpxpy.gpx.GPXTrackPoint(fix.lat, fix.lon, elevation=fix.altitude_m, time=fix.ts.astimezone(timezone.utc))
+        point.type = "mock" if fix.mock else None  # GPX's free-text <type>: the phone marked it a mock location
+        segment.points.append(point)
     track.segments.append(segment)
     gpx.tracks.append(track)
     return gpx.to_xml(version="1.1")

@@ -150,7 +150,7 @@ def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *
     raw = RawSQL(session)
     received_at = raw.when(now)
     rows = [(device.id, f.seq, trip_ids[f.seq], raw.when(f.ts), received_at, f.lat, f.lon, f.accuracy_m, f.speed_mps,
-             f.heading_deg, f.altitude_m, f.battery_pct) for f in fixes]
+             f.heading_deg, f.altitude_m, f.battery_pct, f.mock) for f in fixes]
     return {seq for _, seq in raw.insert_fixes(rows)}
 
 
@@ -517,7 +517,7 @@ def _store_many(raw: RawSQL, work: list[_Pending]) -> set[tuple[int, int]]:
         p.bound = bound = {f.seq: when(f.ts) for f in p.fixes}
         received_at = p.bound_now = when(p.now)
         rows.extend((device_id, f.seq, trip_ids[f.seq], bound[f.seq], received_at, f.lat, f.lon, f.accuracy_m,
-                     f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct) for f in p.fixes)
+                     f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct, f.mock) for f in p.fixes)
     return raw.insert_fixes(rows)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -50,6 +50,8 @@ class Fix(SQLModel, table=True):
     heading_deg: float | None = None
     altitude_m: float | None = None
     battery_pct: float | None = None
+    # Marked by the phone as a mock location (Android's flag, Traccar Client's mock=true).
+    mock: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class TripTrackState(SQLModel, table=True):

@@ -173,7 +173,7 @@ def _within(value: float | None, lo: float, hi: float) -> float | None:
 
 def _fix(lat: float, lon: float, ts: datetime, *, accuracy_m: float | None = None, speed_mps: float | None = None,
          heading_deg: float | None = None, altitude_m: float | None = None,
-         battery_pct: float | None = None) -> Fix:
+         battery_pct: float | None = None, mock: bool = False) -> Fix:
     """Build a Fix, turning unknown sentinels and implausible auxiliary readings into None."""
     return Fix(
         lat=lat, lon=lon, ts=ts, seq=_seq(ts),
@@ -182,6 +182,7 @@ def _fix(lat: float, lon: float, ts: datetime, *, accuracy_m: float | None = Non
         heading_deg=heading_deg % 360.0 if heading_deg is not None and heading_deg >= 0 else None,
         altitude_m=_within(altitude_m, MIN_ALTITUDE_M, MAX_ALTITUDE_M),
         battery_pct=min(battery_pct, 100.0) if battery_pct is not None and battery_pct >= 0 else None,
+        mock=mock,
     )
 
 
@@ -279,7 +280,8 @@ def _query_fix(params: Any, *, now: datetime) -> Fix | None:
     return _fix(numbers.lat, numbers.lon, parse_time(_param(params, "timestamp"), now=now),
                 accuracy_m=accuracy,
                 speed_mps=numbers.speed * KNOT_MPS if numbers.speed is not None and numbers.speed >= 0 else None,
-                heading_deg=numbers.bearing, altitude_m=numbers.altitude, battery_pct=numbers.batt)
+                heading_deg=numbers.bearing, altitude_m=numbers.altitude, battery_pct=numbers.batt,
+                mock=(_param(params, "mock") or "").lower() in ("true", "1"))  # Traccar Client adds mock=true
 
 
 # --- OsmAnd JSON form (Traccar Client 9+) -----------------------------------------------------
@@ -314,6 +316,7 @@ class _Location(BaseModel):
     coords: _Coords | None = None
     battery: _Battery | None = None
     extras: dict[str, Any] | None = None
+    mock: bool | None = None  # present (true) only for a mock-location provider's position
 
 
 def decode_osmand_json(body: Any, *, now: datetime) -> Decoded:
@@ -363,7 +366,8 @@ def _json_fix(raw: dict, where: str, *, now: datetime) -> Fix | None:
     level = loc.battery.level if loc.battery is not None else None
     return _fix(c.latitude, c.longitude, parse_time(loc.timestamp, now=now, name=where + "timestamp"),
                 accuracy_m=c.accuracy, speed_mps=c.speed, heading_deg=c.heading, altitude_m=c.altitude,
-                battery_pct=level * 100.0 if level is not None and 0 <= level <= 1 else None)
+                battery_pct=level * 100.0 if level is not None and 0 <= level <= 1 else None,
+                mock=loc.mock is True)
 
 
 # --- OwnTracks HTTP mode ----------------------------------------------------------------------

@@ -26,11 +26,11 @@ from typing import Any, Iterable, Sequence
 from sqlmodel import Session
 
 UTC = timezone.utc
-# Rows per SQLite INSERT: 12 values each, well under SQLite's 32,766 parameters.
+# Rows per SQLite INSERT: 13 values each, well under SQLite's 32,766 parameters.
 INSERT_CHUNK = 1000
 
 FIX_COLUMNS = ("device_id", "seq", "trip_id", "ts", "received_at", "lat", "lon", "accuracy_m", "speed_mps",
-               "heading_deg", "altitude_m", "battery_pct")
+               "heading_deg", "altitude_m", "battery_pct", "mock")
 
 
 class RawSQL:
@@ -181,7 +181,7 @@ class RawSQL:
 _PG_INSERT_FIXES = (
     f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) SELECT * FROM unnest("
     "%b::int[], %b::bigint[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], "
-    "%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[]) "
+    "%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) "
     "ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq"
 )
 

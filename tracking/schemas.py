@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -58,6 +59,7 @@ class FixIn(BaseModel):
     heading_deg: OptionalFloat = Field(default=None, ge=0, le=360)
     altitude_m: OptionalFloat = Field(default=None, ge=-1000, le=100_000)
     battery_pct: OptionalFloat = Field(default=None, ge=0, le=100)
+    mock: StrictBool = False  # Android's Location.isMock(): a mock-location provider made it
 
     @field_validator("lat", "lon", mode="before")
     @classmethod
@@ -78,7 +80,7 @@ class FixIn(BaseModel):
         return Fix(
             lat=self.lat, lon=self.lon, ts=self.ts.astimezone(timezone.utc), seq=self.seq,
             accuracy_m=self.accuracy_m, speed_mps=self.speed_mps, heading_deg=self.heading_deg,
-            altitude_m=self.altitude_m, battery_pct=self.battery_pct,
+            altitude_m=self.altitude_m, battery_pct=self.battery_pct, mock=self.mock,
         )
 
 

@@ -13,7 +13,7 @@ from flask_socketio import ConnectionRefusedError, join_room
 from sqlalchemy import exc as sa_exc
 
 from app.db import MAX_ROW_ID, session_scope, utcnow
-from app.realtime import DEVICE_NS, Credential, escort_room, fanout, riders, socketio
+from app.realtime import DEVICE_NS, Credential, Undecodable, escort_room, fanout, riders, socketio
 from dispatch import present, trips
 from dispatch.models import Trip
 from tracking import devices, ingest
@@ -54,12 +54,15 @@ def on_connect(auth: Any = None):
 
 
 def _retry_when_db_down(handler: Callable) -> Callable:
-    """Answer ``{"ok": false, "error", "retry": true}`` when the database is away, never no ack."""
+    """Answer ``{"ok": false, "error", "retry": true}`` when the database is away, never no ack;
+    answer an unreadable payload with ``{"ok": false, "error"}`` before the handler runs."""
 
     @functools.wraps(handler)
-    def wrapped(*args, **kwargs):
+    def wrapped(data: Any = None, *args, **kwargs):
+        if isinstance(data, Undecodable):
+            return {"ok": False, "error": data.error()}
         try:
-            return handler(*args, **kwargs)
+            return handler(data, *args, **kwargs)
         except DB_DOWN:
             return {"ok": False, "error": DB_DOWN_ERROR, "retry": True}
 
@@ -111,6 +114,8 @@ def _app_for(sid: str):
 
 def on_fix(sid: str, data: Any = None):
     """Store one fix; ack ``{"ok", "seq"}`` or ``{"ok": false, "seq", "error"}`` (+ ``"retry": true``)."""
+    if isinstance(data, Undecodable):
+        return {"ok": False, "seq": None, "error": data.error()}
     app = _app_for(sid)
     if app is None or sid not in _connections:
         return {"ok": False, "seq": raw_seq(data), "error": "not connected"}
@@ -128,6 +133,8 @@ def on_fix(sid: str, data: Any = None):
 
 def on_fixes(sid: str, data: Any = None):
     """Store a queued batch; ack the accepted seqs and the rejected ones with reasons."""
+    if isinstance(data, Undecodable):
+        return {"ok": False, "accepted": [], "rejected": [], "error": data.error()}
     if not isinstance(data, list):
         return {"ok": False, "accepted": [], "rejected": [], "error": "fixes must be a JSON list"}
     app = _app_for(sid)

@@ -85,6 +85,7 @@ def osmand():
     )
 
     session = request_session()
+    device = _query_device(session)  # before the body is read: a stranger's body is never parsed
     try:
         if request.is_json:
             decoded = decode_osmand_json(request.get_json(silent=True), now=utcnow())
@@ -92,12 +93,24 @@ def osmand():
             decoded = decode_osmand_query(request.values, now=utcnow())
     except ProtocolError as exc:
         raise ApiError(str(exc)) from None
-    device = devices.device_for_token(session, decoded.device_key)
+    if device is None:
+        device = devices.device_for_token(session, decoded.device_key)
     if device is None:
         raise ApiError("unknown device", 400)  # what Traccar answers; nothing is stored
     result = _ingest_decoded(session, device, decoded)
     _log_refused(device, result)
     return "", 200
+
+
+def _query_device(session):
+    """Return the device named by the query's ``id`` (or ``deviceid``), None when the query names none."""
+    key = (request.args.get("id") or request.args.get("deviceid") or "").strip()
+    if not key:
+        return None  # the JSON form carries its device_id in the (small, bounded) body
+    device = devices.device_for_token(session, key)
+    if device is None:
+        raise ApiError("unknown device", 400)
+    return device
 
 
 @bp.post("/owntracks")

@@ -120,7 +120,7 @@ def test_set_contact_for_escalation(cli):
 def test_keys_rotate_reseals_every_sheet_and_old_key_can_go(cli, monkeypatch):
     from sqlalchemy import text
 
-    from patients import crypto
+    from app import crypto
 
     old = crypto.generate_key()
     monkeypatch.setenv("ESCORT_DATA_KEYS", old)
@@ -129,7 +129,13 @@ def test_keys_rotate_reseals_every_sheet_and_old_key_can_go(cli, monkeypatch):
         crypto.install(crypto.Keyring([old]))
         from patients.models import Patient
 
+        from app.models import User
+        from dispatch.models import Alert
+
         s.add(Patient(name="Key Test", contacts=[{"name": "Zed", "phone": "+44 1"}], created_at=utcnow()))
+        s.add(User(username="esc", role="escort", emergency_contact_email="kin@x.org", created_at=utcnow()))
+        s.add(Alert(kind="medication_due", raised_at=utcnow(), updated_at=utcnow(),
+                    detail=crypto.seal_fields({"medication": "Zolp", "due_at": "x"}, ("medication",))))
         s.commit()
     new = cli.invoke(main, ["keys", "generate"]).output.strip()
     assert crypto.Keyring([new]).count == 1, "a usable Fernet key"
@@ -139,6 +145,12 @@ def test_keys_rotate_reseals_every_sheet_and_old_key_can_go(cli, monkeypatch):
     with Session(create_engine(cli.url)) as s:
         sealed = s.execute(text("SELECT contacts FROM patient")).scalar_one()
     assert crypto.Keyring([new]).open(sealed) == [{"name": "Zed", "phone": "+44 1"}]
+    assert "1 escorts' emergency contacts and 1 alert" in done.output
+    with Session(create_engine(cli.url)) as s:
+        email = s.execute(text("SELECT emergency_contact_email FROM \"user\"")).scalar_one()
+        [detail] = s.execute(select(Alert.detail)).scalars().all()
+    assert crypto.Keyring([new]).open(email) == "kin@x.org"
+    assert crypto.Keyring([new]).open(detail["sealed"]) == {"medication": "Zolp"}
     monkeypatch.setenv("ESCORT_DATA_KEYS", "not-a-key")
     bad = cli.invoke(main, ["keys", "rotate"])
     assert bad.exit_code == 1 and "Fernet keys" in bad.output

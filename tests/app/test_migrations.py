@@ -32,7 +32,7 @@ def test_existing_contacts_and_medications_are_sealed_by_the_upgrade(tmp_path):
 
     from app.db import alembic_config, make_engine
     from app.db import upgrade as upgrade_all
-    from patients import crypto
+    from app import crypto
     from patients.models import Patient
     from tests.conftest import _reset_postgres
 

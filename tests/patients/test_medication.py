@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app.db import utcnow
+from dispatch import alerts as alerts_mod
 from dispatch import scheduler
 from dispatch.models import Alert, TripEvent
 from dispatch.notify import Channels
@@ -85,5 +86,6 @@ def test_dose_in_transit_reminds_the_escort_then_alerts_after_the_grace(client, 
     scheduler.sweep(session, now=due + timedelta(seconds=605), channels=Channels())
     session.expire_all()
     [alert] = session.exec(select(Alert).where(Alert.kind == "medication_due")).all()
-    assert alert.detail["medication"] == "Insulin"
+    assert "Insulin" not in str(alert.detail), "sealed at rest"
+    assert alerts_mod.opened(alert.detail)["medication"] == "Insulin"
     assert len(session.exec(select(TripEvent).where(TripEvent.kind == "medication_reminder")).all()) == 1

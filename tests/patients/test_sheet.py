@@ -213,7 +213,7 @@ def test_sensitive_fields_are_sealed_in_the_database(client, world, session, app
 
 
 def test_key_rotation_reseals_with_the_new_key(tmp_path):
-    from patients import crypto
+    from app import crypto
 
     old, new = crypto.generate_key(), crypto.generate_key()
     sealed = crypto.Keyring([old]).seal({"allergies": ["penicillin"]})

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,13 +24,17 @@ from tests.system.conftest import (
 )
 
 SAMPLE = REPO / "deploy" / "nginx.conf"
+ACCESS_LOG = "/var/log/nginx/escort-dispatch.access.log"
 UPSTREAM_LINE = re.compile(r"^(\s*)server 127\.0\.0\.1:\d+ ([^;]*);\n", re.MULTILINE)
 
 
-def render(sample: str, listen_port: int, upstream_ports: list[int]) -> str:
-    """Return the sample with its listen port and upstream servers replaced, and nothing else changed."""
+def render(sample: str, listen_port: int, upstream_ports: list[int], access_log: Path | None = None) -> str:
+    """Return the sample with its listen port, upstream servers and access log path replaced, nothing else changed."""
     first = UPSTREAM_LINE.search(sample)
     assert first and "listen 80;" in sample, "the sample's upstream servers or listen line moved"
+    assert ACCESS_LOG in sample, "the sample's access_log line moved"
+    if access_log is not None:
+        sample = sample.replace(ACCESS_LOG, str(access_log))
     options = first.group(2)
     servers = "".join(f"{first.group(1)}server 127.0.0.1:{p} {options};\n" for p in upstream_ports)
     body = UPSTREAM_LINE.sub("", sample)
@@ -56,7 +61,7 @@ def nginx_in_front(prefix: Path, upstream_ports: list[int]):
     (prefix / "temp").mkdir(exist_ok=True)
     port = free_port()
     site = prefix / "escort-dispatch.conf"
-    site.write_text(render(SAMPLE.read_text(), port, upstream_ports))
+    site.write_text(render(SAMPLE.read_text(), port, upstream_ports, prefix / "escort-access.log"))
     conf = prefix / "nginx.conf"
     conf.write_text(wrapper(prefix, site))
     check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True,
@@ -127,3 +132,32 @@ def connected_devices(server) -> int:
         text = resp.read().decode()
     match = re.search(r'^escort_connected\{namespace="device"\} (\S+)$', text, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
+
+
+def test_the_access_log_and_the_server_log_hold_no_device_token(app, world, tmp_path):
+    """Trackers send their token in the URL: nginx logs the request line without the query, the app never logs it."""
+    from tests.live import LiveServer
+
+    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
+    stranger = "esd_not-a-token-but-looks-like-one-0123456789"
+    stamp = int(time.time()) - 30
+    with LiveServer(url, tmp_path, ESCORT_PROXY_COUNT="1") as live, \
+            nginx_in_front(tmp_path / "nginx", [live.port]) as front:
+        answers = []
+        for query in (f"id={world.device_token}&lat=51.5007&lon=-0.1246&timestamp={stamp}",
+                      f"id={world.device_token}&lat=51.5007&lon=-0.1246&timestamp=86400",  # refused: too old
+                      f"deviceid={world.device_token}&lat=95&lon=0&timestamp={stamp}",  # malformed: a 400
+                      f"id={stranger}&lat=51.5&lon=-0.12&timestamp={stamp}"):  # unknown device
+            request = urllib.request.Request(f"{front}/osmand?{query}", method="POST", data=b"")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    answers.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                answers.append(exc.code)
+    assert answers == [200, 200, 400, 400]
+    access = (tmp_path / "nginx" / "escort-access.log").read_text()
+    assert access.count('"POST /osmand HTTP/1.1" ') == 4, access
+    server_log = live.log_path.read_text()
+    for secret in (world.device_token, stranger):
+        assert secret not in access and secret not in server_log
+        assert secret not in (tmp_path / "nginx" / "access.log").read_text()

@@ -207,8 +207,9 @@ def test_query_units_and_names():
     assert (absurd.speed_mps, absurd.accuracy_m, absurd.altitude_m, absurd.battery_pct) == (None, None, None, 100.0)
     assert (absurd.lat, absurd.lon) == (42.06288, -88.23412), "an implausible reading drops, the position stays"
     extras = {"cell": "257,02,16,2224", "wifi": "00-14-22-01-23-45,-80", "ignition": "true", "rpm": "x",
-              "mock": "true", "vacc": "0", "fuel": "24", "driverUniqueId": "D1"}
+              "vacc": "0", "fuel": "24", "driverUniqueId": "D1"}
     assert decode_osmand_query({**q, **extras}, now=NOW).fix == decode_osmand_query(q, now=NOW).fix
+    assert decode_osmand_query({**q, "mock": "true"}, now=NOW).fix.mock is True, "mock=true is kept (fix.mock)"
 
 
 def test_query_accepts_multidicts_and_lists():

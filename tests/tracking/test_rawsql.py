@@ -15,19 +15,22 @@ from tracking.models import Device, Fix, TripTrackState
 from tracking.rawsql import INSERT_CHUNK, RawSQL
 
 
-def _row(device_id: int, seq: int, ts: datetime, raw: RawSQL, *, trip_id=None, lat=51.5, lon=-0.12) -> tuple:
+def _row(device_id: int, seq: int, ts: datetime, raw: RawSQL, *, trip_id=None, lat=51.5, lon=-0.12,
+         mock=False) -> tuple:
     return (device_id, seq, trip_id, raw.when(ts), raw.when(ts + timedelta(seconds=1)), lat, lon, 8.0, 1.5,
-            90.0, None, 77)
+            90.0, None, 77, mock)
 
 
 def test_fixes_written_raw_read_back_through_the_orm_as_written(app, world, session):
     ts = datetime(2026, 11, 29, 9, 30, 15, 250000, tzinfo=timezone.utc)
     raw = RawSQL(session)
-    new = raw.insert_fixes([_row(world.device.id, 1, ts, raw, trip_id=world.trip.id)])
+    new = raw.insert_fixes([_row(world.device.id, 1, ts, raw, trip_id=world.trip.id, mock=True),
+                            _row(world.device.id, 2, ts + timedelta(seconds=1), raw)])
     session.commit()
-    assert new == {(world.device.id, 1)}
+    assert new == {(world.device.id, 1), (world.device.id, 2)}
     with Session(app.extensions["escort"].engine) as fresh:
-        fix = fresh.exec(select(Fix).where(Fix.device_id == world.device.id)).one()
+        fix, plain = fresh.exec(select(Fix).where(Fix.device_id == world.device.id).order_by(Fix.seq)).all()
+    assert (fix.mock, plain.mock) == (True, False)
     assert (fix.ts, fix.received_at) == (ts, ts + timedelta(seconds=1))
     assert fix.ts.tzinfo is not None and fix.trip_id == world.trip.id
     assert (fix.lat, fix.lon, fix.accuracy_m, fix.speed_mps, fix.heading_deg, fix.altitude_m, fix.battery_pct) == \

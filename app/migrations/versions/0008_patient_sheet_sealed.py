@@ -5,7 +5,7 @@ Revises: 0007
 Create Date: 2026-11-23 10:10:00
 
 Existing contacts and medications are sealed with the keyring that create_app (or the CLI)
-installed; see patients/crypto.py.
+installed; see app/crypto.py.
 """
 import json
 
@@ -36,7 +36,7 @@ def upgrade() -> None:
         batch_op.alter_column('medications', type_=sa.Text(), existing_nullable=False, server_default=None,
                               existing_server_default='[]', postgresql_using='medications::text')
     if rows:
-        from patients.crypto import current
+        from app.crypto import current
 
         keyring = current()
         for pid, contacts, medications in rows:

@@ -1,4 +1,7 @@
-"""Sensitive patient fields sealed at rest with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``).
+"""Sensitive fields sealed at rest with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``).
+
+What is sealed: patient sheets, escorts' emergency contacts, and the medication named in trip
+events and alerts (``seal_fields``).
 
 Keys come from ``ESCORT_DATA_KEYS``: comma-separated Fernet keys, newest first. The first
 key seals; every key opens (``MultiFernet``). Rotation, documented in the README:
@@ -24,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+import sqlalchemy as sa
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
+
+from app.config import read_or_create_private
 
 PREFIX = "fernet:"
 
@@ -92,12 +98,8 @@ def keyring_for(env_keys: str | None, instance_path: Path) -> Keyring:
     """Return the keyring from ``ESCORT_DATA_KEYS``, or the instance folder's (made once)."""
     if env_keys and env_keys.strip():
         return Keyring([k for k in env_keys.split(",") if k.strip()])
-    instance_path.mkdir(parents=True, exist_ok=True)
-    path = instance_path / "data_keys"
-    if not path.exists():
-        path.write_text(generate_key() + "\n")
-        path.chmod(0o600)
-    return Keyring([line for line in path.read_text().splitlines() if line.strip()])
+    text = read_or_create_private(instance_path / "data_keys", lambda: generate_key() + "\n")
+    return Keyring([line for line in text.splitlines() if line.strip()])
 
 
 _lock = threading.Lock()
@@ -131,3 +133,53 @@ class Sealed(TypeDecorator):
     def process_result_value(self, value: str | None, dialect) -> Any:
         """Open on the way out."""
         return None if value is None else current().open(value)
+
+
+# The key under which ``seal_fields`` keeps a JSON detail's sensitive values, sealed together.
+SEALED_KEY = "sealed"
+
+
+def seal_fields(detail: dict, names: tuple[str, ...]) -> dict:
+    """Return ``detail`` with the named keys moved into one sealed value under ``"sealed"``.
+
+    For JSON details (a trip event's, an alert's) whose other keys the database must still
+    read (a status event's ``to``): only what names a medication or a person is sealed.
+    """
+    secret = {name: detail[name] for name in names if name in detail}
+    if not secret:
+        return dict(detail)
+    rest = {key: value for key, value in detail.items() if key not in secret}
+    rest[SEALED_KEY] = current().seal(secret)
+    return rest
+
+
+def open_fields(detail: Any) -> Any:
+    """Return a detail with its sealed values opened back into it (a detail without them as it is)."""
+    if not isinstance(detail, dict) or not isinstance(detail.get(SEALED_KEY), str):
+        return detail
+    opened = {key: value for key, value in detail.items() if key != SEALED_KEY}
+    opened.update(current().open(detail[SEALED_KEY]))
+    return opened
+
+
+CONTACT_COLUMNS = ("emergency_contact_name", "emergency_contact_email", "emergency_contact_phone")
+
+
+def reseal_others(session, keyring: Keyring) -> dict[str, int]:
+    """Re-seal escorts' emergency contacts and the sealed parts of alert and trip event details; count them."""
+    counts = {"contacts": 0, "details": 0}
+    cols = ", ".join(CONTACT_COLUMNS)
+    for uid, *values in session.execute(sa.text(f'SELECT id, {cols} FROM "user"')).all():
+        fresh = [keyring.reseal(v) if v is not None else None for v in values]
+        if fresh != values:
+            session.execute(sa.text(f'UPDATE "user" SET {", ".join(f"{c} = :{c}" for c in CONTACT_COLUMNS)} '
+                                    "WHERE id = :id"), {**dict(zip(CONTACT_COLUMNS, fresh)), "id": uid})
+            counts["contacts"] += 1
+    for name in ("alert", "trip_event"):
+        table = sa.table(name, sa.column("id", sa.Integer), sa.column("detail", sa.JSON))
+        for row_id, detail in session.execute(sa.select(table.c.id, table.c.detail)).all():
+            if isinstance(detail, dict) and isinstance(detail.get(SEALED_KEY), str):
+                resealed = {**detail, SEALED_KEY: keyring.reseal(detail[SEALED_KEY])}
+                session.execute(table.update().where(table.c.id == row_id).values(detail=resealed))
+                counts["details"] += 1
+    return counts
