@@ -51,6 +51,8 @@ class Config:
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-For and -Proto are
     # trusted that many hops deep, so the audit log records the real client address.
     proxy_count: int = 0
+    # Strict-Transport-Security max-age in seconds, sent only when set (the site is served over HTTPS).
+    hsts_s: float = 0.0
     testing: bool = False
 
     @classmethod
@@ -78,6 +80,7 @@ class Config:
             data_keys=env.get("ESCORT_DATA_KEYS") or None,
             idle_logout_s=_seconds(env, "ESCORT_IDLE_LOGOUT_S", 30 * 60.0),
             proxy_count=int(_seconds(env, "ESCORT_PROXY_COUNT", 0)),
+            hsts_s=_seconds(env, "ESCORT_HSTS_S", 0.0),
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
