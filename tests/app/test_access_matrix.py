@@ -33,6 +33,8 @@ TABLE: dict[str, set[str]] = {
     "static": PUBLIC, "openapi.openapi_json": PUBLIC, "tracking.escort_service_worker": PUBLIC,
     # Device endpoints take device credentials, never a user's: tested in tests/tracking.
     "tracking.post_fixes": set(), "tracking.osmand": set(), "tracking.owntracks": set(),
+    # A queued panic's credential is the panic voucher of its escort's page, never the sender's login.
+    "dispatch_api.queued_panic": set(),
     "admin.audit_page": {"admin"}, "admin_api.audit_api": {"admin"},
     "dispatch.live_map": STAFF,
     "dispatch.trip_page": SEES_PATIENT - {"escort"},
