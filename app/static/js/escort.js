@@ -12,6 +12,7 @@
   var PANICS = "escort.panics.v2.";    // + user id: panics pressed while offline, each with its voucher
   var QUEUE_KEY = QUEUE + page.user_id, PENDING_KEY = PENDING + page.user_id, PANIC_KEY = PANICS + page.user_id;
   var SEQ_KEY = "escort.seq.v1";
+  var LEGACY_PANIC_KEY = "escort.panic.v1";
   var ACK_TIMEOUT_MS = 5000;
   var CHUNK = 200;
   var TERMINAL = { no_show: true, cancelled: true, incident: true };
@@ -290,6 +291,17 @@
       });
     });
     sendOthersPanics();
+    sendLegacyPanic();
+  }
+
+  // A panic queued before queues were kept per escort names no one: better sent late on this
+  // login (dispatch sees the tablet and the time) than never.
+  function sendLegacyPanic() {
+    var raw = localStorage.getItem(LEGACY_PANIC_KEY);
+    if (!raw) return;
+    socket.timeout(ACK_TIMEOUT_MS).emit("panic", JSON.parse(raw), function (err) {
+      if (!err) localStorage.removeItem(LEGACY_PANIC_KEY);
+    });
   }
 
   // Another escort's panic goes with their voucher: dispatch records it as theirs, once.
