@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
-from app import logs
+from app import logs, security
 from app.config import REPO_ROOT, Config, instance_secret
 
 csrf = CSRFProtect()
@@ -131,6 +131,7 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
     )
     _init_extensions(app, cfg)
     _register(app)
+    security.install(app, tile_url=cfg.tile_url, hsts_s=cfg.hsts_s)
     if cfg.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -61,6 +61,8 @@ class Config:
     max_body_bytes: int = 4 * 1024 * 1024
     # Who may read /metrics: a request with ``Authorization: Bearer <token>``; unset: loopback only.
     metrics_token: str | None = None
+    # Strict-Transport-Security max-age in seconds, sent only when set (the site is served over HTTPS).
+    hsts_s: float = 0.0
     testing: bool = False
 
     @classmethod
@@ -90,6 +92,7 @@ class Config:
             proxy_count=int(_seconds(env, "ESCORT_PROXY_COUNT", 0)),
             max_body_bytes=_byte_count(env, "ESCORT_MAX_BODY_BYTES", cls.max_body_bytes),
             metrics_token=env.get("ESCORT_METRICS_TOKEN") or None,
+            hsts_s=_seconds(env, "ESCORT_HSTS_S", 0.0),
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()

@@ -136,6 +136,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("dispatch_api.ack_alert", "post"): Operation("alerts", {200: "Alert", 401: "", 403: "", 404: "", 409: ""}),
     ("dispatch_api.resolve_alert", "post"): Operation(
         "alerts", {200: "Alert", 400: "", 401: "", 403: "", 404: "", 409: ""}, model=AlertResolve),
+    ("dispatch_api.queued_panic", "post"): Operation(
+        "alerts", {200: {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}, 400: "", 403: ""},
+        security=PUBLIC,
+        body={"application/json": {
+            "type": "object", "required": ["voucher"],
+            "description": "a panic a shared tablet queued; raised as the panic of the escort the voucher names",
+            "properties": {"voucher": {"type": "string", "description": "panic_voucher of that escort's page"},
+                           "ts": {"type": "string", "format": "date-time"},
+                           "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                           "lon": {"type": "number", "minimum": -180, "maximum": 180}}}}),
     ("dispatch_api.create_zone", "post"): Operation("hazard zones", {201: "HazardZone", 400: "", 401: "", 403: ""},
                                                     model=ZoneCreate),
     ("dispatch_api.list_zones", "get"): Operation(

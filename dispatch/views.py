@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 
-from app.api import ApiError, id_arg, parse
-from app.auth import api_roles, page_roles
+from app.api import ApiError, id_arg, json_payload, parse
+from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import alerts, present, service, trips
+from dispatch import alerts, present, service, trips, vouchers
 from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, StatusChange, TripCreate
 from dispatch.settings import validate_settings
@@ -159,6 +159,17 @@ def resolve_alert(alert_id: int):
                                        note=body.note, now=utcnow()))
     except alerts.AlertError as exc:
         raise ApiError(str(exc), 409 if alert.resolved_at else 400) from None
+
+
+@api.post("/queued-panics")
+def queued_panic():
+    """Raise a panic a shared tablet queued for an escort now logged out; the voucher is the credential."""
+    try:
+        vouchers.redeem(request_session(), current_app.config["SECRET_KEY"], json_payload(),
+                        sender=request_user(), now=utcnow())
+    except vouchers.VoucherError as exc:
+        raise ApiError(str(exc), 403) from None
+    return jsonify(ok=True)
 
 
 @api.post("/hazard-zones")

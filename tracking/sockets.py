@@ -45,6 +45,10 @@ def on_connect(auth: Any = None):
         device_id, user_id, credential = _authenticate(token)
     except DB_DOWN:
         raise ConnectionRefusedError(DB_DOWN_ERROR) from None
+    expected = auth.get("user_id") if isinstance(auth, dict) else None
+    if not token and expected is not None and expected != user_id:
+        # A tablet page left open across a change of login: its queue is another escort's.
+        raise ConnectionRefusedError("this page belongs to another escort's login; reload it")
     _connections[request.sid] = (device_id, user_id)
     riders.remember(request.sid, DEVICE_NS, credential)
     if user_id is not None:

@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 from app.api import ApiError, json_payload
 from app.auth import bearer_token, page_roles
 from app.db import request_session, utcnow
-from dispatch import present, trips
+from dispatch import present, trips, vouchers
 from tracking import devices, ingest
 
 bp = Blueprint("tracking", __name__)
@@ -31,8 +31,11 @@ def escort_page():
     """Show the escort's tablet: their trip, status buttons, GPS streaming."""
     session = request_session()
     trip = trips.current_trip_for_escort(session, current_user)
+    # The page's escort and a voucher for their panics: what this tablet queues is sent as theirs only.
+    voucher = vouchers.issue(current_app.config["SECRET_KEY"], current_user.id)
     return render_template("escort/tablet.html", trip=present.trip_for_escort(session, trip),
-                           status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash))
+                           status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash),
+                           user_id=current_user.id, panic_voucher=voucher)
 
 
 @bp.route("/escort-sw.js")

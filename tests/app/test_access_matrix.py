@@ -36,6 +36,8 @@ TABLE: dict[str, set[str]] = {
     "static": PUBLIC, "openapi.openapi_json": PUBLIC, "tracking.escort_service_worker": PUBLIC,
     # Device endpoints take device credentials, never a user's: tested in tests/tracking.
     "tracking.post_fixes": set(), "tracking.osmand": set(), "tracking.owntracks": set(),
+    # A queued panic's credential is the panic voucher of its escort's page, never the sender's login.
+    "dispatch_api.queued_panic": set(),
     "admin.audit_page": {"admin"}, "admin_api.audit_api": {"admin"},
     "admin_api.list_users_api": {"admin"}, "admin_api.disable_user_api": {"admin"},
     "admin_api.enable_user_api": {"admin"}, "admin_api.reset_password_api": {"admin"},

@@ -9,6 +9,7 @@
                   "hazard_zone", "late", "medication_due"];
   var ENDED = { completed: true, cancelled: true, no_show: true };
   var TRAIL = 50;
+  var MOCKED = "Mocked location — not to be trusted";
 
   var map = L.map("map", { zoomControl: true }).setView([51.5, -0.12], 12);
   if (page.tile_url) {
@@ -24,6 +25,22 @@
     if (cls) el.className = cls;
     if (content !== undefined) el.textContent = content;
     return el;
+  }
+
+  // Leaflet puts a string tooltip in as HTML: tooltips get an element with text lines instead.
+  function tooltipNode(lines, cls) {
+    var box = text("div", cls);
+    lines.filter(Boolean).forEach(function (line) { box.appendChild(text("div", "", line)); });
+    return box;
+  }
+
+  // The phone said the position came from a mock-location app: show it, never trust it quietly.
+  function isMocked(fix) { return !!(fix && fix.mock === true); }
+
+  function styleMocked(marker, mocked) {
+    marker.setStyle(mocked ? { color: "#e65100", weight: 4, dashArray: "3 3" } : { color: "#fff", weight: 3, dashArray: null });
+    var el = marker.getElement && marker.getElement();
+    if (el) el.classList.toggle("mocked", mocked);
   }
 
   function ago(iso) {
@@ -63,8 +80,9 @@
     if (trip.last_fix) placeTripMarker(trip, trip.last_fix);
   }
 
-  function tripLabel(trip) {
-    return (trip.patient_name || "Trip " + trip.id) + " — " + (trip.escort || "no escort") + " — " + trip.status.replace(/_/g, " ");
+  function tripLabel(trip, fix) {
+    return tooltipNode([(trip.patient_name || "Trip " + trip.id) + " — " + (trip.escort || "no escort") + " — " +
+                        trip.status.replace(/_/g, " "), isMocked(fix) ? MOCKED : ""], isMocked(fix) ? "mocked" : "");
   }
 
   function placeTripMarker(trip, fix) {
@@ -73,12 +91,12 @@
     if (!marker) {
       marker = L.circleMarker(latlng, { radius: 9, weight: 3, color: "#fff", fillColor: "#1f5fbf", fillOpacity: 1,
                                         className: "escort-marker trip-" + trip.id }).addTo(map);
-      marker.bindTooltip(tripLabel(trip));
+      marker.bindTooltip(tripLabel(trip, fix));
       state.markers[trip.id] = marker;
       state.markers["trail-" + trip.id] = L.polyline([], { color: "#1f5fbf", weight: 2, dashArray: "4 4" }).addTo(map);
     } else {
       marker.setLatLng(latlng);
-      marker.setTooltipContent(tripLabel(trip));
+      marker.setTooltipContent(tripLabel(trip, fix));
     }
     var trail = state.markers["trail-" + trip.id];
     trail.addLatLng(latlng);
@@ -86,6 +104,7 @@
     if (pts.length > TRAIL) trail.setLatLngs(pts.slice(pts.length - TRAIL));
     markOffRoute(trip.id, latlng);
     marker.setStyle({ fillColor: openAlertsOf(trip.id) ? "#c62828" : "#1f5fbf" });
+    styleMocked(marker, isMocked(fix));
   }
 
   // While a deviation is open, the driven stretch is drawn in red over the planned route.
@@ -108,14 +127,17 @@
   function placeDeviceMarker(deviceId, fix) {
     var marker = state.deviceMarkers[deviceId];
     var dev = state.devices[deviceId] || { label: "device " + deviceId };
+    var label = tooltipNode([dev.label || "device " + deviceId, isMocked(fix) ? MOCKED : ""], isMocked(fix) ? "mocked" : "");
     if (!marker) {
       marker = L.circleMarker([fix.lat, fix.lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#78909c", fillOpacity: 1,
                                                     className: "escort-marker device-" + deviceId }).addTo(map);
-      marker.bindTooltip(dev.label || "device " + deviceId);
+      marker.bindTooltip(label);
       state.deviceMarkers[deviceId] = marker;
     } else {
       marker.setLatLng([fix.lat, fix.lon]);
+      marker.setTooltipContent(label);
     }
+    styleMocked(marker, isMocked(fix));
   }
 
   // ---- side lists -------------------------------------------------------------------------
@@ -131,6 +153,7 @@
       li.appendChild(text("div", "name", (trip.patient_name || "Trip " + id) + " · " + (trip.escort || "—")));
       var fix = state.lastFix[id] || trip.last_fix;
       li.appendChild(text("div", "meta", trip.status.replace(/_/g, " ") + " · last seen " + ago(fix && fix.ts)));
+      if (isMocked(fix)) { li.classList.add("mocked"); li.appendChild(text("div", "mocked-note", MOCKED)); }
       var open = text("a", "details", "Trip page");
       open.href = "/dispatch/trips/" + id;
       li.appendChild(open);
@@ -233,7 +256,7 @@
     state.zoneLayers = (zones || []).map(function (z) {
       return L.polygon(z.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
                                     className: "hazard-zone zone-" + z.id })
-        .bindTooltip("Hazard: " + z.name + (z.reason ? " — " + z.reason : "")).addTo(map);
+        .bindTooltip(tooltipNode(["Hazard: " + z.name, z.reason || ""], "zone-label")).addTo(map);
     });
   }
 

@@ -5,13 +5,17 @@
 
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var labels = page.status_labels;
-  var QUEUE_KEY = "escort.queue.v1";      // fixes not yet acknowledged, oldest first
-  var PENDING_KEY = "escort.pending.v1";  // status changes made while offline
+  // A tablet may be shared: what is queued is kept per escort (by user id) and only ever sent
+  // on that escort's own connection; a panic of another escort goes with their voucher.
+  var QUEUE = "escort.queue.v2.";      // + user id: fixes not yet acknowledged, oldest first
+  var PENDING = "escort.pending.v2.";  // + user id: status changes made while offline
+  var PANICS = "escort.panics.v2.";    // + user id: panics pressed while offline, each with its voucher
+  var QUEUE_KEY = QUEUE + page.user_id, PENDING_KEY = PENDING + page.user_id, PANIC_KEY = PANICS + page.user_id;
   var SEQ_KEY = "escort.seq.v1";
+  var LEGACY_PANIC_KEY = "escort.panic.v1";
   var ACK_TIMEOUT_MS = 5000;
   var CHUNK = 200;
   var TERMINAL = { no_show: true, cancelled: true, incident: true };
-  var PANIC_KEY = "escort.panic.v1";      // a panic pressed while offline, sent first on reconnect
   var PANIC_HOLD_MS = 2000;
   var SUGGEST = { arrived_pickup: "arrived_pickup", arrived_dropoff: "arrived_dropoff" };
 
@@ -34,6 +38,25 @@
   function showCounts() {
     $("fixes-sent").textContent = String(state.sent);
     $("fixes-queued").textContent = String(load(QUEUE_KEY).length);
+    var others = othersQueued(), el = $("others-queued");
+    el.hidden = !others;
+    el.textContent = others ? others + " items queued by another escort, sent when they log in" : "";
+  }
+
+  // The user ids of other escorts with something queued on this tablet, by storage key prefix.
+  function otherKeys(prefix) {
+    var keys = [];
+    for (var i = 0; i < localStorage.length; i++) {
+      var key = localStorage.key(i);
+      if (key.indexOf(prefix) === 0 && key !== prefix + page.user_id) keys.push(key);
+    }
+    return keys;
+  }
+
+  function othersQueued() {
+    return [QUEUE, PENDING, PANICS].reduce(function (n, prefix) {
+      return n + otherKeys(prefix).reduce(function (m, key) { return m + load(key).length; }, 0);
+    }, 0);
   }
 
   // ---- trip and status buttons ------------------------------------------------------------
@@ -189,10 +212,11 @@
   // ---- connection -----------------------------------------------------------------------
 
   var conn = $("conn-status");
-  var socket = io("/device", { transports: ["websocket", "polling"] });
+  // The page names its escort: the server refuses the connection if the login is now someone else's.
+  var socket = io("/device", { transports: ["websocket", "polling"], auth: { user_id: page.user_id } });
   socket.on("connect", function () {
     conn.textContent = "online"; conn.className = "live";
-    sendQueuedPanic();  // before anything else
+    sendQueuedPanics();  // before anything else
     flushQueue();
   });
   socket.on("checkin_due", function (due) {
@@ -214,7 +238,10 @@
     el.textContent = (labels[status] || status) + "? Tap the button to confirm.";
   });
   socket.on("disconnect", function () { conn.textContent = "offline"; conn.className = "offline"; });
-  socket.on("connect_error", function () { conn.textContent = "offline"; conn.className = "offline"; });
+  socket.on("connect_error", function (err) {
+    conn.textContent = "offline"; conn.className = "offline";
+    if (err && /another escort/.test(err.message)) location.reload(); // show the page of whoever is logged in now
+  });
   socket.on("trip", function (trip) {
     if (!state.trip) { location.reload(); return; } // a trip was assigned: show it (the queue is kept)
     if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); }
@@ -233,11 +260,9 @@
       timer = null;
       var payload = { ts: new Date().toISOString(), lat: state.lastLat, lon: state.lastLon };
       if (socket.connected) {
-        socket.timeout(ACK_TIMEOUT_MS).emit("panic", payload, function (err) {
-          if (err) localStorage.setItem(PANIC_KEY, JSON.stringify(payload));
-        });
+        socket.timeout(ACK_TIMEOUT_MS).emit("panic", payload, function (err) { if (err) queuePanic(payload); });
       } else {
-        localStorage.setItem(PANIC_KEY, JSON.stringify(payload));
+        queuePanic(payload);
       }
     }
     ["pointerdown", "touchstart"].forEach(function (e) { button.addEventListener(e, start); });
@@ -245,11 +270,50 @@
     button.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
   }
 
-  function sendQueuedPanic() {
-    var raw = localStorage.getItem(PANIC_KEY);
+  // Kept with this escort's voucher, so it can be sent as theirs whoever logs in next.
+  function queuePanic(payload) {
+    var panics = load(PANIC_KEY);
+    panics.push({ user_id: page.user_id, ts: payload.ts, lat: payload.lat, lon: payload.lon, voucher: document.querySelector("meta[name=panic-voucher]").content });
+    save(PANIC_KEY, panics);
+    showCounts();
+  }
+
+  function dropPanic(key, ts) {
+    save(key, load(key).filter(function (p) { return p.ts !== ts; }));
+    showCounts();
+  }
+
+  // This escort's panics go on their own connection; a panic is removed only once acknowledged.
+  function sendQueuedPanics() {
+    load(PANIC_KEY).forEach(function (p) {
+      socket.timeout(ACK_TIMEOUT_MS).emit("panic", { ts: p.ts, lat: p.lat, lon: p.lon }, function (err) {
+        if (!err) dropPanic(PANIC_KEY, p.ts);
+      });
+    });
+    sendOthersPanics();
+    sendLegacyPanic();
+  }
+
+  // A panic queued before queues were kept per escort names no one: better sent late on this
+  // login (dispatch sees the tablet and the time) than never.
+  function sendLegacyPanic() {
+    var raw = localStorage.getItem(LEGACY_PANIC_KEY);
     if (!raw) return;
     socket.timeout(ACK_TIMEOUT_MS).emit("panic", JSON.parse(raw), function (err) {
-      if (!err) localStorage.removeItem(PANIC_KEY);
+      if (!err) localStorage.removeItem(LEGACY_PANIC_KEY);
+    });
+  }
+
+  // Another escort's panic goes with their voucher: dispatch records it as theirs, once.
+  function sendOthersPanics() {
+    var csrf = document.querySelector("meta[name=csrf-token]").content;
+    otherKeys(PANICS).forEach(function (key) {
+      load(key).forEach(function (p) {
+        fetch("/api/v1/queued-panics", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(p)
+        }).then(function (resp) { if (resp.ok) dropPanic(key, p.ts); }).catch(function () { /* offline: kept */ });
+      });
     });
   }
 

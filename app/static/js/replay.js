@@ -20,6 +20,18 @@
 
   var data = null, times = [], t0 = 0, t1 = 0, now = 0, playing = false, lastFrame = null;
   var marker = null, items = [], cursor = null;
+  var MOCKED = "Mocked location — not to be trusted";
+
+  // A Leaflet tooltip given a string takes it as HTML; an element with text is taken as is.
+  function textNode(content, cls) {
+    var div = document.createElement("div");
+    if (cls) div.className = cls;
+    div.textContent = content;
+    return div;
+  }
+
+  // A stored fix the phone marked as coming from a mock-location app: [lat, lon, t, speed, mock].
+  function isMocked(row) { return !!row && (row[4] === true || row.mock === true); }
 
   function fmtTime(epochS) {
     return new Date(epochS * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -59,6 +71,7 @@
     if (data.track.length) {
       var p = positionAt(now);
       marker.setLatLng([p.lat, p.lon]);
+      showMocked(isMocked(data.track[p.i]));
       root.dataset.index = String(p.i);
       root.dataset.lat = p.lat.toFixed(6);
       root.dataset.lon = p.lon.toFixed(6);
@@ -121,11 +134,11 @@
     if (latlngs.length > 1) L.polyline(latlngs, { color: "#37474f", weight: 3, className: "driven-track" }).addTo(layers);
     data.off_route.forEach(function (s) {
       L.polyline(latlngs.slice(s.start_index, s.end_index + 1), { color: "#c62828", weight: 5, className: "off-route" })
-        .bindTooltip("Off route " + fmtDur(s.duration_s) + ", up to " + Math.round(s.max_distance_m) + " m").addTo(layers);
+        .bindTooltip(textNode("Off route " + fmtDur(s.duration_s) + ", up to " + Math.round(s.max_distance_m) + " m")).addTo(layers);
     });
     data.stops.forEach(function (s) {
       L.circleMarker([s.lat, s.lon], { radius: 8, color: "#b26a00", fillColor: "#ffb300", fillOpacity: 0.8, className: "stop-mark" })
-        .bindTooltip("Stop " + fmtDur(s.duration_s) + " from " + fmtTime(s.t0)).on("click", function () { setTime(s.t0); })
+        .bindTooltip(textNode("Stop " + fmtDur(s.duration_s) + " from " + fmtTime(s.t0))).on("click", function () { setTime(s.t0); })
         .addTo(layers);
     });
     if (latlngs.length) {
@@ -133,6 +146,17 @@
     }
     // No animation: the marker must be placed on the final view, not one still zooming.
     if (layers.getLayers().length) map.fitBounds(layers.getBounds(), { padding: [20, 20], animate: false });
+  }
+
+  // The replay marker on a mocked fix: another style and the words, in its tooltip and the status line.
+  function showMocked(mocked) {
+    if (root.dataset.mocked === (mocked ? "1" : "0")) return;
+    root.dataset.mocked = mocked ? "1" : "0";
+    marker.setStyle(mocked ? { color: "#e65100", weight: 4, dashArray: "3 3" } : { color: "#fff", weight: 3, dashArray: null });
+    var el = marker.getElement();
+    if (el) el.classList.toggle("mocked", mocked);
+    if (mocked) marker.bindTooltip(textNode(MOCKED, "mocked"), { permanent: true, direction: "top" }).openTooltip();
+    else marker.unbindTooltip();
   }
 
   function drawFigures() {
@@ -241,8 +265,10 @@
     drawChart();
     slider.max = String(Math.max(0, Math.round(t1 - t0)));
     slider.disabled = playBtn.disabled = !times.length;
+    var mockedCount = data.track.filter(isMocked).length;
     status.textContent = times.length
-      ? data.track.length + " positions, " + data.off_route.length + " off-route stretch(es), " + data.stops.length + " stop(s)."
+      ? data.track.length + " positions, " + data.off_route.length + " off-route stretch(es), " + data.stops.length + " stop(s)." +
+        (mockedCount ? " " + mockedCount + " position(s): " + MOCKED + "." : "")
       : "No recorded positions for this trip.";
     root.dataset.ready = "1";
     setTime(t0);
