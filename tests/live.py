@@ -95,7 +95,10 @@ class LiveServer:
 
 class ThreadedServer:
     """Serve an app of this process on a free port (werkzeug, one thread per request), for real
-    Socket.IO clients over TCP while the test moves the scheduler's clock in the same process."""
+    Socket.IO clients over TCP while the test moves the scheduler's clock in the same process.
+
+    Clients use the polling transport here: werkzeug's server does not close a WebSocket
+    cleanly, and each client's disconnect would wait seconds for it."""
 
     def __init__(self, app) -> None:
         from werkzeug.serving import make_server

@@ -96,7 +96,7 @@ class Tablet:
         self.log: list = []
         self.client = sio.Client(reconnection=False)
         self.client.on("*", self._record, namespace="/device")
-        self.client.connect(url, namespaces=["/device"], auth={"token": token}, transports=["websocket"],
+        self.client.connect(url, namespaces=["/device"], auth={"token": token}, transports=["polling"],
                             wait_timeout=10)
 
     def _record(self, event, *args):

@@ -49,12 +49,12 @@ def test_guessing_over_a_real_socket_is_slowed_alerted_once_and_audited(app, wor
         desk = sio.Client(reconnection=False)
         desk.on("alert", dispatched.append, namespace="/dispatch")
         desk.connect(server.url, namespaces=["/dispatch"], auth={"token": world.api_tokens["dan"]},
-                     transports=["websocket"], wait_timeout=10)
+                     transports=["polling"], wait_timeout=10)
         tablet = sio.Client(reconnection=False)
         on_tablet: list = []
         tablet.on("*", lambda event, *args: on_tablet.append(event), namespace="/device")
         tablet.connect(server.url, namespaces=["/device"], auth={"token": world.device_token},
-                       transports=["websocket"], wait_timeout=10)
+                       transports=["polling"], wait_timeout=10)
 
         def checkin(pin: str) -> dict:
             return tablet.call("checkin", {"pin": pin}, namespace="/device", timeout=10)
