@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, present, trips
+from dispatch import alerts, present, safety, trips
 from dispatch.models import Alert, Trip
 
 
@@ -19,8 +19,6 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
     An escort with PINs ends a trip with one; the duress PIN ends it just the same and
     silently raises ``duress``.
     """
-    from dispatch import safety
-
     duress = False
     if status == "completed" and user.role == "escort" and user.safe_pin_hash:
         try:
@@ -72,7 +70,6 @@ def resolve(session: Session, alert: Alert, user: User, *, category: str, note: 
 
 def panic(session: Session, device, data: dict, *, now: datetime) -> None:
     """Raise panic for the device's trip at its last known position, commit, and alert dispatchers."""
-    from dispatch import safety
     from tracking.schemas import parse_panic
 
     at, lat, lon = parse_panic(data, now=now)
@@ -85,10 +82,8 @@ def panic(session: Session, device, data: dict, *, now: datetime) -> None:
 
 
 def _check_pin(session: Session, user: User, pin, *, trip: Trip | None, device_id: int | None, source: str,
-               now: datetime):
+               now: datetime) -> safety.PinCheck:
     """Check a PIN through the limiter (``safety.check_pin``); commit a refusal and tell dispatchers of its alert."""
-    from dispatch import safety
-
     check = safety.check_pin(session, user, pin, trip=trip, device_id=device_id, source=source, now=now)
     if not check.accepted:
         session.commit()
@@ -104,8 +99,6 @@ def checkin(session: Session, user_id: int, pin, *, now: datetime, device_id: in
     the answer nor its timing differs between the two PINs. A wrong PIN, and any PIN while
     the limiter makes the escort wait, get one and the same refusal.
     """
-    from dispatch import safety
-
     user = session.get(User, user_id)
     trip = trips.current_trip_for_escort(session, user)
     try:
@@ -124,8 +117,6 @@ def checkin(session: Session, user_id: int, pin, *, now: datetime, device_id: in
 
 def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> None:
     """Raise the silent duress alert and tell dispatchers (never the escort's screen)."""
-    from dispatch import safety
-
     with Session(engine, expire_on_commit=False) as session:
         user = session.get(User, user_id)
         trip = session.get(Trip, trip_id) if trip_id else None
@@ -140,8 +131,6 @@ def change_pins(session: Session, user_id: int, data: dict, *, now: datetime, de
     Given the duress PIN as the current one, the answer is the same success, nothing changes,
     and dispatch is silently alerted: someone may be forcing the change.
     """
-    from dispatch import safety
-
     user = session.get(User, user_id)
     trip = trips.current_trip_for_escort(session, user)
     try:

@@ -415,6 +415,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
                 extra.append(f"{detail['max_distance_off_route_m']:.0f} m off route")
             if detail.get("duration_s") is not None:
                 extra.append(f"{detail['duration_s']:.0f} s")
+            if detail.get("wrong_in_a_row") is not None:
+                extra.append(f"{detail['wrong_in_a_row']} wrong PINs in a row")
             return "alert", f"Alert raised: {alert_kind}" + (f" ({', '.join(extra)})" if extra else "")
         if kind == "alert_acknowledged":
             return "alert", f"Alert acknowledged: {alert_kind}{who}"

@@ -92,7 +92,7 @@ def test_guessing_over_a_real_socket_is_slowed_alerted_once_and_audited(app, wor
     assert not any("pin" in t.lower() for t in texts) and "Check-in by eve" in texts
     staff = [e["text"] for e in app.test_client().get(f"/api/v1/trips/{world.trip.id}/timeline",
                                                       headers=world.bearer("dan")).get_json()["timeline"]]
-    assert "Alert raised: pin attempts" in staff
+    assert "Alert raised: pin attempts (3 wrong PINs in a row)" in staff
 
 
 def test_each_further_wrong_pin_doubles_the_wait_up_to_a_cap(app, world, session):
