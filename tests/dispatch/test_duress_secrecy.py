@@ -206,3 +206,25 @@ def test_the_escort_side_is_the_same_after_a_duress_and_a_safe_checkin(tmp_path)
     assert any(text.startswith("Escalation step 3 (escort's emergency contact) for duress")
                for text in duress["coordinator timeline"])
     assert duress["coordinator list"][0]["alert_count"] == safe["coordinator list"][0]["alert_count"] + 2
+
+
+def test_a_purged_trips_kept_figures_count_only_the_alerts_the_reader_may_know(app, world, session, client):
+    from dispatch import service
+    from tracking.retention import purge_fixes
+
+    eve = world.users["escort"]
+    eve.safe_pin_hash, eve.duress_pin_hash = hash_secret(SAFE), hash_secret(DURESS)
+    session.add(eve)
+    session.commit()
+    assert client.post("/api/v1/fixes", json=[fix_payload(1)],
+                       headers={"Authorization": f"Bearer {world.device_token}"}).status_code == 200
+    assert service.checkin(session, eve.id, DURESS, now=utcnow()) == {"ok": True}
+    _wait_for_alerts(session, "duress", 1)
+    time.sleep(0.3)  # the background task returns its connection
+    assert purge_fixes(session, older_than_days=0, now=utcnow() + timedelta(seconds=1)) == 1
+
+    url = f"/api/v1/trips/{world.trip.id}/figures"
+    staff, escort = client.get(url, headers=world.bearer("dan")).get_json(), client.get(
+        url, headers=world.bearer("eve")).get_json()
+    assert staff["from_summary"] and escort["from_summary"]
+    assert (staff["alert_count"], escort["alert_count"]) == (1, 0)
