@@ -31,6 +31,10 @@ class User(SQLModel, table=True):
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # An escort's wrong PINs in a row, and until when a further PIN is refused unchecked
+    # (``dispatch.safety``): on the row, so every process counts the same attempts.
+    pin_failures: int = 0
+    pin_locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
     # Flask-Login's protocol, kept here so the model is the user object.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -14,12 +15,53 @@ from tracking.fix import iso_z
 
 KINDS = (
     "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",
-    "late", "hazard_zone", "medication_due",
+    "late", "hazard_zone", "medication_due", "pin_attempts",
 )
 CATEGORIES = ("false", "test", "precautionary", "incident")
 SEVERITY = {kind: rank for rank, kind in enumerate(
-    ("panic", "duress", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late", "medication_due")
+    ("panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late",
+     "medication_due")
 )}
+# Alerts the escort's side never learns of, nor their timeline entries, counts or figures:
+# duress (someone is forcing the escort) and pin_attempts (someone else may hold the tablet).
+# Whoever is shown the escort's tablet or login must find nothing.
+SILENT = frozenset({"duress", "pin_attempts"})
+# The roles that may know of silent alerts; every other one (escorts) may not.
+KNOW_SILENT = frozenset({"admin", "dispatcher", "coordinator"})
+# Trip events that tell of one alert (``detail`` has its ``alert_id`` and ``kind``).
+ALERT_EVENTS = frozenset({"alert_raised", "alert_acknowledged", "alert_resolved", "alert_cleared", "notification"})
+
+
+def hidden_kinds(user: User | None) -> frozenset[str]:
+    """Return the alert kinds ``user`` may not know of: the silent ones, except for dispatch and review staff."""
+    return frozenset() if user is not None and user.role in KNOW_SILENT else SILENT
+
+
+def may_know(user: User | None, kind: str) -> bool:
+    """Say whether ``user`` may know of an alert of this kind."""
+    return kind not in hidden_kinds(user)
+
+
+def known_to(user: User | None) -> ColumnElement[bool]:
+    """Return a WHERE clause on ``Alert`` keeping the alerts ``user`` may know of."""
+    hidden = hidden_kinds(user)
+    return Alert.kind.not_in(sorted(hidden)) if hidden else true()
+
+
+def hidden_alert_ids(session: Session, user: User | None, trip_id: int) -> frozenset[int]:
+    """Return the ids of the trip's alerts ``user`` may not know of."""
+    hidden = hidden_kinds(user)
+    if not hidden:
+        return frozenset()
+    return frozenset(session.exec(select(Alert.id).where(Alert.trip_id == trip_id, Alert.kind.in_(sorted(hidden)))))
+
+
+def event_known(kind: str, detail: dict | None, hidden: frozenset[str], hidden_ids: frozenset[int]) -> bool:
+    """Say whether a trip event may be shown: not one telling of a hidden alert (by its id or its kind)."""
+    if kind not in ALERT_EVENTS:
+        return True
+    detail = detail or {}
+    return detail.get("alert_id") not in hidden_ids and detail.get("kind") not in hidden
 
 
 # Keys of an alert's or trip event's detail that name a medication or reach a person (a
@@ -83,7 +125,7 @@ def raise_alert(session: Session, *, trip_id: int | None, device_id: int | None,
         return existing, False
     if trip_id is not None:
         session.add(TripEvent(trip_id=trip_id, at=at, kind="alert_raised",
-                              detail={"alert_id": alert.id, "kind": kind, **detail}))
+                              detail={**detail, "alert_id": alert.id, "kind": kind}))
     return alert, True
 
 

@@ -166,7 +166,7 @@ def trip_report(trip_id: int):
     trip = _page_trip(trip_id)
     data = triplog.replay(session, trip, g.user, now=utcnow())
     track = triplog.load_track(session, trip.id)
-    figs = triplog.trip_figures(session, trip, track)
+    figs = triplog.trip_figures(session, trip, track, user=g.user)
     sketch = Markup(exports.track_sketch_svg(trip.route or [], track, figs.off_route, figs.stops))
     record(session, g.user, "export", object_type="trip", object_id=trip.id, detail={"format": "report"})
     session.commit()
@@ -230,7 +230,7 @@ def timeline_api(trip_id: int):
     session = request_session()
     trip = _trip(trip_id)
     show = triplog.header(session, trip, g.user, now=utcnow())["show_patient"]
-    items = triplog.timeline(session, trip, show_patient=show, track=triplog.load_track(session, trip.id))
+    items = triplog.timeline(session, trip, user=g.user, show_patient=show, track=triplog.load_track(session, trip.id))
     record(session, g.user, "export", object_type="trip", object_id=trip.id, detail={"format": "timeline"})
     session.commit()
     return jsonify({"trip_id": trip.id, "timeline": items})
@@ -251,8 +251,9 @@ def trip_figures_api(trip_id: int):
     session = request_session()
     trip = _trip(trip_id)
     track = triplog.load_track(session, trip.id)
-    events = triplog._events(session, trip.id)
-    return jsonify(triplog.figures_or_summary(triplog.trip_figures(session, trip, track, events), track, events))
+    events = triplog.known_events(session, trip.id, g.user)
+    figs = triplog.trip_figures(session, trip, track, user=g.user, trip_events=events)
+    return jsonify(triplog.figures_or_summary(figs, track, events))
 
 
 @api.get("/trips/<int:trip_id>/track.<fmt>")
@@ -287,5 +288,5 @@ def add_note(trip_id: int):
     except triplog.LogError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
-    item = triplog.timeline(session, trip, show_patient=False, events=[event])[0]
+    item = triplog.timeline(session, trip, user=g.user, show_patient=False, events=[event])[0]
     return jsonify(item), 201

@@ -1,16 +1,33 @@
-"""Escort safety: panic, and check-ins where a duress PIN silently calls for help."""
+"""Escort safety: panic, and check-ins where a duress PIN silently calls for help; PIN guessing limited."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, select
 
+from app.audit import record
 from app.auth import check_secret
 from app.models import User
 from dispatch import alerts
 from dispatch.models import Alert, Trip, TripEvent
 from tracking.fix import iso_z
+
+# The PIN limiter. After PIN_FREE_WRONG wrong PINs in a row, each further attempt waits
+# PIN_WAIT_BASE_S * 2^(n - PIN_FREE_WRONG) seconds (n: wrong PINs in a row), at most
+# PIN_WAIT_MAX_S; a correct PIN, safe or duress, sets n back to 0. Guessing a four-digit PIN
+# then takes days instead of half a minute.
+PIN_FREE_WRONG = 3
+PIN_WAIT_BASE_S = 5.0
+PIN_WAIT_MAX_S = 300.0
+# Wrong PINs in a row that raise ``pin_attempts`` for dispatch: someone else may hold the tablet.
+PIN_ALERT_AFTER = 3
+# One answer for a wrong PIN and for any PIN while the escort must wait: it tells neither apart,
+# and is true for the escort who typed the right PIN too early.
+PIN_NOT_ACCEPTED = "that PIN was not accepted; check it and try again shortly"
+_CLAIM_TRIES = 5
 
 
 class SafetyError(ValueError):
@@ -28,26 +45,96 @@ def panic(session: Session, *, trip: Trip | None, device_id: int | None, at: dat
     return alert
 
 
-def verify_pin(user: User, pin) -> bool:
-    """Check a PIN against both of the escort's PINs; return True for the duress PIN.
+@dataclass(frozen=True)
+class PinCheck:
+    """One PIN attempt's outcome: accepted (and whether with the duress PIN), or not; and the
+    ``pin_attempts`` alert a wrong PIN raised or updated, for dispatchers' screens."""
 
-    Both hashes are always computed, so the safe and the duress PIN take the same time.
+    accepted: bool
+    duress: bool = False
+    alert: Alert | None = None
+
+
+def is_pin(pin) -> bool:
+    """Say whether ``pin`` is 4 to 8 ASCII digits."""
+    return isinstance(pin, str) and pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8
+
+
+def pin_wait_s(wrong_in_a_row: int) -> float:
+    """Return how long any further PIN must wait after ``wrong_in_a_row`` wrong ones (0 for the first few)."""
+    if wrong_in_a_row < PIN_FREE_WRONG:
+        return 0.0
+    return min(PIN_WAIT_BASE_S * 2 ** min(wrong_in_a_row - PIN_FREE_WRONG, 16), PIN_WAIT_MAX_S)
+
+
+def check_pin(session: Session, user: User, pin, *, trip: Trip | None, device_id: int | None, source: str,
+              now: datetime) -> PinCheck:
+    """Check an escort's PIN through the limiter; every PIN check goes through here.
+
+    While the escort must wait, the PIN is refused unchecked. A wrong PIN is audited and, from
+    PIN_ALERT_AFTER in a row, raises ``pin_attempts``; the caller commits that. Both hashes are
+    always computed, and a correct PIN resets the count the same way, so the safe and the
+    duress PIN take the same path and time. Raises SafetyError for a malformed PIN (not counted).
     """
-    if not isinstance(pin, str) or not pin.isdigit() or not 4 <= len(pin) <= 8:
+    if not is_pin(pin):
         raise SafetyError("enter your 4 to 8 digit PIN")
     if user.safe_pin_hash is None:
         raise SafetyError("no PIN is set for you yet; ask dispatch")
+    wrong_so_far = _claim_attempt(session, user.id, now=now)
+    if wrong_so_far is None:
+        return PinCheck(accepted=False)
     is_safe = check_secret(user.safe_pin_hash, pin)
     is_duress = check_secret(user.duress_pin_hash, pin)
-    if not (is_safe or is_duress):
-        raise SafetyError("that PIN is not right")
-    return is_duress and not is_safe
+    if is_safe or is_duress:
+        session.execute(update(User).where(User.id == user.id).values(pin_failures=0, pin_locked_until=None)
+                        .execution_options(synchronize_session=False))
+        return PinCheck(accepted=True, duress=is_duress and not is_safe)
+    alert = _wrong_pin(session, user, wrong_so_far, trip=trip, device_id=device_id, source=source, now=now)
+    return PinCheck(accepted=False, alert=alert)
+
+
+def _claim_attempt(session: Session, user_id: int, *, now: datetime) -> int | None:
+    """Count an attempt as wrong before its PIN is checked; return the count, or None while it must wait.
+
+    A compare-and-swap on the user's row, committed at once: attempts in parallel (other
+    connections, other processes) are each counted, and the one that makes the count reach
+    PIN_FREE_WRONG sets the wait that refuses the others. A correct PIN then resets the count.
+    """
+    for _ in range(_CLAIM_TRIES):
+        failures, locked_until = session.exec(
+            select(User.pin_failures, User.pin_locked_until).where(User.id == user_id)).one()
+        if locked_until is not None and locked_until > now:
+            return None
+        wait_s = pin_wait_s(failures + 1)
+        claimed = session.execute(
+            update(User).where(User.id == user_id, User.pin_failures == failures)
+            .values(pin_failures=failures + 1, pin_locked_until=now + timedelta(seconds=wait_s) if wait_s else None)
+            .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        if claimed == 1:
+            return failures + 1
+    return None  # others keep counting attempts at this very moment: refuse this one
+
+
+def _wrong_pin(session: Session, user: User, wrong_in_a_row: int, *, trip: Trip | None, device_id: int | None,
+               source: str, now: datetime) -> Alert | None:
+    """Audit a wrong PIN; from PIN_ALERT_AFTER in a row, raise or update ``pin_attempts`` (silent: ``alerts.SILENT``)."""
+    trip_id = trip.id if trip else None
+    record(session, user, "pin_wrong", object_type="user", object_id=user.id,
+           detail={"during": source, "wrong_in_a_row": wrong_in_a_row, "trip_id": trip_id})
+    if wrong_in_a_row < PIN_ALERT_AFTER:
+        return None
+    alert, _new = alerts.raise_alert(session, trip_id=trip_id, device_id=trip.device_id if trip else device_id,
+                                     kind="pin_attempts", at=now, now=now,
+                                     detail={"escort": user.username, "wrong_in_a_row": wrong_in_a_row,
+                                             "during": source})
+    return alert
 
 
 def check_new_pins(safe, duress) -> None:
     """Refuse PINs that are not 4 to 8 digits, or a duress PIN equal to the safe one."""
     for label, pin in (("safe", safe), ("duress", duress)):
-        if not isinstance(pin, str) or not pin.isdigit() or not 4 <= len(pin) <= 8:
+        if not is_pin(pin):
             raise SafetyError(f"the {label} PIN must be 4 to 8 digits")
     if safe == duress:
         raise SafetyError("the safe and duress PINs must differ")

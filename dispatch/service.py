@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, present, trips
+from dispatch import alerts, present, safety, trips
 from dispatch.models import Alert, Trip
 
 
@@ -19,14 +19,15 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
     An escort with PINs ends a trip with one; the duress PIN ends it just the same and
     silently raises ``duress``.
     """
-    from dispatch import safety
-
     duress = False
     if status == "completed" and user.role == "escort" and user.safe_pin_hash:
         try:
-            duress = safety.verify_pin(user, pin)
+            check = _check_pin(session, user, pin, trip=trip, device_id=trip.device_id, source="end_trip", now=now)
         except safety.SafetyError:
-            raise trips.TripError("enter your PIN to end the trip") from None
+            check = None
+        if check is None or not check.accepted:
+            raise trips.TripError("enter your PIN to end the trip")
+        duress = check.duress
     trips.change_status(session, trip, status, user, now=now)
     session.commit()
     _forget_active_trips()
@@ -69,7 +70,6 @@ def resolve(session: Session, alert: Alert, user: User, *, category: str, note: 
 
 def panic(session: Session, device, data: dict, *, now: datetime) -> None:
     """Raise panic for the device's trip at its last known position, commit, and alert dispatchers."""
-    from dispatch import safety
     from tracking.schemas import parse_panic
 
     at, lat, lon = parse_panic(data, now=now)
@@ -81,23 +81,35 @@ def panic(session: Session, device, data: dict, *, now: datetime) -> None:
     realtime.emit_alert(alerts.public(alert))
 
 
-def checkin(session: Session, user_id: int, pin, *, now: datetime) -> dict:
+def _check_pin(session: Session, user: User, pin, *, trip: Trip | None, device_id: int | None, source: str,
+               now: datetime) -> safety.PinCheck:
+    """Check a PIN through the limiter (``safety.check_pin``); commit a refusal and tell dispatchers of its alert."""
+    check = safety.check_pin(session, user, pin, trip=trip, device_id=device_id, source=source, now=now)
+    if not check.accepted:
+        session.commit()
+        if check.alert is not None:
+            realtime.emit_alert(alerts.public(check.alert))
+    return check
+
+
+def checkin(session: Session, user_id: int, pin, *, now: datetime, device_id: int | None = None) -> dict:
     """Check an escort in; the answer is the same for the safe and the duress PIN.
 
     The duress alert is raised in a background task after the answer is built, so neither
-    the answer nor its timing differs between the two PINs.
+    the answer nor its timing differs between the two PINs. A wrong PIN, and any PIN while
+    the limiter makes the escort wait, get one and the same refusal.
     """
-    from dispatch import safety
-
     user = session.get(User, user_id)
     trip = trips.current_trip_for_escort(session, user)
     try:
-        is_duress = safety.verify_pin(user, pin)
+        check = _check_pin(session, user, pin, trip=trip, device_id=device_id, source="checkin", now=now)
     except safety.SafetyError as exc:
         return {"ok": False, "error": str(exc)}
+    if not check.accepted:
+        return {"ok": False, "error": safety.PIN_NOT_ACCEPTED}
     safety.record_checkin(session, user, trip, now=now)
     session.commit()
-    if is_duress:
+    if check.duress:
         realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
                                                 trip.id if trip else None, now)
     return {"ok": True}
@@ -105,8 +117,6 @@ def checkin(session: Session, user_id: int, pin, *, now: datetime) -> dict:
 
 def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> None:
     """Raise the silent duress alert and tell dispatchers (never the escort's screen)."""
-    from dispatch import safety
-
     with Session(engine, expire_on_commit=False) as session:
         user = session.get(User, user_id)
         trip = session.get(Trip, trip_id) if trip_id else None
@@ -115,22 +125,26 @@ def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> N
         realtime.emit_alert(alerts.public(alert))
 
 
-def change_pins(session: Session, user_id: int, data: dict, *, now: datetime) -> dict:
-    """Let an escort set their PINs; changing them needs the current one.
+def change_pins(session: Session, user_id: int, data: dict, *, now: datetime, device_id: int | None = None) -> dict:
+    """Let an escort set their PINs; changing them needs the current one (through the limiter).
 
     Given the duress PIN as the current one, the answer is the same success, nothing changes,
     and dispatch is silently alerted: someone may be forcing the change.
     """
-    from dispatch import safety
-
     user = session.get(User, user_id)
+    trip = trips.current_trip_for_escort(session, user)
     try:
         safety.check_new_pins(data.get("safe"), data.get("duress"))
-        duress = safety.verify_pin(user, data.get("current")) if user.safe_pin_hash else False
+        check = None
+        if user.safe_pin_hash:
+            check = _check_pin(session, user, data.get("current"), trip=trip, device_id=device_id,
+                               source="change_pins", now=now)
     except safety.SafetyError as exc:
         return {"ok": False, "error": str(exc)}
-    if duress:
-        trip = trips.current_trip_for_escort(session, user)
+    if check is not None and not check.accepted:
+        return {"ok": False, "error": safety.PIN_NOT_ACCEPTED}
+    if check is not None and check.duress:
+        session.commit()  # the count of wrong PINs, set back to zero
         realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
                                                 trip.id if trip else None, now)
         return {"ok": True}

@@ -135,7 +135,7 @@ def _filtered(query, session: Session, user: User, filters: Filters):
     if filters.status is not None:
         query = query.where(Trip.status == filters.status)
     if filters.had_alerts is not None:
-        has = exists().where(Alert.trip_id == Trip.id)
+        has = exists().where(Alert.trip_id == Trip.id, alerts_mod.known_to(user))
         query = query.where(has if filters.had_alerts else ~has)
     return query
 
@@ -161,10 +161,11 @@ def rows_public(session: Session, user: User, trips: list[Trip], *, now: datetim
     ids = [t.id for t in trips]
     if not ids:
         return []
-    counts = dict(session.exec(select(Alert.trip_id, func.count(Alert.id)).where(Alert.trip_id.in_(ids))
+    known = alerts_mod.known_to(user)
+    counts = dict(session.exec(select(Alert.trip_id, func.count(Alert.id)).where(Alert.trip_id.in_(ids), known)
                                .group_by(Alert.trip_id)).all())
     open_counts = dict(session.exec(select(Alert.trip_id, func.count(Alert.id))
-                                    .where(Alert.trip_id.in_(ids), Alert.resolved_at.is_(None))
+                                    .where(Alert.trip_id.in_(ids), Alert.resolved_at.is_(None), known)
                                     .group_by(Alert.trip_id)).all())
     escort_ids = {t.escort_user_id for t in trips if t.escort_user_id}
     names = dict(session.exec(select(User.id, User.username).where(User.id.in_(escort_ids))).all()) if escort_ids else {}
@@ -222,10 +223,17 @@ def load_track(session: Session, trip_id: int) -> list[Fix]:
             for lat, lon, ts, seq, acc, speed, heading, alt, batt, mock in rows]
 
 
-def _events(session: Session, trip_id: int) -> list[TripEvent]:
-    """Return the trip's events in time order."""
-    return list(session.exec(select(TripEvent).where(TripEvent.trip_id == trip_id)
-                             .order_by(TripEvent.at, TripEvent.id)).all())
+def known_events(session: Session, trip_id: int, user: User | None) -> list[TripEvent]:
+    """Return the trip's events that ``user`` may know of, in time order (``alerts.event_known``)."""
+    hidden, hidden_ids = alerts_mod.hidden_kinds(user), alerts_mod.hidden_alert_ids(session, user, trip_id)
+    rows = session.exec(select(TripEvent).where(TripEvent.trip_id == trip_id).order_by(TripEvent.at, TripEvent.id))
+    return [e for e in rows if alerts_mod.event_known(e.kind, e.detail, hidden, hidden_ids)]
+
+
+def known_alerts(session: Session, trip_id: int, user: User | None) -> list[Alert]:
+    """Return the trip's alerts that ``user`` may know of, oldest first."""
+    return list(session.exec(select(Alert).where(Alert.trip_id == trip_id, alerts_mod.known_to(user))
+                             .order_by(Alert.raised_at, Alert.id)).all())
 
 
 def _status_times(events) -> dict[str, datetime]:
@@ -264,13 +272,17 @@ def _detection(trip: Trip):
         return DetectionSettings()
 
 
-def trip_figures(session: Session, trip: Trip, track: list[Fix], events: list[TripEvent] | None = None,
-                 trip_alerts: list[Alert] | None = None) -> figures.TripFigures:
-    """Compute one trip's figures from its stored events, alerts and track."""
-    events = _events(session, trip.id) if events is None else events
-    if trip_alerts is None:
-        trip_alerts = list(session.exec(select(Alert).where(Alert.trip_id == trip.id)).all())
-    reached = _status_times((e.at, (e.detail or {}).get("to")) for e in events if e.kind == "status")
+def trip_figures(session: Session, trip: Trip, track: list[Fix], *, user: User | None,
+                 trip_events: list[TripEvent] | None = None, trip_alerts: list[Alert] | None = None
+                 ) -> figures.TripFigures:
+    """Compute one trip's figures from its events, the alerts ``user`` may know of, and its track.
+
+    Given ``trip_events`` or ``trip_alerts``, they must be what ``known_events`` and
+    ``known_alerts`` return for ``user``.
+    """
+    trip_events = known_events(session, trip.id, user) if trip_events is None else trip_events
+    trip_alerts = known_alerts(session, trip.id, user) if trip_alerts is None else trip_alerts
+    reached = _status_times((e.at, (e.detail or {}).get("to")) for e in trip_events if e.kind == "status")
     settings = _detection(trip)
     route = figures.planned_route(trip.route or [], (trip.pickup_lat, trip.pickup_lon),
                                   (trip.dropoff_lat, trip.dropoff_lon))
@@ -301,8 +313,9 @@ def period(session: Session, user: User, filters: Filters) -> list[figures.Outco
         raise LogError(f"more than {MAX_PERIOD_TRIPS} trips in the period; narrow it")
     # Batches of ids, not a subquery: PostgreSQL misjudges the JSON filter and scans every event.
     chunks = list(_chunks([t.id for t in trips], 900))
-    events, alerts = _bulk(session, [TripEvent.trip_id.in_(c) for c in chunks], [Alert.trip_id.in_(c) for c in chunks],
-                           first_only=True)
+    known = alerts_mod.known_to(user)
+    events, alerts = _bulk(session, [TripEvent.trip_id.in_(c) for c in chunks],
+                           [Alert.trip_id.in_(c) & known for c in chunks], first_only=True)
     return [outcome(t, _status_times(events.get(t.id, [])), alerts.get(t.id, [])) for t in trips]
 
 
@@ -341,7 +354,9 @@ def _bulk(session: Session, event_where: list, alert_where: list, *,
 def records(session: Session, user: User, trips: list[Trip], *, now: datetime) -> list[tuple]:
     """Return (trip, outcome, extra) per trip for the CSV export; extra has escort, patient, statuses."""
     chunks = list(_chunks([t.id for t in trips], 900))
-    events, alerts = _bulk(session, [TripEvent.trip_id.in_(c) for c in chunks], [Alert.trip_id.in_(c) for c in chunks])
+    known = alerts_mod.known_to(user)
+    events, alerts = _bulk(session, [TripEvent.trip_id.in_(c) for c in chunks],
+                           [Alert.trip_id.in_(c) & known for c in chunks])
     escort_ids = {t.escort_user_id for t in trips if t.escort_user_id}
     names = {}
     for chunk in _chunks(sorted(escort_ids), 900):
@@ -400,6 +415,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
                 extra.append(f"{detail['max_distance_off_route_m']:.0f} m off route")
             if detail.get("duration_s") is not None:
                 extra.append(f"{detail['duration_s']:.0f} s")
+            if detail.get("wrong_in_a_row") is not None:
+                extra.append(f"{detail['wrong_in_a_row']} wrong PINs in a row")
             return "alert", f"Alert raised: {alert_kind}" + (f" ({', '.join(extra)})" if extra else "")
         if kind == "alert_acknowledged":
             return "alert", f"Alert acknowledged: {alert_kind}{who}"
@@ -433,10 +450,13 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
     return "other", _label(kind).capitalize()
 
 
-def timeline(session: Session, trip: Trip, *, show_patient: bool, track: list[Fix] | None = None,
+def timeline(session: Session, trip: Trip, *, user: User | None, show_patient: bool, track: list[Fix] | None = None,
              events: list[TripEvent] | None = None) -> list[dict]:
-    """Return the trip's timeline in time order: who, what, where (from the track when not recorded)."""
-    events = _events(session, trip.id) if events is None else events
+    """Return the timeline ``user`` may know of in time order: who, what, where (from the track when not recorded).
+
+    Given ``events``, they must be what ``known_events`` returns for ``user`` (or a part of it).
+    """
+    events = known_events(session, trip.id, user) if events is None else events
     user_ids = {e.user_id for e in events if e.user_id}
     names = dict(session.exec(select(User.id, User.username).where(User.id.in_(user_ids))).all()) if user_ids else {}
     times = [f.ts for f in track] if track else []
@@ -487,10 +507,10 @@ def header(session: Session, trip: Trip, user: User, *, now: datetime) -> dict:
 def replay(session: Session, trip: Trip, user: User, *, now: datetime) -> dict:
     """Return everything the log page's replay needs: track, route, marks, timeline and figures."""
     track = load_track(session, trip.id)
-    events = _events(session, trip.id)
-    trip_alerts = list(session.exec(select(Alert).where(Alert.trip_id == trip.id).order_by(Alert.raised_at)).all())
+    events = known_events(session, trip.id, user)
+    trip_alerts = known_alerts(session, trip.id, user)
     head = header(session, trip, user, now=now)
-    figs = trip_figures(session, trip, track, events, trip_alerts)
+    figs = trip_figures(session, trip, track, user=user, trip_events=events, trip_alerts=trip_alerts)
     names = {}
     user_ids = {a.acknowledged_by_id for a in trip_alerts if a.acknowledged_by_id}
     if user_ids:
@@ -502,19 +522,26 @@ def replay(session: Session, trip: Trip, user: User, *, now: datetime) -> dict:
         "track": [[f.lat, f.lon, f.ts.timestamp(), f.speed_mps, f.mock] for f in track],
         "off_route": [_stretch(s) for s in figs.off_route],
         "stops": [_stretch(s) for s in figs.stops],
-        "timeline": timeline(session, trip, show_patient=head["show_patient"], track=track, events=events),
+        "timeline": timeline(session, trip, user=user, show_patient=head["show_patient"], track=track,
+                             events=events),
         "alerts": [alerts_mod.public(a, names) for a in trip_alerts],
         "figures": figures_or_summary(figs, track, events),
     }
 
 
+# The figures of a trip's alerts: always from the alerts themselves (kept for good, and filtered
+# for the reader), never from a stored summary, which counted every alert.
+ALERT_FIGURES = ("alert_count", "acknowledged_count", "mean_ack_s", "max_ack_s")
+
+
 def figures_or_summary(figs: figures.TripFigures, track: list[Fix], events: list[TripEvent]) -> dict:
     """Return the figures; once the raw track is purged, those kept when it was (``escort purge``)."""
+    live = figs.as_dict()
     if not track:
         kept = [e for e in events if e.kind == "track_summary"]
         if kept:
-            return {**kept[-1].detail, "from_summary": True}
-    return figs.as_dict()
+            return {**kept[-1].detail, **{k: live[k] for k in ALERT_FIGURES}, "from_summary": True}
+    return live
 
 
 def _stretch(s: figures.Stretch) -> dict:

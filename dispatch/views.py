@@ -91,7 +91,8 @@ def get_trip(trip_id: int):
     session = request_session()
     trip = _trip_or_404(trip_id)
     payload = present.trip_public(session, trip)
-    payload["alerts"] = [alerts.public(a) for a in alerts.open_alerts(session, trip.id)]
+    payload["alerts"] = [alerts.public(a) for a in alerts.open_alerts(session, trip.id)
+                         if alerts.may_know(g.user, a.kind)]
     payload["allowed_next"] = trips.allowed_next(trip, g.user.role) if g.user.role in STAFF else []
     return jsonify(payload)
 
@@ -119,7 +120,7 @@ def list_alerts():
     from sqlmodel import select
 
     session = request_session()
-    query = select(Alert).order_by(Alert.raised_at.desc()).limit(500)
+    query = select(Alert).where(alerts.known_to(g.user)).order_by(Alert.raised_at.desc()).limit(500)
     if g.user.role not in STAFF:
         query = query.join(Trip, Alert.trip_id == Trip.id).where(access.trip_filter(g.user))
     trip_id = id_arg("trip_id")

@@ -91,3 +91,30 @@ class LiveServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ThreadedServer:
+    """Serve an app of this process on a free port (werkzeug, one thread per request), for real
+    Socket.IO clients over TCP while the test moves the scheduler's clock in the same process.
+
+    Clients use the polling transport here: werkzeug's server does not close a WebSocket
+    cleanly, and each client's disconnect would wait seconds for it."""
+
+    def __init__(self, app) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = None
+
+    def __enter__(self) -> "ThreadedServer":
+        import threading
+
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

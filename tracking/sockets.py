@@ -206,12 +206,12 @@ def on_checkin(data: Any = None):
     """Record a check-in; a duress PIN answers exactly as the safe PIN does."""
     from dispatch import service
 
-    _, user_id = _connections[request.sid]
+    device_id, user_id = _connections[request.sid]
     if user_id is None:
         return {"ok": False, "error": "this device is not linked to an escort"}
     pin = data.get("pin") if isinstance(data, dict) else None
     with session_scope(_engine()) as session:
-        return service.checkin(session, user_id, pin, now=utcnow())
+        return service.checkin(session, user_id, pin, now=utcnow(), device_id=device_id)
 
 
 @socketio.on("set_pins", namespace=DEVICE_NS)
@@ -220,8 +220,8 @@ def on_set_pins(data: Any = None):
     """Set the escort's safe and duress PINs (the current PIN is needed to change them)."""
     from dispatch import service
 
-    _, user_id = _connections[request.sid]
+    device_id, user_id = _connections[request.sid]
     if user_id is None or not isinstance(data, dict):
         return {"ok": False, "error": "send {\"current\"?, \"safe\", \"duress\"} from an escort's device"}
     with session_scope(_engine()) as session:
-        return service.change_pins(session, user_id, data, now=utcnow())
+        return service.change_pins(session, user_id, data, now=utcnow(), device_id=device_id)

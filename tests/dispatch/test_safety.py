@@ -16,6 +16,7 @@ from dispatch import alerts as alerts_mod
 from dispatch import scheduler
 from dispatch.models import Alert, TripEvent
 from dispatch.notify import Channels
+from dispatch.safety import PIN_NOT_ACCEPTED
 from tests.factories import fix_payload, login
 
 NO_CHANNELS = Channels()
@@ -89,7 +90,7 @@ def test_wrong_or_malformed_pin_is_refused(app, world, session):
     _with_pins(world, session)
     tab = _tablet(app)
     assert tab.emit("checkin", {"pin": "0000"}, namespace="/device", callback=True) == {
-        "ok": False, "error": "that PIN is not right"}
+        "ok": False, "error": PIN_NOT_ACCEPTED}
     assert tab.emit("checkin", {"pin": 1234}, namespace="/device", callback=True)["ok"] is False
     assert tab.emit("checkin", None, namespace="/device", callback=True)["ok"] is False
     assert _alerts(session) == []
@@ -278,7 +279,7 @@ def test_escort_sets_pins_on_the_tablet_and_a_duress_pin_cannot_change_them(app,
     assert tab.emit("set_pins", {"safe": "1111", "duress": "2222"}, namespace="/device", callback=True) == {"ok": True}
     wrong = tab.emit("set_pins", {"current": "0000", "safe": "3333", "duress": "4444"}, namespace="/device",
                      callback=True)
-    assert wrong == {"ok": False, "error": "that PIN is not right"}
+    assert wrong == {"ok": False, "error": PIN_NOT_ACCEPTED}
     forced = tab.emit("set_pins", {"current": "2222", "safe": "3333", "duress": "4444"}, namespace="/device",
                       callback=True)
     assert forced == {"ok": True}

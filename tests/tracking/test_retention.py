@@ -19,7 +19,8 @@ from tracking.retention import purge_fixes
 def test_purge_keeps_trip_figures_and_the_audit_log(client, world, session):
     trip, _ = finished_trip(world, session, t0=T0)
     client.get(f"/api/v1/patients/{world.patient.id}", headers=world.bearer("dan"))  # one audit line
-    before = triplog.trip_figures(session, trip, triplog.load_track(session, trip.id)).as_dict()
+    before = triplog.trip_figures(session, trip, triplog.load_track(session, trip.id),
+                                  user=world.users["dispatcher"]).as_dict()
     stored = len(triplog.load_track(session, trip.id))
     assert stored > 10 and before["driven_distance_m"] > 0
     old_fixes = session.exec(select(func.count()).select_from(Fix).where(Fix.received_at < utcnow() - timedelta(days=1))).one()
