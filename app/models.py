@@ -24,7 +24,7 @@ class User(SQLModel, table=True):
     duress_pin_hash: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=200)
     # The escort's own emergency contact: the last step of an unanswered alert's escalation.
-    # Sealed at rest (app/crypto.py, migration 0014): a private person's name and address.
+    # Sealed at rest (app/crypto.py, migration 0013): a private person's name and address.
     emergency_contact_name: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_email: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_phone: str | None = Field(default=None, sa_type=Sealed)

@@ -114,7 +114,7 @@ def test_a_whole_workflow_leaves_nothing_sensitive_in_clear(tmp_path, caplog, sm
     assert leaks == []
 
 
-def test_migration_0014_seals_existing_contacts_and_details(tmp_path):
+def test_migration_0013_seals_existing_contacts_and_details(tmp_path):
     """A database at 0011 keeps its escorts' contacts and medication events, now sealed; fixes get mock = false."""
     import json
     import os

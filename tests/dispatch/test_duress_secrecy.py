@@ -34,7 +34,7 @@ NOT_ABOUT_TRIPS = {"static", "metrics", "healthz", "openapi.openapi_json", "auth
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?")
 EPOCH = re.compile(r"\b1\d{9}(?:\.\d+)?\b")
 DURATION = re.compile(r"-?\d+ min \d+ s\b|-?\d+(?:\.\d+)? s\b")
-TOKENS = re.compile(r'(name="csrf[-_]token"[^>]*(?:content|value)=")[^"]*|(nonce=")[^"]*')
+TOKENS = re.compile(r'(name="(?:csrf[-_]token|panic-voucher)"[^>]*(?:content|value)=")[^"]*|(nonce=")[^"]*')
 
 
 def _text(value: str) -> str:

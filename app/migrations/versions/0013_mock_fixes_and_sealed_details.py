@@ -3,7 +3,7 @@
 Existing rows are sealed with the keyring that create_app (or the CLI) installed, as 0008
 did for patient sheets; see app/crypto.py.
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-01 03:00:00
 """
@@ -12,7 +12,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
