@@ -369,6 +369,22 @@ def idle_check():
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
+@bp.get("/api/v1/session")
+def session_info():
+    """Say who this browser session is; the request itself counts as the user's activity.
+
+    Staff pages that people watch rather than click (the live map) call this when the person
+    moves the pointer or types, so a watched screen does not idle out while an unattended one
+    does; and when their live connection is dropped, to learn whether the session has ended.
+    """
+    user = request_user()
+    if user is None:
+        return jsonify(error="not logged in: log in again"), 401
+    idle_s = current_app.extensions["escort"].config.idle_logout_s
+    session_idles = bearer_token() is None and user.role != "escort" and idle_s > 0
+    return jsonify(user=user.username, role=user.role, idle_logout_s=idle_s if session_idles else None)
+
+
 @bp.route("/")
 def index():
     """Send a visitor to their home page, or to log in."""

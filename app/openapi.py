@@ -118,6 +118,13 @@ _OBJECT = {"type": "object"}
 _ARRAY = {"type": "array"}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("auth.session_info", "get"): Operation(
+        "session", {200: {"type": "object", "required": ["user", "role", "idle_logout_s"],
+                          "properties": {"user": {"type": "string"}, "role": {"type": "string"},
+                                         "idle_logout_s": {"type": ["number", "null"],
+                                                           "description": "a browser session without a "
+                                                                          "request this long ends; null: never"}}},
+                    401: ""}),
     ("dispatch_api.create_trip", "post"): Operation("trips", {201: "TripCreated", 400: "", 401: "", 403: ""},
                                                     model=TripCreate),
     ("dispatch_api.get_trip", "get"): Operation("trips", {200: "TripDetail", 401: "", 403: "", 404: ""}),

@@ -33,6 +33,7 @@ PUBLIC = set(ROLES)
 # endpoint → the roles that may use it (on the world's trip and patient, where the route names one).
 TABLE: dict[str, set[str]] = {
     "auth.index": PUBLIC, "auth.login": PUBLIC, "auth.logout": PUBLIC, "healthz": PUBLIC, "metrics": PUBLIC,
+    "auth.session_info": ALL_USERS,  # who am I: the session itself, nothing more
     "static": PUBLIC, "openapi.openapi_json": PUBLIC, "tracking.escort_service_worker": PUBLIC,
     # Device endpoints take device credentials, never a user's: tested in tests/tracking.
     "tracking.post_fixes": set(), "tracking.osmand": set(), "tracking.owntracks": set(),

@@ -319,7 +319,14 @@
   var conn = document.getElementById("conn-status");
   var socket = io("/dispatch", { transports: ["websocket", "polling"] });
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
-  socket.on("disconnect", function () { conn.textContent = "reconnecting…"; conn.className = "offline"; });
+  socket.on("disconnect", function (reason) {
+    conn.textContent = "reconnecting…"; conn.className = "offline";
+    // The server dropped us (a logout, an idle logout, a revoked token): log in again if the
+    // session has ended, otherwise connect again (the client does not retry such a drop itself).
+    if (reason === "io server disconnect") {
+      window.EscortSession.check().then(function (ok) { if (ok) { socket.connect(); } });
+    }
+  });
   socket.on("connect_error", function () { conn.textContent = "reconnecting…"; conn.className = "offline"; });
   socket.on("snapshot", applySnapshot);
   socket.on("positions", applyPositions);
