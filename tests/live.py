@@ -14,6 +14,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def wait_until(predicate, timeout_s: float = 10.0, *, every_s: float = 0.05) -> bool:
+    """Poll ``predicate()`` until it holds or ``timeout_s`` passes; say whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return False
+
+
 def free_port() -> int:
     """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as sock:

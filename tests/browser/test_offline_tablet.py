@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 
 from sqlmodel import select
 
 from tests.browser.conftest import login_page
 from tests.factories import PASSWORD
+from tests.live import wait_until
 from tracking.models import Device, Fix
 
 POINTS = [(51.5007 + i * 0.0002, -0.1246 + i * 0.0003) for i in range(12)]
@@ -22,15 +22,6 @@ def _stored(session) -> list[Fix]:
     return list(session.exec(select(Fix).where(Fix.device_id == tablet.id).order_by(Fix.id)).all())
 
 
-def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
-    """Wait until predicate() holds."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def _move(page, context, lat, lon) -> None:
     """Move the browser's position and give watchPosition a moment."""
@@ -44,7 +35,7 @@ def test_offline_positions_are_queued_survive_a_closed_tab_and_arrive_once_in_or
     context = page.context
     page.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('online')")
     _move(page, context, *POINTS[1])
-    assert _wait_for(lambda: len(_stored(session)) >= 1)
+    assert wait_until(lambda: len(_stored(session)) >= 1, 10.0)
     online_count = len(_stored(session))
 
     context.set_offline(True)
@@ -60,7 +51,7 @@ def test_offline_positions_are_queued_survive_a_closed_tab_and_arrive_once_in_or
     context.set_offline(False)
     reopened = context.new_page()
     reopened.goto(f"{live.url}/escort")
-    assert _wait_for(lambda: len(_stored(session)) >= online_count + queued, timeout_s=15)
+    assert wait_until(lambda: len(_stored(session)) >= online_count + queued, timeout_s=15)
     reopened.wait_for_function("() => document.querySelector('#fixes-queued').textContent === '0'")
     rows = _stored(session)
     seqs = [r.seq for r in rows]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 from sqlmodel import select
 
 from dispatch.models import Alert
 from tests.factories import PASSWORD
+from tests.live import wait_until
 from tracking.models import Device, Fix
 
 SOCKET_IO = re.compile(r".*/socket\.io/.*")
@@ -18,15 +18,6 @@ SOS = "Hold for two seconds to call dispatch"
 QUEUED_SEQS = """() => Object.keys(localStorage).filter(k => k.startsWith('escort.queue'))
     .flatMap(k => JSON.parse(localStorage.getItem(k)) || []).map(f => f.seq)"""
 
-
-def _wait_for(predicate, timeout_s: float = 15.0) -> bool:
-    """Wait until predicate() holds."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _seqs(session, label: str) -> set[int]:
@@ -104,7 +95,7 @@ def test_a_shared_tablet_sends_each_escorts_queue_only_as_that_escort(browser, l
     item = dispatcher.locator("#alert-list li[data-kind='panic']")
     item.wait_for(timeout=15000)
     assert "Pat Example · eve" in item.inner_text()
-    assert _wait_for(lambda: _seqs(session, "tablet:emil") != set())  # Emil's own position went
+    assert wait_until(lambda: _seqs(session, "tablet:emil") != set(), 15.0)  # Emil's own position went
     session.expire_all()
     [panic] = session.exec(select(Alert).where(Alert.kind == "panic")).all()
     eve_tablet = session.exec(select(Device).where(Device.label == "tablet:eve")).one()
@@ -125,7 +116,7 @@ def test_a_shared_tablet_sends_each_escorts_queue_only_as_that_escort(browser, l
     emil.wait_for_load_state("networkidle")
     _log_in(emil, "eve")
     _online(emil)
-    assert _wait_for(lambda: eve_queued <= _seqs(session, "tablet:eve"))
+    assert wait_until(lambda: eve_queued <= _seqs(session, "tablet:eve"), 15.0)
     assert _seqs(session, "tablet:emil").isdisjoint(eve_queued)
     emil.wait_for_function("() => document.querySelector('#others-queued').hidden")
     session.expire_all()

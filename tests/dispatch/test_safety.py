@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from dispatch.models import Alert, TripEvent
 from dispatch.notify import Channels
 from dispatch.safety import PIN_NOT_ACCEPTED
 from tests.factories import fix_payload, login
+from tests.live import free_port, wait_until
 
 NO_CHANNELS = Channels()
 
@@ -43,15 +43,6 @@ def _tablet(app, name="eve"):
     """Return a logged-in escort's /device socket."""
     return socketio.test_client(app, namespace="/device", flask_test_client=login(app.test_client(), name))
 
-
-def _wait(predicate, timeout_s=5.0):
-    """Wait until predicate() is true."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_panic_raises_an_alert_at_the_last_position_and_reaches_dispatchers(app, world, session):
@@ -80,7 +71,7 @@ def test_safe_and_duress_pins_answer_identically(app, world, session):
     duress = tab.emit("checkin", {"pin": "9876"}, namespace="/device", callback=True)
     assert safe == duress == {"ok": True}
     assert tab.get_received("/device") == [], "nothing reaches the escort's screen"
-    assert _wait(lambda: len(_alerts(session, "duress")) == 1)
+    assert wait_until(lambda: len(_alerts(session, "duress")) == 1, 5.0)
     session.expire_all()
     checkins = session.exec(select(TripEvent).where(TripEvent.kind == "checkin")).all()
     assert len(checkins) == 2 and checkins[0].detail == checkins[1].detail
@@ -189,7 +180,6 @@ def smtp_server():
     """Run a real SMTP server (aiosmtpd) on a free port; yield (url, received messages)."""
     from aiosmtpd.controller import Controller
 
-    from tests.live import free_port
 
     received = []
 
@@ -283,7 +273,7 @@ def test_escort_sets_pins_on_the_tablet_and_a_duress_pin_cannot_change_them(app,
     forced = tab.emit("set_pins", {"current": "2222", "safe": "3333", "duress": "4444"}, namespace="/device",
                       callback=True)
     assert forced == {"ok": True}
-    assert _wait(lambda: len(_alerts(session, "duress")) == 1)
+    assert wait_until(lambda: len(_alerts(session, "duress")) == 1, 5.0)
     assert tab.emit("checkin", {"pin": "1111"}, namespace="/device", callback=True) == {"ok": True}, \
         "the forced change did not happen"
 
@@ -298,4 +288,4 @@ def test_ending_a_trip_asks_for_the_pin_and_the_duress_pin_ends_it_silently(app,
     ended = tab.emit("status", {"trip_id": trip_id, "status": "completed", "pin": "9876"}, namespace="/device",
                      callback=True)
     assert ended["ok"] is True and ended["trip"]["status"] == "completed"
-    assert _wait(lambda: len(_alerts(session, "duress")) == 1)
+    assert wait_until(lambda: len(_alerts(session, "duress")) == 1, 5.0)
