@@ -51,6 +51,7 @@ ERRORS = {
     403: ("Forbidden", "the user's role may not do this"),
     404: ("NotFound", "no such object"),
     409: ("Conflict", "the object's state does not allow this (e.g. a status transition)"),
+    413: ("TooLarge", "the body, or the batch in it, is larger than allowed; nothing was stored"),
     429: ("TooManyRequests", "too many attempts from this address; wait and try again"),
 }
 
@@ -83,17 +84,21 @@ def _str_query(name: str, description: str, **schema: Any) -> dict:
 
 _OSMAND_QUERY = (
     _str_query("deviceid", "the device token, when `id` is not given"),
+    _str_query("app", "whose units the query is in: `traccar` (the default: speed in knots), `osmand` (the OsmAnd"
+               " app: speed m/s, `hdop` is its accuracy in metres) or `gpslogger` (speed m/s; also its names spd,"
+               " acc, dir, alt, batt, time)", enum=["traccar", "osmand", "gpslogger"]),
     _str_query("lat", "latitude, degrees"),
     _str_query("lon", "longitude, degrees"),
     _str_query("location", "`lat,lon`, when lat and lon are not given"),
     _str_query("timestamp", "epoch seconds, epoch milliseconds or ISO-8601 (UTC when no zone); now if absent"),
-    _str_query("speed", "knots"),
+    _str_query("speed", "knots (m/s with app=osmand or app=gpslogger)"),
     _str_query("bearing", "degrees"),
     _str_query("heading", "degrees, when bearing is not given"),
     _str_query("altitude", "metres"),
     _str_query("accuracy", "metres"),
     _str_query("hacc", "metres, when accuracy is not given"),
-    _str_query("hdop", "horizontal dilution of precision (accuracy = 5 m × hdop when no accuracy)"),
+    _str_query("hdop", "horizontal dilution of precision (accuracy = 5 m × hdop when no accuracy); with app=osmand,"
+               " the accuracy in metres"),
     _str_query("batt", "battery percent"),
     _str_query("valid", "anything but true/1 means the receiver has no fix: nothing is stored"),
     _str_query("alarm", "`sos` raises a panic"),
@@ -224,9 +229,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("patients_api.update_patient", "patch"): Operation(
         "patients", {200: "Patient", 400: "", 401: "", 403: "", 404: ""}, model=SheetFields),
     ("tracking.post_fixes", "post"): Operation(
-        "devices", {200: "FixAcks", 400: "", 401: ""}, security=DEVICE,
+        "devices", {200: "FixAcks", 400: "", 401: "", 413: ""}, security=DEVICE,
         body={"application/json": {"type": "array", "items": {"$ref": REF.format(model="FixIn")},
-                                    "description": f"more than {MAX_BATCH} fixes are all rejected"}}),
+                                    "maxItems": MAX_BATCH,
+                                    "description": f"more than {MAX_BATCH} fixes are refused whole (413)"}}),
     ("tracking.osmand", "get"): Operation("devices", {200: "", 400: ""}, security=OSMAND, query=_OSMAND_QUERY),
     ("tracking.osmand", "post"): Operation(
         "devices", {200: "", 400: ""}, security=OSMAND, body_required=False,

@@ -8,8 +8,15 @@
 #   (accuracy over 100 km, speed over 1000 m/s, altitude outside -1 km..100 km) becomes
 #   None and the position is kept. The clients' "unknown" sentinels (-1, and 0 for accuracy,
 #   which Android reports when it has none) become None too; battery over 100 is clamped.
-# * hdop: OsmAnd clients that send only an HDOP get accuracy_m = hdop * 5 m (a user-range
-#   error of about 5 m is the usual rule of thumb); an explicit accuracy (or hacc) wins.
+# * Units by app: the query cannot tell one app from another, so the URL says which app
+#   filled it in (``app=``; see QueryDialect). Without it the query is the Traccar Client's,
+#   as Traccar's own server reads it: speed in knots. ``app=osmand`` is the OsmAnd app's
+#   online tracking: speed in m/s, and its ``{3}`` slot (``hdop=`` in its default template) is
+#   Android's accuracy in metres, not an HDOP. ``app=gpslogger`` is GPSLogger's custom URL:
+#   speed in m/s, under its own names (%ALL's spd, acc, dir, alt, batt). An unknown app is
+#   refused: guessing the units would store speeds off by half or double.
+# * hdop: a real HDOP, sent alone, gives accuracy_m = hdop * 5 m (a user-range error of about
+#   5 m is the usual rule of thumb); an explicit accuracy (or hacc) wins.
 # * valid: as Traccar reads it, any value other than true/1 means the receiver has no fix.
 #   Such a report keeps its device key and alarm but carries no position: our Fix has no
 #   validity flag and the detectors must not act on a stale or guessed coordinate.
@@ -212,12 +219,47 @@ class _QueryNumbers(BaseModel):
 
     lat: Lat
     lon: Lon
-    speed: float | None = None  # knots
+    speed: float | None = None  # in the dialect's unit
     bearing: float | None = None
     accuracy: float | None = None
     hdop: float | None = None
     altitude: float | None = None
     batt: float | None = None  # percent
+
+
+@dataclass(frozen=True)
+class QueryDialect:
+    """How one app fills in the OsmAnd query: the names it gives each value and their units."""
+
+    speed_mps: float  # metres per second in one unit of its ``speed``
+    hdop_m: float  # metres of accuracy per unit of its ``hdop``
+    names: Mapping[str, tuple[str, ...]]  # canonical name -> the app's names, first wins
+    unfilled: re.Pattern | None = None  # a placeholder the app left as it was: absent, not malformed
+
+
+_TRACCAR_NAMES = {"speed": ("speed",), "bearing": ("bearing", "heading"), "accuracy": ("accuracy", "hacc"),
+                  "hdop": ("hdop",), "altitude": ("altitude",), "batt": ("batt",), "timestamp": ("timestamp",)}
+
+TRACCAR_CLIENT = QueryDialect(speed_mps=KNOT_MPS, hdop_m=HDOP_TO_M, names=_TRACCAR_NAMES)
+# OsmAnd's online tracking fills {3} with Location.getAccuracy() (metres) and {5} with
+# getSpeed() (m/s); {2} is epoch milliseconds. A {n} this OsmAnd version does not know (older
+# ones stop at {6}) is sent as it was typed.
+OSMAND_APP = QueryDialect(speed_mps=1.0, hdop_m=1.0, names={**_TRACCAR_NAMES, "batt": ("batt", "batproc")},
+                          unfilled=re.compile(r"\{[0-9]+\}"))
+# GPSLogger's custom URL: %SPD m/s, %ACC m, %HDOP a real HDOP, %TIMESTAMP epoch s, %TIME ISO.
+GPSLOGGER = QueryDialect(speed_mps=1.0, hdop_m=HDOP_TO_M, names={
+    "speed": ("spd", "speed"), "bearing": ("dir", "bearing", "heading"), "accuracy": ("acc", "accuracy"),
+    "hdop": ("hdop",), "altitude": ("alt", "altitude"), "batt": ("batt", "battery"),
+    "timestamp": ("timestamp", "time")})
+QUERY_DIALECTS = {"traccar": TRACCAR_CLIENT, "osmand": OSMAND_APP, "gpslogger": GPSLOGGER}
+
+
+def query_dialect(params: Mapping[str, Any]) -> QueryDialect:
+    """Return the dialect the query's ``app`` names (the Traccar Client's when it names none)."""
+    name = (_param(params, "app") or "traccar").lower()
+    if name not in QUERY_DIALECTS:
+        raise ProtocolError(f"app must be one of {', '.join(QUERY_DIALECTS)} (got {_short(name)})")
+    return QUERY_DIALECTS[name]
 
 
 def _param(params: Any, name: str) -> str | None:
@@ -232,12 +274,13 @@ def _param(params: Any, name: str) -> str | None:
 
 
 def decode_osmand_query(params: Mapping[str, Any], *, now: datetime) -> Decoded:
-    """Decode the OsmAnd query form (GET or POST parameters), as the Traccar Client sends it."""
+    """Decode the OsmAnd query form (GET or POST parameters) in the units of the app it names."""
     key_name = "id" if _param(params, "id") else "deviceid"
     key = _device_key(_param(params, key_name), "id")
+    dialect = query_dialect(params)
     alarm = _alarm(_param(params, "alarm"))
     try:
-        fix = _query_fix(params, now=now)
+        fix = _query_fix(params, dialect, now=now)
     except ProtocolError:
         if alarm is None:
             raise
@@ -245,7 +288,7 @@ def decode_osmand_query(params: Mapping[str, Any], *, now: datetime) -> Decoded:
     return Decoded(key, [fix] if fix is not None else [], alarm)
 
 
-def _query_fix(params: Any, *, now: datetime) -> Fix | None:
+def _query_fix(params: Any, dialect: QueryDialect, *, now: datetime) -> Fix | None:
     """Return the query's position, or None for a network-only or no-fix (valid=false) report."""
     names = {"lat": "lat", "lon": "lon"}
     lat, lon = _param(params, "lat"), _param(params, "lon")
@@ -262,24 +305,23 @@ def _query_fix(params: Any, *, now: datetime) -> Fix | None:
     if valid is not None and valid.lower() not in ("true", "1"):
         return None  # the receiver says it has no fix (Traccar: anything but true/1)
     raw = {"lat": lat, "lon": lon}
-    for canonical, wire_names in (("speed", ("speed",)), ("bearing", ("bearing", "heading")),
-                                  ("accuracy", ("accuracy", "hacc")), ("hdop", ("hdop",)),
-                                  ("altitude", ("altitude",)), ("batt", ("batt",))):
+    for canonical, wire_names in dialect.names.items():
         for wire in wire_names:
             value = _param(params, wire)
-            if value is not None:
+            if value is not None and not (dialect.unfilled and dialect.unfilled.fullmatch(value)):
                 raw[canonical], names[canonical] = value, wire
                 break
+    timestamp = raw.pop("timestamp", None)
     try:
         numbers = _QueryNumbers.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as exc:
         raise _error(exc, names=names) from None
     accuracy = numbers.accuracy if numbers.accuracy and numbers.accuracy > 0 else None
     if accuracy is None and numbers.hdop and numbers.hdop > 0:
-        accuracy = numbers.hdop * HDOP_TO_M
-    return _fix(numbers.lat, numbers.lon, parse_time(_param(params, "timestamp"), now=now),
-                accuracy_m=accuracy,
-                speed_mps=numbers.speed * KNOT_MPS if numbers.speed is not None and numbers.speed >= 0 else None,
+        accuracy = numbers.hdop * dialect.hdop_m
+    speed = numbers.speed * dialect.speed_mps if numbers.speed is not None and numbers.speed >= 0 else None
+    return _fix(numbers.lat, numbers.lon, parse_time(timestamp, now=now, name=names.get("timestamp", "timestamp")),
+                accuracy_m=accuracy, speed_mps=speed,
                 heading_deg=numbers.bearing, altitude_m=numbers.altitude, battery_pct=numbers.batt,
                 mock=(_param(params, "mock") or "").lower() in ("true", "1"))  # Traccar Client adds mock=true
 

@@ -20,6 +20,11 @@ from tracking.fix import Fix
 
 MAX_BATCH = 1000
 
+
+def batch_too_large(count: int) -> str:
+    """Say that a batch of ``count`` fixes is refused whole and must be split."""
+    return f"a batch holds at most {MAX_BATCH} fixes (got {count}): split it and send the parts; nothing was stored"
+
 OptionalFloat = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
 
 

@@ -18,7 +18,7 @@ from dispatch import present, trips
 from dispatch.models import Trip
 from tracking import devices, ingest
 from tracking.models import Device
-from tracking.schemas import raw_seq
+from tracking.schemas import MAX_BATCH, batch_too_large, raw_seq
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,8 @@ def on_fixes(sid: str, data: Any = None):
         return {"ok": False, "accepted": [], "rejected": [], "error": data.error()}
     if not isinstance(data, list):
         return {"ok": False, "accepted": [], "rejected": [], "error": "fixes must be a JSON list"}
+    if len(data) > MAX_BATCH:  # refused whole, so the device knows to split it rather than drop it
+        return {"ok": False, "accepted": [], "rejected": [], "error": batch_too_large(len(data))}
     app = _app_for(sid)
     if app is None or sid not in _connections:
         return {"ok": False, "accepted": [], "rejected": [], "error": "not connected"}

@@ -11,6 +11,7 @@ from app.auth import bearer_token, page_roles
 from app.db import request_session, utcnow
 from dispatch import present, trips, vouchers
 from tracking import devices, ingest
+from tracking.schemas import MAX_BATCH, batch_too_large
 
 bp = Blueprint("tracking", __name__)
 
@@ -58,6 +59,8 @@ def post_fixes():
     data = json_payload()
     if not isinstance(data, list):
         raise ApiError("the body must be a JSON list of fixes")
+    if len(data) > MAX_BATCH:  # refused whole, so the device knows to split it rather than drop it
+        raise ApiError(batch_too_large(len(data)), 413)
     ext = current_app.extensions["escort"]
     result = ingest.accept_payloads(session, device, data, now=utcnow(), limits=ext.limits,
                                     trip_cache=ext.active_trips, zone_cache=ext.zones)
@@ -78,9 +81,11 @@ def _ingest_decoded(session, device, decoded) -> ingest.IngestResult:
     return result
 
 
-@bp.route("/osmand", methods=["GET", "POST"])
+# strict_slashes=False: "/osmand/" and "/owntracks/" are the same endpoints. A tracker whose URL
+# ends in a slash would otherwise get 404s, which it retries for ever while tracking stops.
+@bp.route("/osmand", methods=["GET", "POST"], strict_slashes=False)
 def osmand():
-    """Take the OsmAnd protocol of the Traccar Client: query parameters, or its JSON body (9.x)."""
+    """Take the OsmAnd protocol: a query (Traccar Client, or the app its ``app=`` names), or Traccar Client 9's JSON."""
     from tracking.protocols import (
         ProtocolError,
         decode_osmand_json,
@@ -116,7 +121,7 @@ def _query_device(session):
     return device
 
 
-@bp.post("/owntracks")
+@bp.post("/owntracks", strict_slashes=False)
 def owntracks():
     """Take OwnTracks in HTTP mode: Basic auth (device label, device token); answers ``[]``."""
     from tracking.protocols import ProtocolError, decode_owntracks
