@@ -51,7 +51,9 @@ def install(app: Flask, *, tile_url: str, hsts_s: float) -> None:
         """Set the headers; pages and API answers may name patients, so nothing is stored."""
         headers = response.headers
         headers["Content-Security-Policy"] = content_security_policy(tile_url, request.host)
-        headers["Referrer-Policy"] = "same-origin"
+        # Cross-origin requests (map tiles) carry only our origin, never a page path with ids in it;
+        # the OpenStreetMap tile policy asks web maps for a Referer.
+        headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         if hsts_s > 0:

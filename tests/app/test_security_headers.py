@@ -61,7 +61,7 @@ def test_personal_answers_are_not_stored_and_errors_carry_the_headers_too(app, c
         assert resp.headers["Cache-Control"] == "no-store", path
         assert resp.headers["X-Frame-Options"] == "DENY", path
         assert resp.headers["X-Content-Type-Options"] == "nosniff", path
-        assert resp.headers["Referrer-Policy"] == "same-origin", path
+        assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", path
     static = client.get("/static/js/dispatch.js")
     assert "no-store" not in static.headers.get("Cache-Control", "")
     assert "Content-Security-Policy" in static.headers

@@ -247,7 +247,7 @@ def test_pages_answers_and_static_files_carry_the_security_headers(live, world):
         assert re.search(r"connect-src [^;]*ws://127\.0\.0\.1:\d+", csp)
         assert got["x-content-type-options"] == "nosniff"
         assert got["x-frame-options"] == "DENY"
-        assert got["referrer-policy"] in ("no-referrer", "same-origin")
+        assert got["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "strict-transport-security" not in got, "HSTS only when ESCORT_HSTS_S is set"
     assert page["cache-control"] == "no-store" and api["cache-control"] == "no-store"
     assert "no-store" not in static.get("cache-control", ""), "static files may be cached"
