@@ -130,19 +130,20 @@ def raise_alert(session: Session, *, trip_id: int | None, device_id: int | None,
 
 
 def auto_resolve(session: Session, *, trip_id: int | None, device_id: int | None, kind: str,
-                 detail: dict, at: datetime, now: datetime) -> Alert | None:
-    """Resolve the open alert of this kind because its cause went away (back on route, moving)."""
+                 detail: dict, at: datetime, now: datetime, note: str = "cleared automatically") -> Alert | None:
+    """Resolve the open alert of this kind because its cause went away (back on route, moving, checked in)."""
     alert = find_open(session, trip_id, device_id, kind)
     if alert is None:
         return None
     alert.resolved_at = at
     alert.open_key = None
     alert.updated_at = now
-    alert.note = "cleared automatically"
+    alert.note = note
     alert.detail = {**alert.detail, **{f"cleared_{k}": v for k, v in detail.items()}}
     session.add(alert)
     if trip_id is not None:
-        session.add(TripEvent(trip_id=trip_id, at=at, kind="alert_cleared", detail={"alert_id": alert.id, "kind": kind}))
+        session.add(TripEvent(trip_id=trip_id, at=at, kind="alert_cleared",
+                              detail={"alert_id": alert.id, "kind": kind, "note": note}))
     return alert
 
 

@@ -44,6 +44,8 @@ class Trip(SQLModel, table=True):
     appointment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The check-in due time the tablet was last reminded of: one reminder per due time, whichever process sweeps.
+    checkin_reminded_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

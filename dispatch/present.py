@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from app.models import User
 from dispatch import alerts as alerts_mod
+from dispatch import scheduler
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
@@ -59,14 +60,15 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
 def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None = None) -> dict | None:
     """Return what the escort's tablet shows of their own trip (no dispatcher-only data).
 
-    With the patient's name and sheet link, and the warnings of flagged places at the pickup
-    or drop-off, so the escort reads them before arriving.
+    With the patient's name and sheet link, the warnings of flagged places at the pickup or
+    drop-off, so the escort reads them before arriving, and when the next check-in is due.
     """
     if trip is None:
         return None
     from app.db import utcnow
     from dispatch import flags
 
+    clock = scheduler.checkin_clock_for(session, trip)
     patient = session.get(Patient, trip.patient_id)
     return {
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
@@ -75,6 +77,7 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
         **_geofences(trip),
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),
+        "checkin_due_at": iso_z(clock.due_at) if clock else None,
     }
 
 

@@ -28,6 +28,10 @@ PIN_ALERT_AFTER = 3
 # and is true for the escort who typed the right PIN too early.
 PIN_NOT_ACCEPTED = "that PIN was not accepted; check it and try again shortly"
 _CLAIM_TRIES = 5
+# The tablet is reminded this long before a check-in falls due.
+REMIND_BEFORE_S = 120.0
+# The note on a ``missed_checkin`` that the escort's own check-in closed.
+CLOSED_BY_CHECKIN = "closed by the escort's check-in"
 
 
 class SafetyError(ValueError):
@@ -148,10 +152,51 @@ def set_pins(user: User, safe: str, duress: str) -> None:
     user.safe_pin_hash, user.duress_pin_hash = hash_secret(safe), hash_secret(duress)
 
 
-def record_checkin(session: Session, user: User, trip: Trip | None, *, now: datetime) -> None:
-    """Write the check-in to the trip's timeline (the same line for either PIN)."""
-    if trip is not None:
-        session.add(TripEvent(trip_id=trip.id, at=now, kind="checkin", user_id=user.id, detail={"by": user.username}))
+def record_checkin(session: Session, user: User, trip: Trip | None, *, now: datetime) -> Alert | None:
+    """Write the check-in to the trip's timeline (the same line for either PIN); close an open ``missed_checkin``.
+
+    The escort answered, so escalation stops; the alert is cleared as deviation and stop
+    alerts clear themselves (kept for dispatchers, marked cleared), and returned for them.
+    """
+    if trip is None:
+        return None
+    session.add(TripEvent(trip_id=trip.id, at=now, kind="checkin", user_id=user.id, detail={"by": user.username}))
+    return alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind="missed_checkin",
+                               detail={"by": "checkin"}, at=now, now=now, note=CLOSED_BY_CHECKIN)
+
+
+@dataclass(frozen=True)
+class CheckinClock:
+    """When the next check-in is due, when the tablet is reminded, and when ``missed_checkin`` is raised."""
+
+    due_at: datetime
+    remind_at: datetime
+    missed_at: datetime
+
+
+def checkin_clock(*, started_at: datetime | None, last_checkin: datetime | None, last_driven: datetime | None,
+                  on_board: bool, paused_at: datetime | None, interval_s: float, grace_s: float) -> CheckinClock | None:
+    """Return the trip's check-in clock from its evidence of life (None before the trip starts).
+
+    A check-in, the start, and (on board, along the route) every fix are evidence of life; a
+    check-in is due ``interval_s`` after the latest, reminded REMIND_BEFORE_S before and missed
+    ``grace_s`` after. ``paused_at`` is when a deviation or stop alert opened: the fixes after
+    it no longer count, and unless the escort has checked in since, a check-in is asked for at
+    once, due (and missed) ``grace_s`` later, rather than measured from evidence long past.
+    """
+    if on_board and last_driven is not None and paused_at is not None:
+        last_driven = min(last_driven, paused_at)  # the drive up to the alert still counted
+    evidence = [t for t in (last_checkin, started_at, last_driven if on_board else None) if t is not None]
+    if not evidence:
+        return None
+    due = max(evidence) + timedelta(seconds=interval_s)
+    clock = CheckinClock(due_at=due, remind_at=due - timedelta(seconds=REMIND_BEFORE_S),
+                         missed_at=due + timedelta(seconds=grace_s))
+    if on_board and paused_at is not None and (last_checkin is None or last_checkin < paused_at):
+        asked_due = paused_at + timedelta(seconds=grace_s)
+        if asked_due < clock.missed_at:
+            clock = CheckinClock(due_at=asked_due, remind_at=paused_at, missed_at=asked_due)
+    return clock
 
 
 def raise_duress(session: Session, user: User, trip: Trip | None, *, now: datetime) -> Alert:

@@ -17,18 +17,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text, update
 from sqlalchemy.orm import defer
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func, or_, select
 
 from app.models import User
-from dispatch import alerts, notify
+from dispatch import alerts, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
+from tracking.fix import iso_z
 from tracking.models import TripTrackState
 
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
-REMIND_BEFORE_S = 120.0
+# Open alerts that stop the drive counting as evidence of life.
+PAUSING_KINDS = ("deviation", "stop")
 MEDICATION_LOOKBACK = timedelta(days=1)
 SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
@@ -87,12 +89,12 @@ class _Facts:
     last_fix: dict[int, datetime] = field(default_factory=dict)
     last_checkin: dict[int, datetime] = field(default_factory=dict)
     last_driven: dict[int, datetime] = field(default_factory=dict)  # detection's last fix, trips on board
-    open_kinds: dict[int, set[str]] = field(default_factory=dict)
+    paused_at: dict[int, datetime] = field(default_factory=dict)  # when a deviation or stop alert opened
     patients: dict[int, object] = field(default_factory=dict)
     reminded: dict[int, set[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session, trips: list[Trip]) -> "_Facts":
+    def load(cls, session: Session, trips: list[Trip], *, with_medication: bool = True) -> "_Facts":
         """Read the facts of ``trips``: latest fix, latest check-in, detection state, open alerts, patients."""
         from patients.models import Patient
 
@@ -113,9 +115,12 @@ class _Facts:
             facts.last_checkin.update(session.exec(
                 select(TripEvent.trip_id, func.max(TripEvent.at))
                 .where(TripEvent.trip_id.in_(chunk), TripEvent.kind == "checkin").group_by(TripEvent.trip_id)).all())
-            for trip_id, kind in session.exec(select(Alert.trip_id, Alert.kind).where(
-                    Alert.trip_id.in_(chunk), Alert.resolved_at.is_(None))):
-                facts.open_kinds.setdefault(trip_id, set()).add(kind)
+            facts.paused_at.update(session.exec(
+                select(Alert.trip_id, func.min(Alert.raised_at)).where(
+                    Alert.trip_id.in_(chunk), Alert.resolved_at.is_(None), Alert.kind.in_(PAUSING_KINDS))
+                .group_by(Alert.trip_id)).all())
+        if not with_medication:
+            return facts
         for chunk in _chunks(on_board):
             for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
                     TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
@@ -160,34 +165,47 @@ def _signal_lost(session: Session, trip: Trip, now: datetime, result: SweepResul
             result.alerts.append(alert)
 
 
-def alive_since(trip: Trip, facts: _Facts) -> datetime | None:
-    """Return the latest evidence that the escort is fine: a check-in, or driving the route.
+def checkin_clock(trip: Trip, facts: _Facts) -> safety.CheckinClock | None:
+    """Return the trip's check-in clock from what the sweep read of it."""
+    return safety.checkin_clock(
+        started_at=trip.started_at, last_checkin=facts.last_checkin.get(trip.id),
+        last_driven=facts.last_driven.get(trip.id), on_board=trip.status == "on_board",
+        paused_at=facts.paused_at.get(trip.id), interval_s=timer(trip, "checkin_interval_s"),
+        grace_s=timer(trip, "checkin_grace_s"))
 
-    Decision: while the escort moves along the planned route (no deviation or stop alert
-    open) the route itself is evidence of life, so the check-in clock restarts with every
-    such fix; check-ins are asked for only when stopped, off the route, or not yet driving.
-    """
-    evidence = [t for t in (facts.last_checkin.get(trip.id), trip.started_at) if t is not None]
-    driven = facts.last_driven.get(trip.id)
-    if driven and trip.status == "on_board" and not facts.open_kinds.get(trip.id, set()) & {"deviation", "stop"}:
-        evidence.append(driven)
-    return max(evidence) if evidence else None
+
+def checkin_clock_for(session: Session, trip: Trip) -> safety.CheckinClock | None:
+    """Return one trip's check-in clock (None unless under way), for the escort's tablet."""
+    if trip.status not in ACTIVE:
+        return None
+    return checkin_clock(trip, _Facts.load(session, [trip], with_medication=False))
 
 
 def _checkin_due(session: Session, trip: Trip, now: datetime, result: SweepResult, facts: _Facts) -> None:
-    """Remind the escort before a check-in is due, then raise ``missed_checkin`` after the grace."""
-    since = alive_since(trip, facts)
-    if since is None:
+    """Remind the escort once per due time, then raise ``missed_checkin`` when the clock runs out."""
+    clock = checkin_clock(trip, facts)
+    if clock is None:
         return
-    due = since + timedelta(seconds=timer(trip, "checkin_interval_s"))
-    if now >= due + timedelta(seconds=timer(trip, "checkin_grace_s")):
+    if now >= clock.missed_at:
         alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind="missed_checkin",
-                                        detail={"due_at": due.isoformat()}, at=now, now=now)
+                                        detail={"due_at": clock.due_at.isoformat()}, at=now, now=now)
         if new:
             result.alerts.append(alert)
-    elif now >= due - timedelta(seconds=REMIND_BEFORE_S) and trip.escort_user_id is not None:
+    elif now >= clock.remind_at and trip.escort_user_id is not None and _claim_reminder(session, trip, clock.due_at):
         result.reminders.append({"escort_user_id": trip.escort_user_id, "event": "checkin_due",
-                                 "payload": {"trip_id": trip.id, "due_at": due.isoformat()}})
+                                 "payload": {"trip_id": trip.id, "due_at": iso_z(clock.due_at)}})
+
+
+def _claim_reminder(session: Session, trip: Trip, due_at: datetime) -> bool:
+    """Record on the trip that the reminder for ``due_at`` is sent; say whether this sweep is the one to send it.
+
+    In the database, not in memory: every sweep of every process sees the same record, so the
+    tablet hears of each due time once however often (and wherever) the sweep runs.
+    """
+    return session.execute(
+        update(Trip).where(Trip.id == trip.id, or_(Trip.checkin_reminded_for.is_(None),
+                                                   Trip.checkin_reminded_for != due_at))
+        .values(checkin_reminded_for=due_at).execution_options(synchronize_session=False)).rowcount == 1
 
 
 def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult, facts: _Facts) -> None:

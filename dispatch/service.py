@@ -96,8 +96,9 @@ def checkin(session: Session, user_id: int, pin, *, now: datetime, device_id: in
     """Check an escort in; the answer is the same for the safe and the duress PIN.
 
     The duress alert is raised in a background task after the answer is built, so neither
-    the answer nor its timing differs between the two PINs. A wrong PIN, and any PIN while
-    the limiter makes the escort wait, get one and the same refusal.
+    the answer nor its timing differs between the two PINs. Either PIN closes an open
+    ``missed_checkin``. A wrong PIN, and any PIN while the limiter makes the escort wait, get
+    one and the same refusal.
     """
     user = session.get(User, user_id)
     trip = trips.current_trip_for_escort(session, user)
@@ -107,11 +108,13 @@ def checkin(session: Session, user_id: int, pin, *, now: datetime, device_id: in
         return {"ok": False, "error": str(exc)}
     if not check.accepted:
         return {"ok": False, "error": safety.PIN_NOT_ACCEPTED}
-    safety.record_checkin(session, user, trip, now=now)
+    cleared = safety.record_checkin(session, user, trip, now=now)
     session.commit()
     if check.duress:
         realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
                                                 trip.id if trip else None, now)
+    if cleared is not None:  # to dispatchers only; either PIN clears it, so the escort's side is the same
+        realtime.emit_alert(alerts.public(cleared))
     return {"ok": True}
 
 

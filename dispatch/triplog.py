@@ -424,7 +424,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
             note = f": {detail['note']}" if detail.get("note") else ""
             return "alert", f"Alert resolved: {alert_kind} as {detail.get('category') or '?'}{who}{note}"
         if kind == "alert_cleared":
-            return "alert", f"Alert cleared on its own: {alert_kind}"
+            cleared_by = detail.get("note") if detail.get("note") != "cleared automatically" else None
+            return "alert", f"Alert cleared on its own: {alert_kind}" + (f" ({cleared_by})" if cleared_by else "")
     if kind == "notification":
         attempts = detail.get("attempts") or []
         ok = sum(1 for a in attempts if a.get("ok"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlmodel import select
@@ -13,8 +14,17 @@ from tests.factories import PASSWORD
 
 
 def _main_html(page) -> str:
-    """Return the escort page's main content as the escort sees it."""
-    return page.evaluate("() => document.querySelector('main').innerHTML")
+    """Return the escort page's main content as the escort sees it, the clock aside.
+
+    The check-in countdown ticks and the next due time moves with each check-in: blanked.
+    """
+    html = page.evaluate("""() => {
+        const main = document.querySelector('main').cloneNode(true);
+        const countdown = main.querySelector('#checkin-due');
+        if (countdown) countdown.textContent = '';
+        return main.innerHTML;
+    }""")
+    return re.sub(r'"checkin_due_at": "[^"]*"', '"checkin_due_at": "<time>"', html)
 
 
 def test_held_panic_alerts_the_dispatcher_and_shows_nothing_to_the_escort(browser, live, world, session):

@@ -219,11 +219,11 @@
     sendQueuedPanics();  // before anything else
     flushQueue();
   });
+  // The server reminds once per due time; the page counts down to it and sounds the reminder.
   socket.on("checkin_due", function (due) {
-    var el = $("checkin-due");
-    if (!el) return;
-    el.hidden = false;
-    el.textContent = "Check-in due at " + new Date(due.due_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (state.trip && due.trip_id !== state.trip.id) return;
+    setCheckinDue(due.due_at);
+    remind("Check-in due at " + clockTime(checkin.dueAt) + ". Enter your PIN to check in.");
   });
   socket.on("medication_due", function (m) {
     var el = $("suggestion");
@@ -244,7 +244,7 @@
   });
   socket.on("trip", function (trip) {
     if (!state.trip) { location.reload(); return; } // a trip was assigned: show it (the queue is kept)
-    if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); }
+    if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); setCheckinDue(trip.checkin_due_at); }
   });
 
   // ---- safety: silent panic and PIN check-in --------------------------------------------
@@ -330,9 +330,79 @@
       socket.timeout(ACK_TIMEOUT_MS).emit("checkin", { pin: pin }, function (err, ack) {
         if (err) { $("checkin-result").textContent = "No answer from dispatch; try again."; return; }
         $("checkin-result").textContent = ack.ok ? "Checked in. Thank you." : ack.error;
-        if (ack.ok) $("checkin-due").hidden = true;
+        if (ack.ok) setCheckinDue(null);  // the next one comes with the trip or the next reminder
       });
     });
+  }
+
+  // ---- check-in countdown and reminders ---------------------------------------------------
+
+  var SILENT_KEY = "escort.silent-reminders.v1";
+  var checkin = { dueAt: null, timer: null, announcedDue: null, audio: null };
+
+  function clockTime(date) { return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+
+  function setCheckinDue(iso) {
+    var when = iso ? new Date(iso) : null;
+    checkin.dueAt = when && !isNaN(when) ? when : null;
+    clearInterval(checkin.timer);
+    checkin.timer = checkin.dueAt ? setInterval(tickCheckin, 1000) : null;
+    tickCheckin();
+  }
+
+  // The visible countdown changes every second and is not announced; the polite live region
+  // says it once when a reminder comes and once when the time is up.
+  function tickCheckin() {
+    var el = $("checkin-due");
+    if (!el) return;
+    if (!checkin.dueAt) { el.hidden = true; el.textContent = ""; return; }
+    var left = Math.round((checkin.dueAt - Date.now()) / 1000);
+    el.hidden = false;
+    el.classList.toggle("overdue", left <= 0);
+    if (left > 0) {
+      el.textContent = "Next check-in in " + Math.floor(left / 60) + " min " + String(left % 60).padStart(2, "0") + " s (by " + clockTime(checkin.dueAt) + ")";
+      return;
+    }
+    el.textContent = "Check-in due now: enter your PIN";
+    if (checkin.announcedDue !== checkin.dueAt.getTime()) {
+      checkin.announcedDue = checkin.dueAt.getTime();
+      $("checkin-announce").textContent = "Check-in due now. Enter your PIN to check in.";
+    }
+  }
+
+  function silent() { return localStorage.getItem(SILENT_KEY) === "1"; }
+
+  function remind(text) {
+    $("checkin-announce").textContent = text;
+    if (silent()) return;
+    if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+    beep();
+  }
+
+  // Two short tones from the Web Audio API: no sound file to fetch, works offline.
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+      var ctx = checkin.audio || (checkin.audio = new Ctx());
+      if (ctx.state === "suspended") ctx.resume();
+      [0, 0.35].forEach(function (offset) {
+        var osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.frequency.value = 880;
+        gain.gain.value = 0.25;
+        osc.connect(gain);
+        gain.connect(ctx.destination);
+        osc.start(ctx.currentTime + offset);
+        osc.stop(ctx.currentTime + offset + 0.2);
+      });
+    } catch (e) { /* no sound on this device: the text and vibration still tell */ }
+  }
+
+  function setupSilentSwitch() {
+    var box = $("silent-reminders");
+    if (!box) return;
+    box.checked = silent();
+    box.addEventListener("change", function () { localStorage.setItem(SILENT_KEY, box.checked ? "1" : "0"); });
   }
 
   // Times arrive as UTC ISO-8601; the escort reads them in the tablet's own time zone.
@@ -357,6 +427,8 @@
   setupEndForm();
   setupPinsForm();
   setupOffline();
+  setupSilentSwitch();
+  setCheckinDue(state.trip && state.trip.checkin_due_at);
   renderTrip();
   showCounts();
   if (navigator.geolocation) {
