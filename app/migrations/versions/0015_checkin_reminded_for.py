@@ -1,6 +1,6 @@
 """trip.checkin_reminded_for: the check-in due time the escort's tablet was last reminded of
 
-Revision ID: 0017
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-01 03:50:00
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 import app.db
 
-revision = '0017'
+revision = '0015'
 down_revision = '0014'
 branch_labels = None
 depends_on = None
