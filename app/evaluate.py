@@ -103,7 +103,7 @@ class Replayer:
         from tracking.devices import create_device
 
         self.count += 1
-        now = utcnow()
+        now = route[0].ts  # the replayed trip is planned as the drive starts, in the trace's own time
         device, _ = create_device(self.session, f"eval-{self.count}", None, now=now)
         points = [[f.lat, f.lon] for f in route]
         trip = trips.create_trip(
