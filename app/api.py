@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import abort, jsonify, request
+from flask import abort, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
@@ -140,4 +140,24 @@ def register_error_handlers(app) -> None:
     def _http_error(exc: HTTPException):
         if request.path.startswith(("/api/", "/osmand", "/owntracks", "/healthz")):
             return jsonify(error=exc.description or exc.name), exc.code
+        if exc.code in ERROR_PAGES:
+            return error_page(exc.code)
         return exc
+
+
+# The app's own pages for the errors people meet: (title, what to do), in plain words.
+ERROR_PAGES = {
+    403: ("Not allowed", "Your account may not open this page. If you need it for your work, ask an administrator."),
+    404: ("Page not found", "There is no page at this address. It may have been moved, or the link may be mistyped."),
+    500: ("Something went wrong", "The server could not answer this request. Nothing you did caused it: try again "
+                                  "in a minute, and if it keeps happening, call the duty administrator."),
+}
+
+
+def error_page(code: int):
+    """Return the app's own page for an HTTP error (it reads nothing from the database: that may be the fault)."""
+    title, message = ERROR_PAGES[code]
+    # Straight from the Jinja environment: render_template's context processors load the
+    # logged-in user (Flask-Login), a database read that fails when the database is the fault.
+    page = current_app.jinja_env.get_template("errors/error.html")
+    return page.render(code=code, title=title, message=message), code

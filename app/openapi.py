@@ -144,7 +144,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("dispatch_api.list_alerts", "get"): Operation(
         "alerts", {200: {"type": "array", "items": {"$ref": REF.format(model="Alert")}}, 400: "", 401: "", 403: ""},
         query=(_id_query("trip_id", "only this trip's alerts"),
-               _str_query("open", "`1` or `true`: only alerts not resolved"))),
+               _str_query("open", "`1` or `true`: only alerts not resolved"),
+               _str_query("unseen", "`1` or `true`: alerts not resolved, and those that cleared themselves "
+                                    "and no dispatcher has acknowledged yet (what the live map lists)"))),
     ("dispatch_api.ack_alert", "post"): Operation("alerts", {200: "Alert", 401: "", 403: "", 404: "", 409: ""}),
     ("dispatch_api.resolve_alert", "post"): Operation(
         "alerts", {200: "Alert", 400: "", 401: "", 403: "", 404: "", 409: ""}, model=AlertResolve),
@@ -285,7 +287,9 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
                              "state": {"enum": ["open", "acknowledged", "resolved"]}, "raised_at": _ISO,
                              "acknowledged_at": _ISO_OR_NULL, "resolved_at": _ISO_OR_NULL,
                              "category": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
-                             "detail": {"type": "object"}}},
+                             "detail": {"type": "object"},
+                             "cleared": {"type": "boolean", "description": "resolved by its cause going away"},
+                             "cleared_at": _ISO_OR_NULL}},
     "HazardZone": {"type": "object", "required": ["id", "name", "polygon", "active"],
                    "properties": {"id": _ID, "name": {"type": "string"}, "reason": {"type": ["string", "null"]},
                                   "polygon": {"type": "array", "description": "the outer ring as [[lat, lon], …]"},

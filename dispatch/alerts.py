@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -147,9 +147,14 @@ def auto_resolve(session: Session, *, trip_id: int | None, device_id: int | None
     return alert
 
 
+def is_cleared(alert: Alert) -> bool:
+    """Say whether the alert was cleared by its cause going away, not resolved by a person."""
+    return alert.resolved_at is not None and alert.resolved_by_id is None
+
+
 def acknowledge(session: Session, alert: Alert, user: User, *, now: datetime) -> Alert:
-    """Record that a dispatcher has seen the alert and is on it."""
-    if alert.resolved_at is not None:
+    """Record that a dispatcher has seen the alert (an open one, or one that cleared itself unseen)."""
+    if alert.resolved_at is not None and not is_cleared(alert):
         raise AlertError("alert is already resolved")
     if alert.acknowledged_at is None:
         alert.acknowledged_at = now
@@ -167,7 +172,8 @@ def resolve(session: Session, alert: Alert, user: User, *, category: str, note: 
     if category not in CATEGORIES:
         raise AlertError(f"category must be one of {', '.join(CATEGORIES)}")
     if alert.resolved_at is not None:
-        raise AlertError("alert is already resolved")
+        cleared_unseen = is_cleared(alert) and alert.acknowledged_at is None
+        raise AlertError("alert cleared itself: acknowledge it" if cleared_unseen else "alert is already resolved")
     if alert.acknowledged_at is None:
         acknowledge(session, alert, user, now=now)
     alert.resolved_at = now
@@ -193,6 +199,20 @@ def open_alerts(session: Session, trip_id: int | None = None) -> list[Alert]:
     return sorted(rows, key=lambda a: (SEVERITY.get(a.kind, 99), a.raised_at))
 
 
+def unseen_clause() -> ColumnElement[bool]:
+    """Return a WHERE clause on ``Alert``: cleared by itself (no person resolved it) and never acknowledged."""
+    return and_(Alert.resolved_at.is_not(None), Alert.resolved_by_id.is_(None), Alert.acknowledged_at.is_(None))
+
+
+def listed_alerts(session: Session) -> list[Alert]:
+    """Return what the dispatcher's list shows: unresolved alerts and those that cleared unseen, most severe first.
+
+    An alert that cleared itself stays listed, marked cleared, until a dispatcher acknowledges it.
+    """
+    rows = session.exec(select(Alert).where(or_(Alert.resolved_at.is_(None), unseen_clause()))).all()
+    return sorted(rows, key=lambda a: (a.resolved_at is not None, SEVERITY.get(a.kind, 99), a.raised_at))
+
+
 def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
     """Return the alert as the API and the dispatcher page show it."""
     state = "resolved" if alert.resolved_at else "acknowledged" if alert.acknowledged_at else "open"
@@ -203,4 +223,6 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
         "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
         "resolved_at": iso_z(alert.resolved_at), "category": alert.category, "note": alert.note,
         "detail": opened(alert.detail),
+        # Cleared by its cause going away; while ``acknowledged_at`` is null it stays on the dispatcher's list.
+        "cleared": is_cleared(alert), "cleared_at": iso_z(alert.resolved_at) if is_cleared(alert) else None,
     }

@@ -98,7 +98,7 @@ def snapshot(session: Session, *, now: datetime) -> dict:
 
     return {
         "server_time": iso_z(now), "trips": trips, "devices": devices,
-        "alerts": [alerts_mod.public(a, names) for a in alerts_mod.open_alerts(session)],
+        "alerts": [alerts_mod.public(a, names) for a in alerts_mod.listed_alerts(session)],
         "zones": [zones.public(z) for z in zones.active_zones(session, now)],
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
+from sqlalchemy import or_
 
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
@@ -116,7 +117,7 @@ def change_status(trip_id: int):
 @api.get("/alerts")
 @api_roles(*WATCHERS)
 def list_alerts():
-    """List alerts, optionally of one trip and only the open ones."""
+    """List alerts, optionally of one trip; ``open=1`` the unresolved ones, ``unseen=1`` also those that cleared unseen."""
     from sqlmodel import select
 
     session = request_session()
@@ -126,7 +127,9 @@ def list_alerts():
     trip_id = id_arg("trip_id")
     if trip_id is not None:
         query = query.where(Alert.trip_id == trip_id)
-    if request.args.get("open") in ("1", "true"):
+    if request.args.get("unseen") in ("1", "true"):
+        query = query.where(or_(Alert.resolved_at.is_(None), alerts.unseen_clause()))
+    elif request.args.get("open") in ("1", "true"):
         query = query.where(Alert.resolved_at.is_(None))
     return jsonify([alerts.public(a) for a in session.exec(query).all()])
 

@@ -1,15 +1,33 @@
 /* Live map for dispatchers: a snapshot on every (re)connect, then batched positions,
-   alerts and trip changes over the /dispatch Socket.IO namespace. */
+   alerts and trip changes over the /dispatch Socket.IO namespace.
+   The lists are updated in place (never rebuilt on a timer: that throws focus away), new
+   alerts are said aloud (a live region), heard (Web Audio) and counted in the tab title. */
 (function () {
   "use strict";
 
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var csrf = document.querySelector("meta[name=csrf-token]").content;
-  var SEVERITY = ["panic", "duress", "missed_checkin", "signal_lost", "deviation", "stop",
-                  "hazard_zone", "late", "medication_due"];
+  // Every kind in words, with an icon (from fonts every desktop has) and a severity (ux.md rule 1: never colour alone).
+  // "urgent" kinds sound loud and repeat until someone acknowledges them.
+  var KINDS = {
+    panic: { label: "PANIC", icon: "\u203C", sev: "high", urgent: true },
+    duress: { label: "DURESS", icon: "\u2716", sev: "high", urgent: true },
+    pin_attempts: { label: "Wrong PINs", icon: "\u2731", sev: "high", urgent: true },
+    missed_checkin: { label: "Missed check-in", icon: "\u25F7", sev: "medium" },
+    signal_lost: { label: "Signal lost", icon: "\u2298", sev: "medium" },
+    deviation: { label: "Off route", icon: "\u21AA", sev: "low" },
+    stop: { label: "Unexpected stop", icon: "\u25A0", sev: "low" },
+    hazard_zone: { label: "Hazard zone", icon: "\u26A0", sev: "medium" },
+    late: { label: "Running late", icon: "\u25D4", sev: "low" },
+    medication_due: { label: "Medication due", icon: "\u271A", sev: "medium" },
+    low_battery: { label: "Low battery", icon: "\u2582", sev: "low" }
+  };
+  var SEVERITY = ["panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop",
+                  "hazard_zone", "late", "medication_due", "low_battery"];
   var ENDED = { completed: true, cancelled: true, no_show: true };
   var TRAIL = 50;
   var MOCKED = "Mocked location — not to be trusted";
+  var TITLE = document.title;
 
   var map = L.map("map", { zoomControl: true }).setView([51.5, -0.12], 12);
   if (page.tile_url) {
@@ -17,7 +35,9 @@
   }
 
   // Everything the page knows, replaced by each snapshot (the server is the record).
-  var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {} };
+  // ``names`` outlives trips: an alert of an ended trip still names its patient and escort.
+  var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {},
+                names: {}, cards: {}, rows: {}, audio: null, alarming: false };
   window.dispatchState = state;
 
   function text(tag, cls, content) {
@@ -25,6 +45,12 @@
     if (cls) el.className = cls;
     if (content !== undefined) el.textContent = content;
     return el;
+  }
+
+  function setText(el, value) { if (el.textContent !== value) el.textContent = value; }
+
+  function kindOf(kind) {
+    return KINDS[kind] || { label: kind.replace(/_/g, " "), icon: "\u25CF", sev: "low" };
   }
 
   // Leaflet puts a string tooltip in as HTML: tooltips get an element with text lines instead.
@@ -43,6 +69,14 @@
     if (el) el.classList.toggle("mocked", mocked);
   }
 
+  // A marker is an SVG path: give it a role and a name, so it is not a nameless shape.
+  function nameMarker(marker, name) {
+    var el = marker.getElement && marker.getElement();
+    if (!el) return;
+    el.setAttribute("role", "img");
+    el.setAttribute("aria-label", name);
+  }
+
   function ago(iso) {
     if (!iso) return "never";
     var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -51,11 +85,36 @@
     return Math.round(s / 3600) + " h ago";
   }
 
+  function isListed(a) { return a.state !== "resolved" || (a.cleared && !a.acknowledged_at); }
+  function isClearedUnseen(a) { return !!(a.cleared && !a.acknowledged_at); }
+
   function openAlertsOf(tripId) {
     return Object.keys(state.alerts).some(function (id) {
       var a = state.alerts[id];
       return a.trip_id === tripId && a.state !== "resolved";
     });
+  }
+
+  function tripName(tripId) {
+    var t = state.trips[tripId] || state.names[tripId];
+    if (!t) return "Trip " + tripId;
+    return (t.patient_name || "Trip " + tripId) + " · " + (t.escort || "no escort");
+  }
+
+  function remember(trip) { state.names[trip.id] = { patient_name: trip.patient_name, escort: trip.escort }; }
+
+  // An alert of a trip this page never saw (it ended before the page opened): ask for its names once.
+  var asked = {};
+  function learnNames(tripId) {
+    if (tripId === null || tripId === undefined || state.names[tripId] || asked[tripId]) return;
+    asked[tripId] = true;
+    fetch("/api/v1/trips/" + tripId, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (trip) {
+      if (!trip) return;
+      remember(trip);
+      Object.keys(state.alerts).forEach(function (id) { if (state.alerts[id].trip_id === tripId) renderAlert(state.alerts[id]); });
+    }).catch(function () { /* the card keeps "Trip N" */ });
   }
 
   // ---- trips on the map ----------------------------------------------------------------
@@ -80,9 +139,21 @@
     if (trip.last_fix) placeTripMarker(trip, trip.last_fix);
   }
 
-  function tripLabel(trip, fix) {
-    return tooltipNode([(trip.patient_name || "Trip " + trip.id) + " — " + (trip.escort || "no escort") + " — " +
-                        trip.status.replace(/_/g, " "), isMocked(fix) ? MOCKED : ""], isMocked(fix) ? "mocked" : "");
+  function tripLines(trip, fix) {
+    var open = Object.keys(state.alerts).map(function (k) { return state.alerts[k]; }).filter(function (a) {
+      return a.trip_id === trip.id && a.state !== "resolved";
+    }).map(function (a) { return kindOf(a.kind).label; });
+    return [(trip.patient_name || "Trip " + trip.id) + " — " + (trip.escort || "no escort") + " — " +
+            trip.status.replace(/_/g, " "), open.length ? "Alert: " + open.join(", ") : "", isMocked(fix) ? MOCKED : ""];
+  }
+
+  function labelTripMarker(trip, fix) {
+    var marker = state.markers[trip.id];
+    if (!marker) return;
+    var lines = tripLines(trip, fix);
+    marker.setTooltipContent(tooltipNode(lines, isMocked(fix) ? "mocked" : ""));
+    nameMarker(marker, lines.filter(Boolean).join(". "));
+    marker.setStyle({ fillColor: openAlertsOf(trip.id) ? "#c62828" : "#1f5fbf" });
   }
 
   function placeTripMarker(trip, fix) {
@@ -91,19 +162,19 @@
     if (!marker) {
       marker = L.circleMarker(latlng, { radius: 9, weight: 3, color: "#fff", fillColor: "#1f5fbf", fillOpacity: 1,
                                         className: "escort-marker trip-" + trip.id }).addTo(map);
-      marker.bindTooltip(tripLabel(trip, fix));
+      // A permanent label: the dispatcher reads who is where without hovering.
+      marker.bindTooltip(tooltipNode(tripLines(trip, fix)), { permanent: true, direction: "right", offset: [10, 0] });
       state.markers[trip.id] = marker;
       state.markers["trail-" + trip.id] = L.polyline([], { color: "#1f5fbf", weight: 2, dashArray: "4 4" }).addTo(map);
     } else {
       marker.setLatLng(latlng);
-      marker.setTooltipContent(tripLabel(trip, fix));
     }
+    labelTripMarker(trip, fix);
     var trail = state.markers["trail-" + trip.id];
     trail.addLatLng(latlng);
     var pts = trail.getLatLngs();
     if (pts.length > TRAIL) trail.setLatLngs(pts.slice(pts.length - TRAIL));
     markOffRoute(trip.id, latlng);
-    marker.setStyle({ fillColor: openAlertsOf(trip.id) ? "#c62828" : "#1f5fbf" });
     styleMocked(marker, isMocked(fix));
   }
 
@@ -127,7 +198,8 @@
   function placeDeviceMarker(deviceId, fix) {
     var marker = state.deviceMarkers[deviceId];
     var dev = state.devices[deviceId] || { label: "device " + deviceId };
-    var label = tooltipNode([dev.label || "device " + deviceId, isMocked(fix) ? MOCKED : ""], isMocked(fix) ? "mocked" : "");
+    var lines = ["Device " + (dev.label || deviceId) + " (no trip)", isMocked(fix) ? MOCKED : ""];
+    var label = tooltipNode(lines, isMocked(fix) ? "mocked" : "");
     if (!marker) {
       marker = L.circleMarker([fix.lat, fix.lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#78909c", fillOpacity: 1,
                                                     className: "escort-marker device-" + deviceId }).addTo(map);
@@ -137,67 +209,204 @@
       marker.setLatLng([fix.lat, fix.lon]);
       marker.setTooltipContent(label);
     }
+    nameMarker(marker, lines.filter(Boolean).join(". "));
     styleMocked(marker, isMocked(fix));
   }
 
-  // ---- side lists -------------------------------------------------------------------------
+  // ---- focus that survives updates ----------------------------------------------------------
+
+  // Moving or removing a node that holds focus drops focus to the body: put it back, or on a neighbour.
+  function keepFocus(list, change) {
+    var active = document.activeElement;
+    var inside = active && list.contains(active) && active !== list ? active : null;
+    change();
+    if (inside && !document.body.contains(inside)) {
+      var fallback = list.querySelector("button, a") || document.getElementById(list.dataset.heading);
+      if (fallback) fallback.focus();
+    } else if (inside && document.activeElement !== inside) {
+      inside.focus();
+    }
+  }
+
+  function reorder(list, wanted) {
+    var current = Array.prototype.filter.call(list.children, function (el) { return !el.classList.contains("empty"); });
+    var same = current.length === wanted.length && current.every(function (el, i) { return el === wanted[i]; });
+    if (same) return;
+    keepFocus(list, function () { wanted.forEach(function (el) { list.appendChild(el); }); });
+  }
+
+  function showEmpty(list, empty, words) {
+    var node = list.querySelector(".empty");
+    if (empty && !node) list.appendChild(text("li", "empty", words));
+    if (!empty && node) list.removeChild(node);
+  }
+
+  // ---- the trip list --------------------------------------------------------------------------
+
+  function tripRow(id) {
+    var row = state.rows[id];
+    if (row) return row;
+    var li = text("li");
+    li.dataset.tripId = id;
+    row = { li: li, name: text("div", "name"), meta: text("div", "meta"), status: text("span", "status"),
+            seen: text("span", "seen"), alert: text("div", "trip-alert"), mocked: text("div", "mocked-note") };
+    row.meta.appendChild(row.status);
+    row.meta.appendChild(document.createTextNode(" · last seen "));
+    row.meta.appendChild(row.seen);
+    var actions = text("div", "actions");
+    row.show = button("Show on map", "show", function () { focusTrip(id); });
+    var open = text("a", "details", "Trip page");
+    open.href = "/dispatch/trips/" + id;
+    actions.appendChild(row.show);
+    actions.appendChild(open);
+    [row.name, row.meta, row.alert, row.mocked, actions].forEach(function (el) { li.appendChild(el); });
+    li.addEventListener("click", function (ev) { if (!ev.target.closest("button, a")) focusTrip(id); });
+    state.rows[id] = row;
+    return row;
+  }
+
+  function updateTripRow(id) {
+    var trip = state.trips[id];
+    var row = tripRow(id);
+    var fix = state.lastFix[id] || trip.last_fix;
+    var name = (trip.patient_name || "Trip " + id) + " · " + (trip.escort || "—");
+    setText(row.name, name);
+    setText(row.status, trip.status.replace(/_/g, " "));
+    setText(row.seen, ago(fix && fix.ts));
+    row.seen.dataset.ts = (fix && fix.ts) || "";
+    row.show.setAttribute("aria-label", "Show on map: " + name);
+    var alerting = openAlertsOf(Number(id));
+    row.li.classList.toggle("has-alert", alerting);
+    setText(row.alert, alerting ? "\u26A0 Open alert" : "");
+    row.mocked.hidden = !isMocked(fix);
+    setText(row.mocked, isMocked(fix) ? MOCKED : "");
+    row.li.classList.toggle("mocked", isMocked(fix));
+  }
 
   function renderTrips() {
     var list = document.getElementById("trip-list");
-    list.textContent = "";
-    Object.keys(state.trips).map(Number).sort(function (a, b) { return a - b; }).forEach(function (id) {
-      var trip = state.trips[id];
-      var li = text("li");
-      li.dataset.tripId = id;
-      if (openAlertsOf(id)) li.classList.add("has-alert");
-      li.appendChild(text("div", "name", (trip.patient_name || "Trip " + id) + " · " + (trip.escort || "—")));
-      var fix = state.lastFix[id] || trip.last_fix;
-      li.appendChild(text("div", "meta", trip.status.replace(/_/g, " ") + " · last seen " + ago(fix && fix.ts)));
-      if (isMocked(fix)) { li.classList.add("mocked"); li.appendChild(text("div", "mocked-note", MOCKED)); }
-      var open = text("a", "details", "Trip page");
-      open.href = "/dispatch/trips/" + id;
-      li.appendChild(open);
-      li.addEventListener("click", function () { focusTrip(id); });
-      list.appendChild(li);
+    var ids = Object.keys(state.trips).map(Number).sort(function (a, b) { return a - b; });
+    keepFocus(list, function () {
+      Object.keys(state.rows).forEach(function (id) {
+        if (!state.trips[id]) { var li = state.rows[id].li; if (li.parentNode) li.parentNode.removeChild(li); delete state.rows[id]; }
+      });
+    });
+    ids.forEach(updateTripRow);
+    reorder(list, ids.map(function (id) { return state.rows[id].li; }));
+    showEmpty(list, !ids.length, "No trips under way");
+  }
+
+  // Once a second: only the "… ago" words change (rule 2: "3 min ago" counts on its own).
+  function tick() {
+    Array.prototype.forEach.call(document.querySelectorAll("#trip-list .seen, #alert-list .raised"), function (el) {
+      setText(el, (el.classList.contains("raised") ? "raised " : "") + ago(el.dataset.ts || null));
     });
   }
+
+  // ---- the alert list ---------------------------------------------------------------------
 
   function severity(kind) {
     var i = SEVERITY.indexOf(kind);
     return i < 0 ? 99 : i;
   }
 
+  function where(alert) {
+    var d = alert.detail || {};
+    var place = alert.place || d.place || d.address;
+    if (place) return "near " + place;
+    if (typeof d.lat === "number" && typeof d.lon === "number") return "at " + d.lat.toFixed(5) + ", " + d.lon.toFixed(5);
+    return "";
+  }
+
   function describe(alert) {
     var d = alert.detail || {};
-    if (d.distance_off_route_m !== undefined) return Math.round(d.distance_off_route_m) + " m off route";
-    if (d.duration_s !== undefined) return "stopped " + Math.round(d.duration_s / 60) + " min";
-    if (d.lat !== undefined) return "at " + d.lat.toFixed(5) + ", " + d.lon.toFixed(5);
-    return "";
+    var parts = [];
+    if (typeof d.distance_off_route_m === "number") parts.push(Math.round(d.distance_off_route_m) + " m off route");
+    if (typeof d.duration_s === "number") parts.push("stopped " + Math.round(d.duration_s / 60) + " min");
+    parts.push(where(alert));
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  function stateWords(alert) {
+    if (isClearedUnseen(alert)) return "Cleared " + ago(alert.cleared_at) + " — acknowledge to remove";
+    if (alert.state === "acknowledged") return "Acknowledged" + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "");
+    return "Not acknowledged";
+  }
+
+  function alertCard(alert) {
+    var card = state.cards[alert.id];
+    if (card) return card;
+    var li = text("li");
+    li.dataset.alertId = alert.id;
+    li.dataset.kind = alert.kind;
+    var k = kindOf(alert.kind);
+    var head = text("div", "kind");
+    var icon = text("span", "icon", k.icon);
+    icon.setAttribute("aria-hidden", "true");
+    head.appendChild(icon);
+    head.appendChild(text("span", "label", k.label));
+    card = { li: li, head: head, cleared: text("span", "cleared-tag", "Cleared"), trip: text("div", "trip"),
+             what: text("div", "meta"), raised: text("span", "raised"), state: text("div", "state"),
+             actions: text("div", "actions") };
+    head.appendChild(card.cleared);
+    var when = text("div", "meta");
+    when.appendChild(card.raised);
+    card.ack = button("Acknowledge", "ack", function () { post(alert.id, "ack", {}); });
+    card.resolve = button("Resolve", "resolve", function (ev) { askResolve(alert.id, ev.currentTarget); });
+    card.show = button("Show on map", "show", function () { focusTrip(state.alerts[alert.id].trip_id); });
+    [card.ack, card.resolve, card.show].forEach(function (b) { card.actions.appendChild(b); });
+    [head, card.trip, card.what, when, card.state, card.actions].forEach(function (el) { li.appendChild(el); });
+    li.addEventListener("click", function (ev) { if (!ev.target.closest("button")) focusTrip(state.alerts[alert.id].trip_id); });
+    state.cards[alert.id] = card;
+    return card;
+  }
+
+  function renderAlert(alert) {
+    var card = alertCard(alert);
+    var k = kindOf(alert.kind);
+    var cleared = isClearedUnseen(alert);
+    card.li.className = "alert sev-" + k.sev + " kind-" + alert.kind + " " + (cleared ? "cleared" : alert.state);
+    card.cleared.hidden = !cleared;
+    setText(card.trip, tripName(alert.trip_id));
+    setText(card.what, describe(alert));
+    card.raised.dataset.ts = alert.raised_at || "";
+    setText(card.raised, "raised " + ago(alert.raised_at));
+    setText(card.state, stateWords(alert));
+    var who = k.label + ", " + tripName(alert.trip_id);
+    card.li.setAttribute("aria-label", who + (cleared ? ", cleared" : ""));
+    var ackFocused = document.activeElement === card.ack;
+    card.ack.hidden = alert.state === "acknowledged" || (alert.state === "resolved" && !cleared);
+    card.ack.setAttribute("aria-label", "Acknowledge " + who);
+    card.resolve.hidden = alert.state === "resolved";
+    card.resolve.setAttribute("aria-label", "Resolve " + who);
+    card.show.setAttribute("aria-label", "Show on map: " + who);
+    card.show.hidden = !state.markers[alert.trip_id] && !state.layers[alert.trip_id];
+    // Acknowledged by keyboard: the button goes, focus moves to the card's next action, not to the page.
+    if (ackFocused && card.ack.hidden) {
+      var next = [card.resolve, card.show].filter(function (b) { return !b.hidden; })[0];
+      if (next) next.focus();
+    }
   }
 
   function renderAlerts() {
     var list = document.getElementById("alert-list");
-    list.textContent = "";
-    var open = Object.keys(state.alerts).map(function (k) { return state.alerts[k]; })
-      .filter(function (a) { return a.state !== "resolved"; })
-      .sort(function (a, b) { return severity(a.kind) - severity(b.kind) || Date.parse(a.raised_at) - Date.parse(b.raised_at); });
-    if (!open.length) { list.appendChild(text("li", "empty", "No open alerts")); return; }
-    open.forEach(function (alert) {
-      var li = text("li", (severity(alert.kind) < 2 ? "sev-high " : "") + alert.state);
-      li.dataset.alertId = alert.id;
-      li.dataset.kind = alert.kind;
-      var trip = state.trips[alert.trip_id];
-      li.appendChild(text("div", "kind", alert.kind.replace(/_/g, " ")));
-      li.appendChild(text("div", "", (trip ? (trip.patient_name || "Trip " + trip.id) + " · " + (trip.escort || "") : "Trip " + alert.trip_id)));
-      li.appendChild(text("div", "meta", [describe(alert), "raised " + ago(alert.raised_at),
-        alert.acknowledged_by ? "ack by " + alert.acknowledged_by : ""].filter(Boolean).join(" · ")));
-      var actions = text("div", "actions");
-      if (alert.state === "open") actions.appendChild(button("Acknowledge", "ack", function () { post(alert.id, "ack", {}); }));
-      actions.appendChild(button("Resolve", "resolve", function () { askResolve(alert.id); }));
-      li.appendChild(actions);
-      li.addEventListener("click", function (ev) { if (ev.target.tagName !== "BUTTON") focusTrip(alert.trip_id); });
-      list.appendChild(li);
+    var listed = Object.keys(state.alerts).map(function (k) { return state.alerts[k]; })
+      .sort(function (a, b) {
+        return isClearedUnseen(a) - isClearedUnseen(b) || severity(a.kind) - severity(b.kind) ||
+          Date.parse(a.raised_at) - Date.parse(b.raised_at);
+      });
+    keepFocus(list, function () {
+      Object.keys(state.cards).forEach(function (id) {
+        if (!state.alerts[id]) { var li = state.cards[id].li; if (li.parentNode) li.parentNode.removeChild(li); delete state.cards[id]; }
+      });
     });
+    listed.forEach(renderAlert);
+    reorder(list, listed.map(function (a) { return state.cards[a.id].li; }));
+    showEmpty(list, !listed.length, "No open alerts");
+    var count = listed.length;
+    document.title = count ? "(" + count + ") " + TITLE : TITLE;
+    setText(document.getElementById("alert-count"), count ? String(count) : "none");
+    updateAlarm();
   }
 
   function button(label, cls, onClick) {
@@ -218,35 +427,105 @@
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body)
-    }).then(function (r) { return r.json().then(function (j) { if (!r.ok) alert(j.error || "failed"); }); });
+    }).then(function (r) {
+      return r.json().then(function (j) {
+        if (!r.ok) { say(j.error || "That did not work", false); return; }
+        applyAlert(j);
+      });
+    }).catch(function () { say("No answer from the server: try again", false); });
   }
 
-  var resolving = null;
-  function askResolve(alertId) {
+  // ---- the resolve dialog: no category chosen for the dispatcher; Escape returns focus ---------
+
+  var resolving = null, opener = null;
+  var dlg = document.getElementById("resolve-dialog");
+  function askResolve(alertId, from) {
     resolving = alertId;
-    var dlg = document.getElementById("resolve-dialog");
+    opener = from || document.activeElement;
+    document.getElementById("resolve-category").value = "";
     document.getElementById("resolve-note").value = "";
-    if (dlg.showModal) dlg.showModal(); else dlg.setAttribute("open", "");
+    setText(document.getElementById("resolve-what"), kindOf(state.alerts[alertId].kind).label + ", " +
+            tripName(state.alerts[alertId].trip_id));
+    dlg.showModal();
   }
-  document.getElementById("resolve-dialog").addEventListener("close", function () {
-    var dlg = document.getElementById("resolve-dialog");
+  dlg.addEventListener("close", function () {
     if (dlg.returnValue === "ok" && resolving !== null) {
       post(resolving, "resolve", { category: document.getElementById("resolve-category").value,
                                    note: document.getElementById("resolve-note").value });
     }
+    dlg.returnValue = "";
     resolving = null;
+    if (opener && document.body.contains(opener)) opener.focus();
+    opener = null;
   });
 
-  // Panic and duress must be heard; browsers may refuse audio until the page was touched.
-  function beep() {
-    try {
-      var ctx = new (window.AudioContext || window.webkitAudioContext)();
-      var osc = ctx.createOscillator();
-      osc.frequency.value = 880;
-      osc.connect(ctx.destination);
-      osc.start();
-      osc.stop(ctx.currentTime + 0.6);
-    } catch (e) { /* no audio available: the list still shows it first */ }
+  // ---- said aloud, heard, and shown on the desktop -------------------------------------------
+
+  function say(words, urgent) {
+    var region = document.getElementById(urgent ? "announce-urgent" : "announce-polite");
+    // Cleared first: the same words twice in a row are announced again.
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = words; }, 50);
+  }
+
+  // Browsers keep audio locked until the page is used: the first click or key unlocks it.
+  function unlockAudio() {
+    if (!state.audio) {
+      try { state.audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { state.audio = null; }
+    }
+    if (state.audio && state.audio.state === "suspended") state.audio.resume();
+    if (window.Notification && Notification.permission === "default" && Notification.requestPermission) {
+      try { Notification.requestPermission(); } catch (e) { /* older browsers: callback form only */ }
+    }
+    var ask = document.getElementById("sound-on");
+    if (ask && state.audio) { ask.hidden = true; setText(document.getElementById("sound-state"), "Alert sounds on"); }
+  }
+  document.addEventListener("click", unlockAudio, true);
+  document.addEventListener("keydown", unlockAudio, true);
+
+  function tone(freq, seconds, loud) {
+    var ctx = state.audio;
+    if (!ctx || ctx.state !== "running") return;
+    var osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.type = loud ? "square" : "sine";
+    osc.frequency.value = freq;
+    gain.gain.value = loud ? 0.5 : 0.15;
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    var t = ctx.currentTime;
+    osc.start(t);
+    osc.stop(t + seconds);
+  }
+
+  function chime(kind) {
+    if (kindOf(kind).urgent) { tone(988, 0.25, true); window.setTimeout(function () { tone(740, 0.25, true); }, 300); }
+    else if (kindOf(kind).sev === "medium") { tone(660, 0.3, false); }
+    else { tone(523, 0.2, false); }
+  }
+
+  // Panic, duress and wrong PINs sound again every few seconds until someone acknowledges them.
+  var alarmTimer = null;
+  function updateAlarm() {
+    state.alarming = Object.keys(state.alerts).some(function (id) {
+      var a = state.alerts[id];
+      return kindOf(a.kind).urgent && a.state === "open";
+    });
+    if (state.alarming && !alarmTimer) alarmTimer = window.setInterval(function () { chime("panic"); }, 3000);
+    if (!state.alarming && alarmTimer) { window.clearInterval(alarmTimer); alarmTimer = null; }
+  }
+
+  function notifyDesktop(alert, words) {
+    if (!window.Notification || Notification.permission !== "granted" || !document.hidden) return;
+    try { new Notification(words, { tag: "alert-" + alert.id, requireInteraction: !!kindOf(alert.kind).urgent }); }
+    catch (e) { /* some browsers allow notifications from service workers only */ }
+  }
+
+  function announce(alert) {
+    var k = kindOf(alert.kind);
+    var words = k.label + " alert: " + tripName(alert.trip_id) + (where(alert) ? ", " + where(alert) : "");
+    say(words, !!k.urgent);
+    chime(alert.kind);
+    notifyDesktop(alert, words);
   }
 
   // ---- socket ---------------------------------------------------------------------------
@@ -254,9 +533,11 @@
   function drawZones(zones) {
     (state.zoneLayers || []).forEach(function (layer) { map.removeLayer(layer); });
     state.zoneLayers = (zones || []).map(function (z) {
-      return L.polygon(z.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
-                                    className: "hazard-zone zone-" + z.id })
+      var layer = L.polygon(z.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
+                                         className: "hazard-zone zone-" + z.id })
         .bindTooltip(tooltipNode(["Hazard: " + z.name, z.reason || ""], "zone-label")).addTo(map);
+      nameMarker(layer, "Hazard zone: " + z.name);
+      return layer;
     });
   }
 
@@ -264,9 +545,10 @@
     drawZones(snap.zones);
     Object.keys(state.trips).forEach(clearTrip);
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
+    var known = state.alerts;
     state.trips = {}; state.devices = {}; state.alerts = {}; state.deviceMarkers = {}; state.lastFix = {};
-    snap.alerts.forEach(function (a) { state.alerts[a.id] = a; });
-    snap.trips.forEach(function (t) { state.trips[t.id] = t; drawTrip(t); });
+    snap.alerts.forEach(function (a) { state.alerts[a.id] = a; learnNames(a.trip_id); });
+    snap.trips.forEach(function (t) { state.trips[t.id] = t; remember(t); drawTrip(t); });
     snap.devices.forEach(function (d) {
       state.devices[d.device_id] = d;
       if (d.last_fix && d.last_fix.lat !== null) placeDeviceMarker(d.device_id, d.last_fix);
@@ -276,7 +558,10 @@
     if (groups.length) map.fitBounds(L.featureGroup(groups).getBounds(), { padding: [30, 30] });
     renderTrips();
     renderAlerts();
+    // After a reconnect: what was raised meanwhile is new to this dispatcher.
+    if (snapshots++ > 0) snap.alerts.forEach(function (a) { if (!known[a.id] && a.state === "open") announce(a); });
   }
+  var snapshots = 0;
 
   function applyPositions(batch) {
     var latestByKey = {};
@@ -292,28 +577,32 @@
         if (prev && Date.parse(prev.ts) > Date.parse(fix.ts)) return; // a late backlog fix: not the current position
         state.lastFix[fix.trip_id] = fix;
         placeTripMarker(state.trips[fix.trip_id], fix);
+        updateTripRow(fix.trip_id);
       } else {
         placeDeviceMarker(fix.device_id, fix);
       }
     });
-    renderTrips();
   }
 
   function applyAlert(alert) {
     var isNew = !state.alerts[alert.id];
-    state.alerts[alert.id] = alert;
-    if (alert.state === "resolved") delete state.alerts[alert.id];
-    if (isNew && (alert.kind === "panic" || alert.kind === "duress")) beep();
+    if (isListed(alert)) state.alerts[alert.id] = alert;
+    else delete state.alerts[alert.id];
+    learnNames(alert.trip_id);
+    if (isNew && isListed(alert) && alert.state === "open") announce(alert);
+    else if (isNew === false && isClearedUnseen(alert)) say(kindOf(alert.kind).label + " on " + tripName(alert.trip_id) + " cleared", false);
     var trip = state.trips[alert.trip_id];
-    if (trip && state.markers[trip.id]) state.markers[trip.id].setStyle({ fillColor: openAlertsOf(trip.id) ? "#c62828" : "#1f5fbf" });
+    if (trip) labelTripMarker(trip, state.lastFix[trip.id] || trip.last_fix);
     renderAlerts();
     renderTrips();
   }
 
   function applyTrip(trip) {
+    remember(trip);
     if (ENDED[trip.status]) { clearTrip(trip.id); delete state.trips[trip.id]; }
     else { state.trips[trip.id] = trip; drawTrip(trip); if (state.lastFix[trip.id]) placeTripMarker(trip, state.lastFix[trip.id]); }
     renderTrips();
+    renderAlerts();
   }
 
   var conn = document.getElementById("conn-status");
@@ -332,5 +621,5 @@
   socket.on("positions", applyPositions);
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
-  setInterval(renderTrips, 1000);
+  setInterval(tick, 1000);
 })();
