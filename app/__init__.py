@@ -198,7 +198,7 @@ def _register(app: Flask) -> None:
                patient_views.pages):
         app.register_blueprint(bp)
     api.register_error_handlers(app)
-    from app import admin
+    from app import admin, admin_pages  # noqa: F401  (admin_pages adds its views to admin.pages)
 
     app.register_blueprint(admin.api)
     app.register_blueprint(admin.pages)

@@ -126,7 +126,7 @@ def users_create(name: str, role: str, password_stdin: bool) -> None:
 def users_set_pins(name: str) -> None:
     """Read the escort's safe PIN, then the duress PIN, one per line on stdin."""
     from app.auth import AuthError, find_user
-    from dispatch.safety import SafetyError, check_new_pins, set_pins
+    from dispatch.safety import SafetyError, check_new_pins, set_escort_pins
 
     safe = sys.stdin.readline().strip()
     duress = sys.stdin.readline().strip()
@@ -139,10 +139,10 @@ def users_set_pins(name: str) -> None:
             user = find_user(session, name)
         except AuthError as exc:
             raise CliError(str(exc)) from None
-        if user.role != "escort":
-            raise CliError(f"{name!r} is not an escort")
-        set_pins(user, safe, duress)
-        session.add(user)
+        try:
+            set_escort_pins(session, user, safe, duress, by=None, via="cli")
+        except SafetyError as exc:
+            raise CliError(str(exc)) from None
     click.echo(f"PINs set for {name}")
 
 
@@ -155,24 +155,16 @@ def users_set_pins(name: str) -> None:
 def users_set_contact(name: str, email: str | None, emergency_name: str | None, emergency_email: str | None,
                       emergency_phone: str | None) -> None:
     """Set a user's e-mail and, for an escort, their emergency contact."""
+    from app import accounts
     from app.auth import AuthError, find_user
 
-    for label, value in (("--email", email), ("--emergency-email", emergency_email)):
-        if value is not None and (value.count("@") != 1 or "." not in value.split("@")[1] or len(value) > 200):
-            raise CliError(f"{label} {value!r} is not an e-mail address")
+    changes = {"email": email, "emergency_contact_name": emergency_name,
+               "emergency_contact_email": emergency_email, "emergency_contact_phone": emergency_phone}
     with _session() as session:
         try:
-            user = find_user(session, name)
+            accounts.set_contact(session, find_user(session, name), changes, by=None, via="cli")
         except AuthError as exc:
             raise CliError(str(exc)) from None
-        if user.role != "escort" and (emergency_name or emergency_email or emergency_phone):
-            raise CliError("only escorts have an emergency contact here")
-        for field, value in (("email", email), ("emergency_contact_name", emergency_name),
-                             ("emergency_contact_email", emergency_email),
-                             ("emergency_contact_phone", emergency_phone)):
-            if value is not None:
-                setattr(user, field, value.strip() or None)
-        session.add(user)
     click.echo(f"contact details set for {name}")
 
 

@@ -152,6 +152,17 @@ def set_pins(user: User, safe: str, duress: str) -> None:
     user.safe_pin_hash, user.duress_pin_hash = hash_secret(safe), hash_secret(duress)
 
 
+def set_escort_pins(session: Session, user: User, safe: str, duress: str, *, by: User | None, via: str) -> None:
+    """Set an escort's safe and duress PINs, lift a PIN wait, and audit it (never the PINs themselves)."""
+    if user.role != "escort":
+        raise SafetyError(f"{user.username!r} is not an escort: only escorts have PINs")
+    set_pins(user, safe, duress)
+    user.pin_failures, user.pin_locked_until = 0, None
+    session.add(user)
+    record(session, by, "pins_set", object_type="user", object_id=user.id,
+           detail={"username": user.username, "via": via})
+
+
 def record_checkin(session: Session, user: User, trip: Trip | None, *, now: datetime) -> Alert | None:
     """Write the check-in to the trip's timeline (the same line for either PIN); close an open ``missed_checkin``.
 

@@ -12,7 +12,7 @@ from app.audit import record
 from app.auth import hash_token, new_token
 from app.models import User
 from app.realtime import Credential
-from tracking.models import Device
+from tracking.models import Device, Fix
 
 
 class DeviceRef(NamedTuple):
@@ -51,12 +51,25 @@ def device_for_token(session: Session, token: str | None) -> Device | None:
 
 
 def list_devices(session: Session) -> list[dict]:
-    """Return every device with its escort, when it was last heard from, and whether it is revoked."""
-    rows = session.exec(select(Device, User.username).join(User, User.id == Device.escort_user_id, isouter=True)
-                        .order_by(Device.label)).all()
+    """Return every device with its escort, when it was last heard from, its battery, and whether it is revoked."""
+    # The battery of the device's newest fix that reported one: the (device_id, seq) index finds it.
+    battery = (select(Fix.battery_pct).where(Fix.device_id == Device.id, Fix.battery_pct.is_not(None))
+               .order_by(Fix.seq.desc()).limit(1).scalar_subquery())
+    rows = session.exec(select(Device, User.username, battery)
+                        .join(User, User.id == Device.escort_user_id, isouter=True).order_by(Device.label)).all()
     return [{"id": d.id, "label": d.label, "escort": name, "has_token": d.token_hash is not None,
-             "created_at": d.created_at, "last_seen_at": d.last_seen_at, "revoked_at": d.revoked_at}
-            for d, name in rows]
+             "created_at": d.created_at, "last_seen_at": d.last_seen_at, "last_fix_at": d.last_fix_at,
+             "battery_pct": pct, "revoked_at": d.revoked_at}
+            for d, name, pct in rows]
+
+
+def enrol_device(session: Session, label: str, escort: User | None, *, now: datetime, by: User | None,
+                 via: str) -> tuple[Device, str]:
+    """Register a device for an escort, audited; return it with its token (shown once)."""
+    device, token = create_device(session, label, escort, now=now)
+    record(session, by, "device_create", object_type="device", object_id=device.id,
+           detail={"label": device.label, "escort": escort.username if escort else None, "via": via})
+    return device, token
 
 
 def find_device(session: Session, *, label: str | None = None, device_id: int | None = None) -> Device:
