@@ -179,14 +179,21 @@ def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, r
 
 
 def _reuses(new: dict[tuple[int, int, Any], bool]) -> set[tuple[int, int, Any]]:
-    """Return the new fixes that reuse a seq: so judged against the device's row, or later than
-    another new fix of the same device and seq in the same statement (a reset within one batch)."""
-    first: dict[tuple[int, int], Any] = {}
-    for device_id, seq, ts in new:
-        known = first.get((device_id, seq))
-        if known is None or ts < known:
-            first[(device_id, seq)] = ts
-    return {key for key, flagged in new.items() if flagged or key[2] != first[key[:2]]}
+    """Return the new fixes that reuse a seq: of k new fixes with one device and seq, all k if
+    one was stored before this statement, else all but the earliest.
+
+    The database marks a row that found its seq stored at another time; whether it sees the
+    rows inserted earlier by the same statement depends on the backend (SQLite does,
+    PostgreSQL does not): at least k - 1 marked means the database counted them.
+    """
+    groups: dict[tuple[int, int], list] = {}
+    for key in new:
+        groups.setdefault(key[:2], []).append(key)
+    out = set()
+    for keys in groups.values():
+        marked = [k for k in keys if new[k]]
+        out.update(marked if len(marked) >= len(keys) - 1 else sorted(keys, key=lambda k: k[2])[1:])
+    return out
 
 
 def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: datetime) -> None:

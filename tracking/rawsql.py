@@ -62,9 +62,8 @@ class RawSQL:
         """Insert fix rows (values in ``FIX_COLUMNS`` order, timestamps already bound) once per
         (device, seq, ts); return {(device id, seq, ts as bound): whether it reuses a seq} of the new ones.
 
-        A new fix reuses a seq when its device has already reported that seq or a later one,
-        at another time, and it is not simply late (see ``_REUSED``): the device's row says
-        so, read in the same statement.
+        A new fix reuses a seq when the device has a stored fix with that seq at another time
+        (see ``_REUSED``), read in the same statement.
         """
         new: dict[tuple[int, int, Any], bool] = {}
         if self.postgres:
@@ -180,12 +179,12 @@ class RawSQL:
                                     f"VALUES ({m}, {m}, {m})", new)
 
 
-# A new fix reuses a seq when the device's newest fix has that seq at another time, or a
-# later seq at an earlier time (the counter went back while the clock went on). A fix with
-# an earlier seq and an earlier time is only late (a backlog), not a reuse. Read from the
-# device row, which the same transaction updates only after the insert.
-_REUSED = ("EXISTS (SELECT 1 FROM device AS d WHERE d.id = fix.device_id AND fix.seq <= d.last_seq "
-           "AND fix.ts <> d.last_fix_at AND (fix.seq = d.last_seq OR fix.ts > d.last_fix_at))")
+# A new fix reuses a seq when the device already has a stored fix with that seq at another
+# time: a counter that started again, not a repeat and not a late fix. One probe of the
+# (device_id, seq, ts) index per new row, in the same statement. (PostgreSQL's subquery
+# sees the rows as they were before the statement: ``tracking.ingest`` counts reuses among
+# the statement's own rows.)
+_REUSED = "EXISTS (SELECT 1 FROM fix AS old WHERE old.device_id = fix.device_id AND old.seq = fix.seq AND old.ts <> fix.ts)"
 _RETURNING = f"ON CONFLICT (device_id, seq, ts) DO NOTHING RETURNING device_id, seq, ts, {_REUSED}"
 
 # PostgreSQL takes whole columns as arrays: a short statement whatever the number of rows

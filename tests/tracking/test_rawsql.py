@@ -74,23 +74,22 @@ def test_repeats_are_not_new_and_are_stored_once(world, session):
 
 
 def test_a_seq_again_at_another_time_is_new_and_marked_as_a_reuse(world, session):
-    """(device, seq, ts) is a fix's identity; the device row tells a reused seq from a late fix."""
+    """(device, seq, ts) is a fix's identity; a new fix whose seq is stored at another time is marked."""
     t0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
     raw = RawSQL(session)
     first = [_row(world.device.id, seq, t0 + timedelta(seconds=seq), raw) for seq in range(1, 6)]
     assert set(raw.insert_fixes(first).values()) == {False}
-    raw.touch_devices([(raw.when(t0), raw.when(t0 + timedelta(seconds=5)), 51.5, -0.12, 5, world.device.id)], [])
     at = {seq: t0 + timedelta(seconds=offset) for seq, offset in ((3, 7), (5, 4), (6, 8), (2, 9))}
     again = [_row(world.device.id, 3, at[3], raw),   # counter back, clock on: a reuse
-             _row(world.device.id, 5, at[5], raw),   # the newest seq at another time: a reuse
-             _row(world.device.id, 6, at[6], raw),   # the counter goes on: not a reuse
+             _row(world.device.id, 5, at[5], raw),   # seq 5 at an earlier time: a reuse too
+             _row(world.device.id, 6, at[6], raw),   # a seq never sent: not a reuse
              first[1],                               # seq 2 at its own time again: a repeat, not new
              _row(world.device.id, 2, at[2], raw)]   # seq 2 at a new time: a reuse
     new = raw.insert_fixes(again)
     assert new == {(world.device.id, 3, raw.when(at[3])): True, (world.device.id, 5, raw.when(at[5])): True,
                    (world.device.id, 6, raw.when(at[6])): False, (world.device.id, 2, raw.when(at[2])): True}
-    late = raw.insert_fixes([_row(world.device.id, 4, t0 + timedelta(seconds=3.5), raw)])
-    assert list(late.values()) == [False]  # an earlier seq at an earlier time is only late
+    late = raw.insert_fixes([_row(world.device.id, 0, t0 - timedelta(seconds=30), raw)])
+    assert list(late.values()) == [False]  # a late fix with a seq of its own is no reuse
     session.commit()
     assert len(session.exec(select(Fix.id).where(Fix.device_id == world.device.id)).all()) == 10
 
