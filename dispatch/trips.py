@@ -158,15 +158,33 @@ def active_trip_for_device(session: Session, device: Device) -> Trip | None:
     ).first()
 
 
-def trip_for_backlog(session: Session, device: Device, ts: datetime) -> Trip | None:
-    """Return the ended trip whose window holds a late fix from this device."""
-    clauses = _device_clauses(device)
-    return session.exec(
-        select(Trip).where(
-            or_(*clauses), Trip.started_at.is_not(None), Trip.started_at <= ts,
-            Trip.ended_at.is_not(None), Trip.ended_at >= ts,
-        )
-    ).first()
+def backlog_candidates(session: Session, devices: list, start: datetime, end: datetime) -> list:
+    """Return the ended trips of these devices (or their escorts) whose windows meet [start, end]: one query.
+
+    Rows of (id, device_id, escort_user_id, started_at, ended_at), oldest trip first; pick
+    each late fix's trip from them with ``backlog_trip``.
+    """
+    ids = sorted({d.id for d in devices})
+    escorts = sorted({d.escort_user_id for d in devices if d.escort_user_id is not None})
+    mine = Trip.device_id.in_(ids)
+    if escorts:
+        mine = or_(mine, Trip.escort_user_id.in_(escorts))
+    return list(session.exec(
+        select(Trip.id, Trip.device_id, Trip.escort_user_id, Trip.started_at, Trip.ended_at).where(
+            mine, Trip.started_at.is_not(None), Trip.started_at <= end,
+            Trip.ended_at.is_not(None), Trip.ended_at >= start,
+        ).order_by(Trip.id)
+    ).all())
+
+
+def backlog_trip(candidates: list, device, ts: datetime) -> int | None:
+    """Return the id of the ended trip whose window holds a late fix from this device, or None."""
+    for row in candidates:
+        if (row.device_id == device.id or (device.escort_user_id is not None
+                                           and row.escort_user_id == device.escort_user_id)) \
+                and row.started_at <= ts <= row.ended_at:
+            return row.id
+    return None
 
 
 def current_trip_for_escort(session: Session, user: User) -> Trip | None:

@@ -41,6 +41,7 @@ class IngestResult:
     alerts: list[Any] = field(default_factory=list)
     notices: list[dict] = field(default_factory=list)
     trip_id: int | None = None
+    reused: int = 0  # new fixes that reuse a seq the device had sent at another time (counted in /metrics)
 
 
 def parse_payloads(raws: Iterable[Any], result: IngestResult) -> list[Fix]:
@@ -84,7 +85,7 @@ def accept_payloads(session: Session, device: Device, raws: list[Any], *, now: d
 def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
            limits: Limits = Limits(), result: IngestResult | None = None,
            trip_cache: "ActiveTrips | None" = None, zone_cache=None) -> IngestResult:
-    """Store valid fixes once per (device, seq), run detection, commit, then publish.
+    """Store valid fixes once per (device, seq, ts), run detection, commit, then publish.
 
     ``device`` needs only ``id`` and ``escort_user_id`` (a Device or a DeviceRef).
     """
@@ -97,15 +98,14 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
     fixes = _dedupe_in_batch(fixes, result)
     if fixes:
         trip = trip_cache.get(session, device, now=now) if trip_cache else trips.active_trip_for_device(session, device)
-        trip_ids = _assign_trips(session, device, trip, fixes)
-        new_seqs = _store(session, device, fixes, trip_ids, now=now)
+        trip_ids = _assign_trips(device, trip, fixes, _backlog(session, [(device, trip, fixes)]))
+        fresh = _store(session, device, fixes, trip_ids, result, now=now)
         result.accepted.extend(f.seq for f in fixes)
-        fresh = [f for f in fixes if f.seq in new_seqs]
         _touch_device(session, device, fresh, now=now)
-        result.stored = [present.fix_public(f, device.id, trip_ids[f.seq]) for f in sorted(fresh, key=lambda f: f.ts)]
+        result.stored = [present.fix_public(f, device.id, trip_ids[_key(f)]) for f in sorted(fresh, key=lambda f: f.ts)]
         if trip is not None:
             result.trip_id = trip.id
-            mine = [f for f in fresh if trip_ids[f.seq] == trip.id]
+            mine = [f for f in fresh if trip_ids[_key(f)] == trip.id]
             if mine:
                 _signal_back(session, trip, result, now=now)
                 _detect(session, trip, mine, result, now=now, zone_cache=zone_cache)
@@ -113,45 +113,87 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
     metrics.ingest_seconds.observe(time.perf_counter() - began)
     metrics.fixes_stored.inc(len(result.stored))
     metrics.fixes_rejected.inc(len(result.rejected))
+    metrics.fix_seq_reused.inc(result.reused)
     for alert in result.alerts:
         metrics.alerts_raised.labels(alert.kind).inc()
     realtime.publish_ingest(result, alerts.public)
     return result
 
 
+def _key(fix: Fix) -> tuple[int, datetime]:
+    """Return what makes a fix the same fix: its seq and its time (the device is the batch's)."""
+    return fix.seq, fix.ts
+
+
 def _dedupe_in_batch(fixes: list[Fix], result: IngestResult) -> list[Fix]:
-    """Keep the first of repeated seqs within one batch; the rest are acked, stored once."""
-    seen: set[int] = set()
+    """Keep the first of repeated fixes (same seq and time) within one batch; the rest are acked, stored once.
+
+    The same seq at another time is another fix: a counter that started again.
+    """
+    seen: set[tuple[int, datetime]] = set()
     kept = []
     for fix in fixes:
-        if fix.seq in seen:
+        key = _key(fix)
+        if key in seen:
             result.accepted.append(fix.seq)
             continue
-        seen.add(fix.seq)
+        seen.add(key)
         kept.append(fix)
     return kept
 
 
-def _assign_trips(session: Session, device: Device, trip, fixes: list[Fix]) -> dict[int, int | None]:
-    """Map each seq to its trip: the trip under way, else an ended trip whose window holds it."""
+def _backlog(session: Session, batches: list[tuple[Any, Any, list[Fix]]]) -> list:
+    """Return the ended trips that may hold the fixes of the batches with no trip under way: one query.
+
+    ``batches`` holds (device, trip under way or None, fixes); none without a trip, no query.
+    """
+    from dispatch import trips
+
+    late = [(device, fixes) for device, trip, fixes in batches if trip is None and fixes]
+    if not late:
+        return []
+    times = [f.ts for _, fixes in late for f in fixes]
+    return trips.backlog_candidates(session, [device for device, _ in late], min(times), max(times))
+
+
+def _assign_trips(device, trip, fixes: list[Fix], candidates: list) -> dict[tuple[int, datetime], int | None]:
+    """Map each fix (by seq and time) to its trip: the trip under way, else an ended trip whose window holds it."""
     from dispatch import trips
 
     if trip is not None:
-        return {f.seq: trip.id for f in fixes}
-    out: dict[int, int | None] = {}
-    for fix in fixes:
-        past = trips.trip_for_backlog(session, device, fix.ts)
-        out[fix.seq] = past.id if past is not None else None
-    return out
+        return {_key(f): trip.id for f in fixes}
+    return {_key(f): trips.backlog_trip(candidates, device, f.ts) for f in fixes}
 
 
-def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, *, now: datetime) -> set[int]:
-    """Insert the fixes in one statement; return the seqs that were new."""
+def _store(session: Session, device: Device, fixes: list[Fix], trip_ids: dict, result: IngestResult, *,
+           now: datetime) -> list[Fix]:
+    """Insert the fixes in one statement; return the new ones and count in ``result`` those reusing a seq."""
     raw = RawSQL(session)
     received_at = raw.when(now)
-    rows = [(device.id, f.seq, trip_ids[f.seq], raw.when(f.ts), received_at, f.lat, f.lon, f.accuracy_m, f.speed_mps,
-             f.heading_deg, f.altitude_m, f.battery_pct, f.mock) for f in fixes]
-    return {seq for _, seq in raw.insert_fixes(rows)}
+    bound = [raw.when(f.ts) for f in fixes]
+    rows = [(device.id, f.seq, trip_ids[_key(f)], ts, received_at, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+             f.heading_deg, f.altitude_m, f.battery_pct, f.mock) for f, ts in zip(fixes, bound)]
+    new = raw.insert_fixes(rows)
+    result.reused += len(_reuses(new))
+    return [f for f, ts in zip(fixes, bound) if (device.id, f.seq, ts) in new]
+
+
+def _reuses(new: dict[tuple[int, int, Any], bool]) -> set[tuple[int, int, Any]]:
+    """Return the new fixes that reuse a seq: of k new fixes with one device and seq, all k if
+    one was stored before this statement, else all but the earliest.
+
+    The database marks a row that found its seq stored at another time; whether it sees the
+    rows inserted earlier by the same statement depends on the backend (SQLite does,
+    PostgreSQL does not): at least k - 1 marked means the database counted them.
+    """
+    groups: dict[tuple[int, int], list] = {}
+    for key in new:
+        groups.setdefault(key[:2], []).append(key)
+    out = set()
+    for keys in groups.values():
+        marked = [k for k in keys if new[k]]
+        out.update(marked if len(marked) >= len(keys) - 1 else sorted(keys, key=lambda k: k[2])[1:])
+    return out
 
 
 def _touch_device(session: Session, device: Device, fresh: list[Fix], *, now: datetime) -> None:
@@ -310,7 +352,7 @@ class _Pending:
     trip_ids: dict = field(default_factory=dict)
     fresh: list[Fix] = field(default_factory=list)
     mine: list[Fix] = field(default_factory=list)
-    bound: dict = field(default_factory=dict)  # seq -> the fix's timestamp as the driver binds it
+    bound: dict = field(default_factory=dict)  # (seq, ts) -> the fix's timestamp as the driver binds it
     bound_now: Any = None  # the receipt time, likewise
 
 
@@ -482,21 +524,28 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
     trips_by_device = cache.get_many(session, [p.device for p in work], now=now)
     for pending in work:
         pending.trip = trips_by_device[pending.device.id]
-        pending.trip_ids = _assign_trips(session, pending.device, pending.trip, pending.fixes)
+    candidates = _backlog(session, [(p.device, p.trip, p.fixes) for p in work])
+    for pending in work:
+        pending.trip_ids = _assign_trips(pending.device, pending.trip, pending.fixes, candidates)
     raw = RawSQL(session)
     new = _store_many(raw, work)
+    reused = _reuses(new)
     jobs = []
     for pending in work:
         result = pending.result
         result.accepted.extend(f.seq for f in pending.fixes)
-        fresh = [f for f in pending.fixes if (pending.device.id, f.seq) in new]
-        new.difference_update((pending.device.id, f.seq) for f in fresh)  # a repeat in a later batch is not fresh
-        result.stored = [present.fix_public(f, pending.device.id, pending.trip_ids[f.seq])
-                         for f in sorted(fresh, key=lambda f: f.ts)]
+        device_id, bound, trip_ids = pending.device.id, pending.bound, pending.trip_ids
+        fresh = []
+        for f in pending.fixes:
+            key = (device_id, f.seq, bound[_key(f)])
+            if new.pop(key, None) is not None:  # popped: a repeat in a later batch is not fresh
+                fresh.append(f)
+                result.reused += key in reused
+        result.stored = [present.fix_public(f, device_id, trip_ids[_key(f)]) for f in sorted(fresh, key=lambda f: f.ts)]
         pending.fresh = fresh
         if pending.trip is not None:
             result.trip_id = pending.trip.id
-            pending.mine = [f for f in fresh if pending.trip_ids[f.seq] == pending.trip.id]
+            pending.mine = [f for f in fresh if trip_ids[_key(f)] == pending.trip.id]
             if pending.mine:
                 jobs.append((pending.trip, pending.mine, result, pending.now))
     _touch_many(raw, work)
@@ -504,20 +553,21 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
     detection.run_many(session, jobs, zone_cache=work[0].zone_cache, raw=raw)
 
 
-def _store_many(raw: RawSQL, work: list[_Pending]) -> set[tuple[int, int]]:
-    """Insert every caller's fixes in one statement; return the (device id, seq) pairs that were new.
+def _store_many(raw: RawSQL, work: list[_Pending]) -> dict[tuple[int, int, Any], bool]:
+    """Insert every caller's fixes in one statement; return the new ones as ``RawSQL.insert_fixes`` does.
 
-    Each timestamp is bound once: ``pending.bound`` keeps the fixes' by seq, and
+    Each timestamp is bound once: ``pending.bound`` keeps the fixes' by (seq, ts), and
     ``pending.bound_now`` the receipt time, for the device update that follows.
     """
     when = raw.when
     rows = []
     for p in work:
         device_id, trip_ids = p.device.id, p.trip_ids
-        p.bound = bound = {f.seq: when(f.ts) for f in p.fixes}
+        p.bound = bound = {_key(f): when(f.ts) for f in p.fixes}
         received_at = p.bound_now = when(p.now)
-        rows.extend((device_id, f.seq, trip_ids[f.seq], bound[f.seq], received_at, f.lat, f.lon, f.accuracy_m,
-                     f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct, f.mock) for f in p.fixes)
+        rows.extend((device_id, f.seq, trip_ids[key], bound[key], received_at, f.lat, f.lon, f.accuracy_m,
+                     f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct, f.mock)
+                    for f, key in ((f, _key(f)) for f in p.fixes))
     return raw.insert_fixes(rows)
 
 
@@ -527,7 +577,7 @@ def _touch_many(raw: RawSQL, work: list[_Pending]) -> None:
     for pending in work:
         if pending.fresh:
             newest = max(pending.fresh, key=lambda f: f.ts)
-            moved.append((pending.bound_now, pending.bound[newest.seq], newest.lat, newest.lon, newest.seq,
+            moved.append((pending.bound_now, pending.bound[_key(newest)], newest.lat, newest.lon, newest.seq,
                           pending.device.id))
         else:
             seen.append((pending.bound_now, pending.device.id))
@@ -552,12 +602,12 @@ def _published(group: list[_Pending]) -> None:
     from app import metrics, realtime
     from dispatch import alerts
 
-    stored = rejected = 0
+    stored = rejected = reused = 0
     done = time.perf_counter()
     for pending in group:
         result = pending.result
         metrics.ingest_seconds.observe(done - pending.began)
-        stored, rejected = stored + len(result.stored), rejected + len(result.rejected)
+        stored, rejected, reused = stored + len(result.stored), rejected + len(result.rejected), reused + result.reused
         for alert in result.alerts:
             metrics.alerts_raised.labels(alert.kind).inc()
         try:
@@ -566,3 +616,4 @@ def _published(group: list[_Pending]) -> None:
             log.exception("publishing ingested fixes failed")
     metrics.fixes_stored.inc(stored)
     metrics.fixes_rejected.inc(rejected)
+    metrics.fix_seq_reused.inc(reused)

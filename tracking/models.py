@@ -29,10 +29,15 @@ class Device(SQLModel, table=True):
 
 
 class Fix(SQLModel, table=True):
-    """One stored position report, unique per device and sequence number."""
+    """One stored position report, unique per device, sequence number and time.
+
+    Not unique per device and seq alone: a device whose counter starts again (storage
+    cleared, app reinstalled) sends new fixes under old numbers; only the same seq at the
+    same time is a repeat.
+    """
 
     __table_args__ = (
-        UniqueConstraint("device_id", "seq", name="uq_fix_device_seq"),
+        UniqueConstraint("device_id", "seq", "ts", name="uq_fix_device_seq_ts"),
         Index("ix_fix_trip_ts", "trip_id", "ts"),
         Index("ix_fix_received_at", "received_at"),
     )

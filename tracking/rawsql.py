@@ -58,19 +58,23 @@ class RawSQL:
         """Return ``count`` comma-separated placeholders."""
         return ", ".join([self.mark] * count)
 
-    def insert_fixes(self, rows: Sequence[tuple]) -> set[tuple[int, int]]:
+    def insert_fixes(self, rows: Sequence[tuple]) -> dict[tuple[int, int, Any], bool]:
         """Insert fix rows (values in ``FIX_COLUMNS`` order, timestamps already bound) once per
-        (device, seq); return the (device id, seq) pairs that were new."""
-        new: set[tuple[int, int]] = set()
+        (device, seq, ts); return {(device id, seq, ts as bound): whether it reuses a seq} of the new ones.
+
+        A new fix reuses a seq when the device has a stored fix with that seq at another time
+        (see ``_REUSED``), read in the same statement.
+        """
+        new: dict[tuple[int, int, Any], bool] = {}
         if self.postgres:
             if rows:
                 self.cursor.execute(_PG_INSERT_FIXES, [list(column) for column in zip(*rows)])
-                new.update((row[0], row[1]) for row in self.cursor.fetchall())
+                new.update(((row[0], row[1], row[2]), bool(row[3])) for row in self.cursor.fetchall())
             return new
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start:start + INSERT_CHUNK]
             self.cursor.execute(_insert_fixes_sql(self.mark, len(chunk)), [v for row in chunk for v in row])
-            new.update((row[0], row[1]) for row in self.cursor.fetchall())
+            new.update(((row[0], row[1], row[2]), bool(row[3])) for row in self.cursor.fetchall())
         return new
 
     def touch_devices(self, moved: list[tuple], seen: list[tuple]) -> None:
@@ -175,14 +179,21 @@ class RawSQL:
                                     f"VALUES ({m}, {m}, {m})", new)
 
 
+# A new fix reuses a seq when the device already has a stored fix with that seq at another
+# time: a counter that started again, not a repeat and not a late fix. One probe of the
+# (device_id, seq, ts) index per new row, in the same statement. (PostgreSQL's subquery
+# sees the rows as they were before the statement: ``tracking.ingest`` counts reuses among
+# the statement's own rows.)
+_REUSED = "EXISTS (SELECT 1 FROM fix AS old WHERE old.device_id = fix.device_id AND old.seq = fix.seq AND old.ts <> fix.ts)"
+_RETURNING = f"ON CONFLICT (device_id, seq, ts) DO NOTHING RETURNING device_id, seq, ts, {_REUSED}"
+
 # PostgreSQL takes whole columns as arrays: a short statement whatever the number of rows
 # (psycopg parses a statement's placeholders in Python, and caches only short statements).
 # ``%b``: arrays go in binary, with no text escaping of each element (JSON text is full of it).
 _PG_INSERT_FIXES = (
     f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) SELECT * FROM unnest("
     "%b::int[], %b::bigint[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], "
-    "%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) "
-    "ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq"
+    f"%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) {_RETURNING}"
 )
 
 
@@ -190,5 +201,4 @@ _PG_INSERT_FIXES = (
 def _insert_fixes_sql(mark: str, rows: int) -> str:
     """Return the INSERT … ON CONFLICT DO NOTHING RETURNING for ``rows`` rows."""
     one = "(" + ", ".join([mark] * len(FIX_COLUMNS)) + ")"
-    return (f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) VALUES {', '.join([one] * rows)} "
-            f"ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq")
+    return f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) VALUES {', '.join([one] * rows)} {_RETURNING}"

@@ -12,7 +12,9 @@ import re
 import signal
 import subprocess
 import sys
+import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,52 @@ def test_demo_twice_in_the_same_folder_serves_again(tmp_path):
             trips = login(f"http://127.0.0.1:{port}", "dispatch", demo_data.DEMO_PASSWORD).get(
                 f"http://127.0.0.1:{port}/api/v1/trips?status=on_board", timeout=5).json()["trips"]
             assert len(trips) == 3
+        finally:
+            assert interrupt(proc) == 0, log.read_text()[-3000:]
+
+
+def _seqs(http: requests.Session, url: str, trip_id: int) -> list[int]:
+    """Return the seqs of a trip's stored track (its CSV export)."""
+    lines = http.get(f"{url}/api/v1/trips/{trip_id}/track.csv", timeout=10).text.splitlines()[1:]
+    return [int(line.split(",")[0]) for line in lines if line]
+
+
+def test_demo_run_again_in_the_same_folder_stores_the_new_drives(tmp_path):
+    """The simulator counts from seq 1 again on the same devices: the second run's fixes are new ones (#17)."""
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    for run_no in (1, 2):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path / f"demo-{run_no}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([str(ESCORT), "demo", "--port", str(port), "--speedup", "20"], cwd=folder,
+                                    env=clean_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(url, proc, log)
+            dispatcher = login(url, "dispatch", demo_data.DEMO_PASSWORD)
+            trips = dispatcher.get(f"{url}/api/v1/trips?status=on_board", timeout=5).json()["trips"]
+            assert len(trips) == 3
+            if run_no == 2:
+                # Signal lost after 30 s rather than 3 minutes, so the test need not wait that long.
+                with sqlite3.connect(folder / "instance" / "escort.db", timeout=30) as db:
+                    db.execute("UPDATE trip SET settings = json_set(settings, '$.signal_lost_after_s', 30) "
+                               "WHERE status = 'on_board'")
+            # Run 1 drives past seq 200 on every device; run 2's first fixes reuse those seqs.
+            wanted = 200 if run_no == 1 else 10
+            deadline = time.monotonic() + 60
+            seqs = {t["id"]: [] for t in trips}
+            while time.monotonic() < deadline and not all(len(s) >= wanted for s in seqs.values()):
+                seqs = {t["id"]: _seqs(dispatcher, url, t["id"]) for t in trips}
+                time.sleep(1)
+            assert all(len(s) >= wanted for s in seqs.values()), ({k: len(v) for k, v in seqs.items()},
+                                                                   log.read_text()[-3000:])
+            if run_no == 2:
+                assert all(set(range(1, 11)) <= set(s) for s in seqs.values())
+                started = min(datetime.fromisoformat(t["started_at"]) for t in trips)
+                time.sleep(max(0.0, (started + timedelta(seconds=40) - datetime.now(timezone.utc)).total_seconds()))
+                kinds = {(a["trip_id"], a["kind"]) for a in dispatcher.get(f"{url}/api/v1/alerts", timeout=5).json()}
+                assert not {k for k in kinds if k[1] == "signal_lost"}, kinds
         finally:
             assert interrupt(proc) == 0, log.read_text()[-3000:]
 

@@ -90,14 +90,30 @@ def test_concurrent_devices_share_one_transaction_and_each_is_committed_when_ans
         == list(range(10, 16))
 
 
-def test_a_seq_repeated_within_a_group_is_stored_once_and_shown_once(app, world, session):
+def test_a_fix_repeated_within_a_group_is_stored_once_and_shown_once(app, world, session):
     [ref] = _devices(session, world, 1)
     group = ingest.GroupCommit(_engine(app), window_s=0.3)
-    first, second = _submit_together(app, group, [(ref, [fix_payload(7)]), (ref, [fix_payload(7)])])
+    repeat = fix_payload(7)
+    first, second = _submit_together(app, group, [(ref, [repeat]), (ref, [dict(repeat)])])
     assert group.groups == 1
     assert first.accepted == second.accepted == [7]
     assert len(first.stored) + len(second.stored) == 1
+    assert first.reused + second.reused == 0
     assert _stored(session, device_id=ref.id) == 1
+
+
+def test_a_seq_at_another_time_within_a_group_is_another_fix(app, world, session):
+    """Two tablets on one token, both counting from 1: each one's fix is stored, one counted as a reuse."""
+    [ref] = _devices(session, world, 1)
+    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    t0 = utcnow() - timedelta(seconds=30)
+    first, second = _submit_together(app, group, [(ref, [fix_payload(7, ts=t0)]),
+                                                  (ref, [fix_payload(7, ts=t0 + timedelta(seconds=2), lat=51.51)])])
+    assert group.groups == 1
+    assert first.accepted == second.accepted == [7]
+    assert len(first.stored) == len(second.stored) == 1
+    assert first.reused + second.reused == 1
+    assert _stored(session, device_id=ref.id) == 2
 
 
 def test_bad_input_in_a_group_is_refused_alone(app, world, session):

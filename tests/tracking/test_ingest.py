@@ -121,9 +121,10 @@ def _device_client(app, token):
 def test_socket_fix_is_acknowledged_and_stored_once(app, world, session):
     dev = _device_client(app, world.device_token)
     assert dev.is_connected("/device")
-    ack = dev.emit("fix", fix_payload(1), namespace="/device", callback=True)
+    fix = fix_payload(1)
+    ack = dev.emit("fix", fix, namespace="/device", callback=True)
     assert ack == {"ok": True, "seq": 1}
-    assert dev.emit("fix", fix_payload(1), namespace="/device", callback=True) == {"ok": True, "seq": 1}
+    assert dev.emit("fix", dict(fix), namespace="/device", callback=True) == {"ok": True, "seq": 1}
     assert _count(session) == 1
 
 
@@ -145,7 +146,7 @@ def test_socket_batch_flush_acks_each_and_stores_in_order(app, world, session):
     dev = _device_client(app, world.device_token)
     start = utcnow() - timedelta(minutes=3)
     batch = [fix_payload(i, lat=ROUTE[0][0] + i * 1e-5, ts=start + timedelta(seconds=i)) for i in range(1, 41)]
-    batch.insert(5, fix_payload(3, ts=start))  # a repeat inside the batch
+    batch.insert(5, dict(batch[2]))  # a repeat (seq 3 at its own time) inside the batch
     batch.append({"seq": 999, "lat": 200})
     ack = dev.emit("fixes", batch, namespace="/device", callback=True)
     assert ack["ok"] is True

@@ -4,7 +4,7 @@ Arbitrary JSON and near-valid fixes (the fields a device sends, drawn from far w
 than any device would) never get a 5xx, every ack is ``ok`` or an error with a message, every
 fix of a batch is answered once, an accepted seq is stored, and no stored row breaks the
 invariants: lat in [-90, 90], lon in [-180, 180], finite, ``ts`` in UTC and within the
-accepted window, (device, seq) unique. The big set runs in process (Flask's test client and
+accepted window, (device, seq, ts) unique. The big set runs in process (Flask's test client and
 Flask-SocketIO's); a smaller set goes over a real Socket.IO connection to gunicorn.
 """
 
@@ -109,7 +109,7 @@ def check_stored(session: Session) -> list[Fix]:
         for value, lo, hi in ((row.accuracy_m, 0, 100_000), (row.speed_mps, 0, 1000), (row.heading_deg, 0, 360),
                               (row.altitude_m, -1000, 100_000), (row.battery_pct, 0, 100)):
             assert value is None or (math.isfinite(value) and lo <= value <= hi), row
-    assert len({(r.device_id, r.seq) for r in rows}) == len(rows), "a (device, seq) stored twice"
+    assert len({(r.device_id, r.seq, r.ts) for r in rows}) == len(rows), "a (device, seq, ts) stored twice"
     return rows
 
 

@@ -27,7 +27,7 @@ def test_fixes_written_raw_read_back_through_the_orm_as_written(app, world, sess
     new = raw.insert_fixes([_row(world.device.id, 1, ts, raw, trip_id=world.trip.id, mock=True),
                             _row(world.device.id, 2, ts + timedelta(seconds=1), raw)])
     session.commit()
-    assert new == {(world.device.id, 1), (world.device.id, 2)}
+    assert new == {(world.device.id, 1, raw.when(ts)): False, (world.device.id, 2, raw.when(ts + timedelta(seconds=1))): False}
     with Session(app.extensions["escort"].engine) as fresh:
         fix, plain = fresh.exec(select(Fix).where(Fix.device_id == world.device.id).order_by(Fix.seq)).all()
     assert (fix.mock, plain.mock) == (True, False)
@@ -68,9 +68,30 @@ def test_repeats_are_not_new_and_are_stored_once(world, session):
     raw = RawSQL(session)
     rows = [_row(world.device.id, seq, ts + timedelta(seconds=seq), raw) for seq in range(1, INSERT_CHUNK + 6)]
     assert len(raw.insert_fixes(rows)) == INSERT_CHUNK + 5  # more than one statement's worth
-    assert raw.insert_fixes(rows[:3] + [_row(world.device.id, 9999, ts, raw)]) == {(world.device.id, 9999)}
+    assert raw.insert_fixes(rows[:3] + [_row(world.device.id, 9999, ts, raw)]) == {(world.device.id, 9999, raw.when(ts)): False}
     session.commit()
     assert len(session.exec(select(Fix.id).where(Fix.device_id == world.device.id)).all()) == INSERT_CHUNK + 6
+
+
+def test_a_seq_again_at_another_time_is_new_and_marked_as_a_reuse(world, session):
+    """(device, seq, ts) is a fix's identity; a new fix whose seq is stored at another time is marked."""
+    t0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+    raw = RawSQL(session)
+    first = [_row(world.device.id, seq, t0 + timedelta(seconds=seq), raw) for seq in range(1, 6)]
+    assert set(raw.insert_fixes(first).values()) == {False}
+    at = {seq: t0 + timedelta(seconds=offset) for seq, offset in ((3, 7), (5, 4), (6, 8), (2, 9))}
+    again = [_row(world.device.id, 3, at[3], raw),   # counter back, clock on: a reuse
+             _row(world.device.id, 5, at[5], raw),   # seq 5 at an earlier time: a reuse too
+             _row(world.device.id, 6, at[6], raw),   # a seq never sent: not a reuse
+             first[1],                               # seq 2 at its own time again: a repeat, not new
+             _row(world.device.id, 2, at[2], raw)]   # seq 2 at a new time: a reuse
+    new = raw.insert_fixes(again)
+    assert new == {(world.device.id, 3, raw.when(at[3])): True, (world.device.id, 5, raw.when(at[5])): True,
+                   (world.device.id, 6, raw.when(at[6])): False, (world.device.id, 2, raw.when(at[2])): True}
+    late = raw.insert_fixes([_row(world.device.id, 0, t0 - timedelta(seconds=30), raw)])
+    assert list(late.values()) == [False]  # a late fix with a seq of its own is no reuse
+    session.commit()
+    assert len(session.exec(select(Fix.id).where(Fix.device_id == world.device.id)).all()) == 10
 
 
 def test_touch_never_moves_a_device_back_to_an_older_fix(world, session):
