@@ -5,14 +5,14 @@ same token) sent fixes that were acknowledged and dropped as repeats of older on
 constraint doubles as the index that finds a device's fixes, so it still leads with device_id.
 Downgrading fails while a device has two fixes with one seq (it would have to drop one).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-01 04:00:00
 """
 from alembic import op
 
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
