@@ -157,6 +157,11 @@
       var open = text("a", "details", "Trip page");
       open.href = "/dispatch/trips/" + id;
       li.appendChild(open);
+      if (trip.patient_id) {  // the patient's sheet (the live map is for staff, who may read every sheet)
+        var sheet = text("a", "details sheet-link", "Patient sheet");
+        sheet.href = "/patients/" + trip.patient_id;
+        li.appendChild(sheet);
+      }
       li.addEventListener("click", function () { focusTrip(id); });
       list.appendChild(li);
     });
