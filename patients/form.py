@@ -57,12 +57,13 @@ GROUP_LABELS = {"contacts": "Contact", "medications": "Medication", "equipment":
 # The models' own messages from whole-object checks, said in the form's words and placed at a field.
 OBJECT_ERRORS = {
     ("medications", "give times of day or every_hours"):
-        ("times", "needs times of day, or a number of hours between doses"),
+        ("times", "needs times of day, or every (hours) with the last dose"),
     ("medications", "every_hours needs last_dose_at to count from"):
-        ("last_dose_at", "is needed to count every (hours) from"),
+        ("last_dose_at", "needs the last dose to count every (hours) from"),
     ("advance_directive", "a DNR needs document_location (where the signed form travels)"):
-        ("document_location", "is needed with a DNR: say where the signed form travels"),
+        ("document_location", "needs where the signed DNR form travels"),
 }
+OBJECT_LABELS = {"cognitive": "Cognition", "advance_directive": "Advance directive"}
 # pydantic's messages that name Python types, in plain words.
 PLAIN = {
     "missing": "is required", "string_too_short": "is required", "date_from_datetime_parsing": "must be a real date written as year-month-day, e.g. 1938-04-02",
@@ -165,7 +166,7 @@ def _body(form: SheetForm, tz: str) -> tuple[dict, dict[str, list[int]]]:
 
     data: dict = {name: text(name) for name in TEXT_FIELDS}
     data["name"] = data["name"] or ""  # missing: the model says it is required
-    data.update({name: v.get(name) or None for name in CHOICE_FIELDS})
+    data.update({name: v.get(name, "") for name in CHOICE_FIELDS})  # none chosen: the model says so
     data["interpreter_needed"] = bool(v.get("interpreter_needed"))
     for name in LINE_LISTS:
         data[name] = [line.strip() for line in v.get(name, "").splitlines() if line.strip()]
@@ -224,28 +225,39 @@ def _place(err: dict, places: dict[str, list[int]]) -> tuple[str, str]:
     if loc and loc[0] in GROUPS and len(loc) >= 2 and isinstance(loc[1], int):
         group, row = loc[0], places[loc[0]][loc[1]]
         name = loc[2] if len(loc) > 2 else None
-        if name is None:
+        label = f"{GROUP_LABELS[group]} {row + 1}"
+        if name is None:  # a check of the whole item: said of the item, placed at the field it asks for
             name, message = OBJECT_ERRORS.get((group, message), (GROUPS[group][0], message))
-        label = f"{GROUP_LABELS[group]} {row + 1} {LABELS.get(f'{group}-{name}', name)}"
+        else:
+            label = f"{label} {LABELS.get(f'{group}-{name}', name)}"
         return f"{group}-{row}-{name}", _sentence(label, message)
     if loc and loc[0] in ("cognitive", "advance_directive"):
         name = loc[1] if len(loc) > 1 and isinstance(loc[1], str) else None
-        if name is None:
-            name, message = OBJECT_ERRORS.get((loc[0], message), (None, message))
-        field_id = f"{loc[0]}-{name}" if name else f"{loc[0]}-{'dnr' if loc[0] == 'advance_directive' else 'orientation'}"
-        return field_id, _sentence(LABELS.get(field_id, field_id), message)
+        if name is not None:
+            return f"{loc[0]}-{name}", _sentence(LABELS.get(f"{loc[0]}-{name}", name), message)
+        first = "dnr" if loc[0] == "advance_directive" else "orientation"
+        name, message = OBJECT_ERRORS.get((loc[0], message), (first, message))
+        return f"{loc[0]}-{name}", _sentence(OBJECT_LABELS[loc[0]], message)
     name = str(loc[0]) if loc else "name"
     if name in LINE_LISTS and len(loc) > 1 and isinstance(loc[1], int):
         message = f"line {loc[1] + 1} {message}"
     return name, _sentence(LABELS.get(name, name), message)
 
 
+def sheet_error(form: SheetForm, message: str) -> None:
+    """Place a refusal of ``patients.sheet.apply`` (it names its field first, or a coordinator) on the form."""
+    first = message.split(" ", 1)[0]
+    field_id = "coordinator" if "coordinator" in message else first if first in LABELS else "name"
+    form.errors[field_id] = message
+
+
 def _plain(err: dict) -> str:
     """Return the model's message for one error, in plain words where pydantic names types."""
     template = PLAIN.get(err["type"])
     if template:
+        ctx = {k: int(n) if isinstance(n, float) and n.is_integer() else n for k, n in (err.get("ctx") or {}).items()}
         try:
-            return template.format(**(err.get("ctx") or {}))
+            return template.format(**ctx)
         except (KeyError, IndexError):
             pass
     return err["msg"].removeprefix("Value error, ")

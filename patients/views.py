@@ -174,7 +174,7 @@ def _save(patient: Patient | None):
         fields = sheet.apply(session, target, body, now=now)
     except sheet.SheetError as exc:
         session.rollback()
-        submitted.errors["coordinator" if "coordinator" in str(exc) else "name"] = str(exc)
+        form.sheet_error(submitted, str(exc))
         return _form_page(submitted, patient, 400)
     session.add(target)
     session.flush()
