@@ -272,7 +272,7 @@ def _sentence(label: str, message: str) -> str:
 
 
 def from_sheet(shown: dict, *, tz: str) -> SheetForm:
-    """Return the form for a stored sheet (``sheet.shown`` in the full view), with one empty row per group."""
+    """Return the form for a stored sheet (``sheet.shown`` in the full view); an empty group gets one empty row."""
     values: dict[str, str] = {}
     for name in (*TEXT_FIELDS, *CHOICE_FIELDS):
         value = shown.get(name)
@@ -289,7 +289,7 @@ def from_sheet(shown: dict, *, tz: str) -> SheetForm:
     rows = {}
     for group, fields in GROUPS.items():
         items = shown.get(group) or []
-        rows[group] = min(len(items) + 1, MAX_ROWS[group])
+        rows[group] = max(len(items), 1)  # "Add another" adds a row; an empty group starts with one
         for i in range(rows[group]):
             item = items[i] if i < len(items) else {}
             for name in fields:

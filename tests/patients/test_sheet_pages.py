@@ -163,7 +163,8 @@ def test_edit_writes_the_whole_sheet_and_is_audited(app, world, session):
     made = app.test_client().post("/api/v1/patients", json=FULL_SHEET, headers=world.bearer("dan")).json
     html = client.get(f"/patients/{made['id']}/edit").get_data(as_text=True)
     assert _value(html, "contacts-0-name") == "Zebedee Quintrell"
-    assert _value(html, "contacts-2-name") == ""  # one empty row to add a contact
+    assert _value(html, "contacts-2-name") is None  # "Add another contact" adds a row
+    assert _value(html, "medications-1-name") is None and _value(html, "equipment-0-name") == "oxygen"
     assert _value(html, "medications-0-times") == "08:00, 20:00"
     assert re.search(r"<textarea id=\"allergies\"[^>]*>penicillin</textarea>", html)
     form = {**FULL_FORM, "csrf_token": token, "allergies": "penicillin\nlatex", "escort_notes": "",
