@@ -116,3 +116,12 @@ def test_escorts_and_coordinators_get_403_for_the_forms(browser, live, world, wh
     for path in ("/patients/new", f"/patients/{world.patient.id}/edit"):
         assert page.goto(f"{live.url}{path}").status == 403, path
     expect(page.get_by_role("link", name="Patients", exact=True)).to_have_count(0)
+
+
+def test_the_live_map_trip_list_links_to_the_sheet(browser, live, world):
+    page = login_page(browser, live, "dan", PASSWORD)
+    page.goto(f"{live.url}/dispatch")
+    row = page.locator(f"#trip-list li[data-trip-id='{world.trip.id}']")
+    expect(row.get_by_role("link", name="Patient sheet")).to_have_attribute("href", f"/patients/{world.patient.id}")
+    row.get_by_role("link", name="Patient sheet").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pat Example")
