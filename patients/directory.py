@@ -66,4 +66,5 @@ def _row(trip: Trip, names: dict[int, str], tz: str) -> dict:
 
 def coordinators(session: Session) -> list[str]:
     """Return the user names of the care coordinators, for the sheet's choice of coordinator."""
-    return list(session.exec(select(User.username).where(User.role == "coordinator", User.is_active.is_(True)).order_by(User.username)).all())
+    query = select(User.username).where(User.role == "coordinator", User.is_active.is_(True)).order_by(User.username)
+    return list(session.exec(query).all())

@@ -66,7 +66,8 @@ OBJECT_ERRORS = {
 OBJECT_LABELS = {"cognitive": "Cognition", "advance_directive": "Advance directive"}
 # pydantic's messages that name Python types, in plain words.
 PLAIN = {
-    "missing": "is required", "string_too_short": "is required", "date_from_datetime_parsing": "must be a real date written as year-month-day, e.g. 1938-04-02",
+    "missing": "is required", "string_too_short": "is required",
+    "date_from_datetime_parsing": "must be a real date written as year-month-day, e.g. 1938-04-02",
     "date_parsing": "must be a real date written as year-month-day, e.g. 1938-04-02",
     "date_from_datetime_inexact": "must be a date without a time", "date_type": "must be a date",
     "datetime_parsing": "must be a date and time", "datetime_from_date_parsing": "must be a date and time",

@@ -119,7 +119,8 @@ def test_errors_show_at_their_fields_and_in_the_summary_with_the_values_kept(app
 def test_model_checks_of_a_whole_item_land_at_the_field_they_ask_for(app, world):
     client, token = _staff(app)
     resp = client.post("/patients/new", data={
-        "csrf_token": token, "name": "Ann", "mobility": "stretcher", "assistance": "curb_to_curb", "medications-rows": "2", "medications-0-name": "A", "medications-0-dose": "1",
+        "csrf_token": token, "name": "Ann", "mobility": "stretcher", "assistance": "curb_to_curb",
+        "medications-rows": "2", "medications-0-name": "A", "medications-0-dose": "1",
         "medications-1-name": "B", "medications-1-dose": "2", "medications-1-every_hours": "6"})
     assert _errors(resp.get_data(as_text=True)) == {
         "medications-0-times": "Medication 1 needs times of day, or every (hours) with the last dose",
@@ -129,7 +130,8 @@ def test_model_checks_of_a_whole_item_land_at_the_field_they_ask_for(app, world)
 def test_last_dose_is_local_time_in_the_form_and_utc_in_the_sheet(app, world, session):
     client, token = _staff(app)
     resp = client.post("/patients/new", data={
-        "csrf_token": token, "name": "Ann", "mobility": "stretcher", "assistance": "curb_to_curb", "medications-rows": "1", "medications-0-name": "A",
+        "csrf_token": token, "name": "Ann", "mobility": "stretcher", "assistance": "curb_to_curb",
+        "medications-rows": "1", "medications-0-name": "A",
         "medications-0-dose": "1", "medications-0-every_hours": "6", "medications-0-last_dose_at": "2026-07-01T08:30"})
     assert resp.status_code == 302
     made = session.exec(select(Patient).where(Patient.name == "Ann")).one()
