@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
-from sqlmodel import select
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from app.api import ApiError, parse
 from app.audit import record
 from app.auth import api_roles, page_roles
 from app.db import request_session, utcnow
-from patients import access, sheet
+from patients import access, directory, form, sheet
 from patients.models import Patient
 from patients.schemas import PatientCreate, SheetFields
 
@@ -50,13 +49,8 @@ def create_patient():
 @api_roles(*STAFF)
 def list_patients():
     """List patients by name and member ID (no sheet content); ``q`` filters by either."""
-    session = request_session()
-    query = select(Patient).order_by(Patient.name, Patient.id).limit(200)
-    q = (request.args.get("q") or "").strip()[:100]
-    if q:
-        query = query.where(Patient.name.icontains(q, autoescape=True) | Patient.member_id.icontains(q, autoescape=True))
-    return jsonify([{"id": p.id, "name": p.name, "member_id": p.member_id, "mobility": p.mobility}
-                    for p in session.exec(query).all()])
+    found = directory.search(request_session(), request.args.get("q"))
+    return jsonify([{"id": p.id, "name": p.name, "member_id": p.member_id, "mobility": p.mobility} for p in found])
 
 
 def _readable(patient_id: int) -> tuple[Patient, str]:
@@ -119,4 +113,83 @@ def sheet_page(patient_id: int):
         return render_template("patients/not_yours.html"), 403
     record(session, g.user, "patient_read", object_type="patient", object_id=patient.id, detail={"view": view})
     session.commit()
-    return render_template("patients/sheet.html", p=sheet.shown(session, patient, view, now=now, tz=_tz()))
+    trip_page = "dispatch.trip_page" if g.user.role in STAFF else "logs.trip_log"
+    return render_template("patients/sheet.html", p=sheet.shown(session, patient, view, now=now, tz=_tz()),
+                           trips=directory.patient_trips(session, g.user, patient, now=now, tz=_tz()), trip_page=trip_page,
+                           can_edit=g.user.role in STAFF)
+
+
+@pages.route("/patients")
+@page_roles(*STAFF)
+def patient_list():
+    """List patients, searched by name or member ID, with each one's next trip (names only: not a sheet read)."""
+    session = request_session()
+    q = (request.args.get("q") or "").strip()[:directory.QUERY_MAX_CHARS]
+    found = directory.search(session, q)
+    return render_template("patients/list.html", patients=found, q=q, limit=directory.SEARCH_LIMIT,
+                           next_trips=directory.next_trips(session, [p.id for p in found], tz=_tz()))
+
+
+@pages.route("/patients/new", methods=["GET", "POST"])
+@page_roles(*STAFF)
+def new_patient():
+    """Show the empty sheet form; on save, create the patient as the API does and open the sheet."""
+    if request.method == "GET":
+        return _form_page(form.empty_form(), None)
+    return _save(None)
+
+
+@pages.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
+@page_roles(*STAFF)
+def edit_patient(patient_id: int):
+    """Show the whole sheet as a form (a read: audited); on save, write it as the API does."""
+    session = request_session()
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    if request.method == "GET":
+        now = utcnow()
+        record(session, g.user, "patient_read", object_type="patient", object_id=patient.id,
+               detail={"view": access.FULL, "form": "edit"})
+        session.commit()
+        return _form_page(form.from_sheet(sheet.shown(session, patient, access.FULL, now=now, tz=_tz()), tz=_tz()),
+                          patient)
+    return _save(patient)
+
+
+def _save(patient: Patient | None):
+    """Validate the submitted sheet with the API's model and save it, or show the form again with its errors."""
+    submitted = form.read_form(request.form)
+    adding = request.form.get("add")
+    if adding:
+        return _form_page(form.add_row(submitted, adding), patient)
+    body = form.validate(submitted, tz=_tz())
+    if body is None:
+        return _form_page(submitted, patient, 400)
+    session = request_session()
+    now = utcnow()
+    creating = patient is None
+    target = patient or Patient(name=body.name, created_at=now)
+    try:
+        fields = sheet.apply(session, target, body, now=now)
+    except sheet.SheetError as exc:
+        session.rollback()
+        form.sheet_error(submitted, str(exc))
+        return _form_page(submitted, patient, 400)
+    session.add(target)
+    session.flush()
+    record(session, g.user, "patient_create" if creating else "patient_update", object_type="patient",
+           object_id=target.id, detail={"fields": fields})
+    session.commit()
+    flash("Patient sheet created." if creating else "Patient sheet saved.")  # no name: the cookie is readable
+    return redirect(url_for("patients.sheet_page", patient_id=target.id))
+
+
+def _form_page(sheet_form: form.SheetForm, patient: Patient | None, status: int = 200):
+    """Render the sheet form (new or edit) with its values, rows and errors."""
+    known = directory.coordinators(request_session())
+    current = sheet_form.values.get("coordinator")
+    if current and current not in known:
+        known.append(current)  # keep a departed coordinator visible until someone changes it
+    return render_template("patients/form.html", f=sheet_form, patient=patient, coordinators=known,
+                           tz=_tz(), max_rows=form.MAX_ROWS), status

@@ -60,6 +60,8 @@ TABLE: dict[str, set[str]] = {
     "patients_api.create_patient": STAFF, "patients_api.list_patients": STAFF,
     "patients_api.update_patient": STAFF,
     "patients_api.get_patient": SEES_PATIENT, "patients.sheet_page": SEES_PATIENT,
+    # The list names patients (no sheet content); the forms create and change whole sheets.
+    "patients.patient_list": STAFF, "patients.new_patient": STAFF, "patients.edit_patient": STAFF,
     "dispatch_api.create_trip": STAFF, "dispatch_api.put_route": STAFF,
     "dispatch_api.get_trip": WATCH,
     "dispatch_api.change_status": STAFF | {"escort"},

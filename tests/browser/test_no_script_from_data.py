@@ -187,6 +187,18 @@ def _check_live_map(page, watch: Watch, ids: dict) -> None:
     watch.check(page, "/dispatch tooltips", [])
 
 
+def _check_patient_pages(page, watch: Watch, patient: int) -> None:
+    """Open the patient list and the sheet form, and a form error that quotes what was typed."""
+    _open(page, "/patients", "/patients", watch, [SHEET["name"], SHEET["member_id"]])
+    _open(page, f"/patients/{patient}/edit", "patient form", watch, [SHEET["name"]])
+    assert page.get_by_role("group", name="Who").get_by_label("Name", exact=True).input_value() == SHEET["name"]
+    typed = _one("times", 1)  # the model's message quotes a bad time: "'<script>…' is not a time of day"
+    page.get_by_role("group", name="Medication 1").get_by_label("Times of day").fill(typed)
+    page.get_by_role("button", name="Save patient").click()
+    page.wait_for_load_state("networkidle")
+    watch.check(page, "patient form errors", [typed.split(";")[0]])
+
+
 @pytest.mark.parametrize("role", ["admin", "dispatcher", "coordinator", "escort"])
 def test_script_in_any_field_never_runs_and_reads_as_text(browser, live, world, session, app, role):
     ids = _seed(app, world, session, live)
@@ -217,6 +229,8 @@ def test_script_in_any_field_never_runs_and_reads_as_text(browser, live, world, 
         _open(page, "/escort", "/escort", watch, [SHEET["name"], FLAG_LABEL, FLAG_REASON, NAMES["escort"]],
               ready="() => document.querySelector('#conn-status').textContent.includes('online')")
         _open(page, f"/patients/{patient}", "patient sheet", watch, SHEET_TEXT)
+    if role in ("admin", "dispatcher"):
+        _check_patient_pages(page, watch, patient)
     _open(page, "/trips", "/trips", watch, [SHEET["name"], NAMES["escort"]])
     _open(page, f"/trips/{trip}", "trip log", watch, log_text,
           ready="() => document.querySelector('#replay').dataset.ready === '1'")

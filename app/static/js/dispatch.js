@@ -259,6 +259,12 @@
     open.href = "/dispatch/trips/" + id;
     actions.appendChild(row.show);
     actions.appendChild(open);
+    var trip = state.trips[id];
+    if (trip && trip.patient_id) {  // the patient's sheet (the live map is for staff, who may read every sheet)
+      var sheet = text("a", "details sheet-link", "Patient sheet");
+      sheet.href = "/patients/" + trip.patient_id;
+      actions.appendChild(sheet);
+    }
     [row.name, row.meta, row.alert, row.mocked, actions].forEach(function (el) { li.appendChild(el); });
     li.addEventListener("click", function (ev) { if (!ev.target.closest("button, a")) focusTrip(id); });
     state.rows[id] = row;
