@@ -82,8 +82,11 @@ def _escort_urls(app, world) -> list[str]:
         if "GET" not in rule.methods or rule.endpoint in NOT_ABOUT_TRIPS:
             continue
         formats = ("gpx", "csv", "geojson") if "fmt" in rule.arguments else (None,)
+        # Arguments about other things (a device, a token, a user name) get a value of their own:
+        # those pages must answer the escort identically after either PIN too.
+        others = {arg: 1 for arg in rule.arguments if arg not in ids and arg != "fmt"}
         for fmt in formats:
-            urls.append(rule.build({**ids, **({"fmt": fmt} if fmt else {})}, append_unknown=False)[1])
+            urls.append(rule.build({**ids, **others, **({"fmt": fmt} if fmt else {})}, append_unknown=False)[1])
     extra = [f"{base}?{query}" for base in ("/trips", "/api/v1/trips")
              for query in ("had_alerts=1", "had_alerts=0", "status=on_board", "status=completed")]
     return urls + extra + [f"/api/v1/alerts?trip_id={world.trip.id}"]
