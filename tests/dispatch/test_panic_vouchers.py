@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -40,7 +41,8 @@ def test_a_panic_queued_by_eve_and_sent_from_emils_login_is_eves_once(app, world
     voucher = _meta(eve_page, "panic-voucher")
     emil, emil_page = _escort_page(app, "emil")
     headers = {"X-CSRFToken": _meta(emil_page, "csrf-token")}
-    ts = utcnow().replace(microsecond=123000).isoformat().replace("+00:00", "Z")
+    # A time safely past: a queued panic dated ahead of the server clock is raised at the server's now.
+    ts = (utcnow() - timedelta(seconds=30)).replace(microsecond=123000).isoformat().replace("+00:00", "Z")
     body = {"voucher": voucher, "ts": ts, "lat": 51.501, "lon": -0.12, "user_id": world.users["escort2"].id}
 
     resp = emil.post("/api/v1/queued-panics", json=body, headers=headers)
