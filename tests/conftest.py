@@ -11,6 +11,7 @@ from hypothesis import settings
 from app import create_app
 from app.config import Config
 from app.db import upgrade
+from tests.live import LiveServer
 
 # CI explores the same examples every run (a red CI must mean a real regression); locally,
 # hypothesis keeps exploring new ones.
@@ -142,6 +143,14 @@ def session(app):
 def client(app):
     """Return a Flask test client."""
     return app.test_client()
+
+
+@pytest.fixture
+def live(app, world, tmp_path):
+    """Serve the test database with a real gunicorn -k gevent process."""
+    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
+    with LiveServer(url, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -10,15 +10,6 @@ import socketio as sio
 from sqlmodel import Session, func, select
 
 from tests.factories import fix_payload
-from tests.live import LiveServer
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 def test_device_fixes_reach_a_dispatcher_over_real_sockets(live, world, app):

@@ -7,17 +7,8 @@ import shutil
 import pytest
 
 from tests.conftest import require
-from tests.live import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 @pytest.fixture

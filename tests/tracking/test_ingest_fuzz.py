@@ -23,7 +23,6 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.realtime import socketio
-from tests.live import LiveServer
 from tracking.ingest import Limits
 from tracking.models import Fix
 
@@ -349,14 +348,6 @@ def test_device_status_panic_and_checkin_fuzzed_in_process(app, world, session):
 
 
 # --- over a real socket: the smaller set --------------------------------------------------------
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 def test_device_fix_and_fixes_fuzzed_over_a_real_socket(live, world, session):

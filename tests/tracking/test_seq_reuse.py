@@ -14,18 +14,9 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from tests.factories import ROUTE, World, fix_payload
-from tests.live import LiveServer
 from tracking import ingest
 from tracking.devices import DeviceRef
 from tracking.models import Fix
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 def _reused_total(url: str) -> float:

@@ -8,7 +8,6 @@ import pytest
 import socketio as sio
 from socketio.packet import Packet
 
-from tests.live import LiveServer
 
 PLACEHOLDER = "\u2063raw\u2063"
 DEEP = "[" * 5000 + "]" * 5000  # deeper than Python's recursion limit
@@ -28,14 +27,6 @@ class RawJSON:
 
 class RawPacket(Packet):
     json = RawJSON
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 @pytest.mark.parametrize("raw", [HUGE_INT, DEEP, '{"seq": ' + HUGE_INT + "}", '{"pin": ' + DEEP + "}"],

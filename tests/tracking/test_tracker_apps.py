@@ -13,7 +13,6 @@ from sqlmodel import select
 
 from app.db import utcnow
 from tests.factories import fix_payload
-from tests.live import LiveServer
 from tests.tracking.test_protocols import NOW, _client_urls, _gpslogger_all, _json_lines, _section, utc
 from tracking.models import Fix as FixRow
 from tracking.protocols import KMH_MPS, KNOT_MPS, ProtocolError, decode_osmand_query
@@ -153,14 +152,6 @@ def test_an_http_batch_over_1000_is_refused_whole(client, world, session):
     resp = client.post("/api/v1/fixes", json=_batch(1001), headers=headers)
     assert resp.status_code == 413 and "at most 1000 fixes" in resp.json["error"]
     assert stored(session) == []
-
-
-@pytest.fixture
-def live(app, world, tmp_path):
-    """Serve the test database with a real gunicorn -k gevent process."""
-    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
-    with LiveServer(url, tmp_path) as server:
-        yield server
 
 
 def test_a_socket_batch_over_1000_gets_an_error_ack_and_stores_nothing(live, world, session):
