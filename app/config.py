@@ -63,6 +63,12 @@ class Config:
     metrics_token: str | None = None
     # Strict-Transport-Security max-age in seconds, sent only when set (the site is served over HTTPS).
     hsts_s: float = 0.0
+    # A Nominatim-compatible geocoder (places/); unset: the embedded address index.
+    geocoder_url: str | None = None
+    # An OSRM, Valhalla or GraphHopper router (places/); unset: the embedded router.
+    router_url: str | None = None
+    # The tablet's "call dispatch" number (a tel: link); unset: the button is not shown.
+    dispatch_phone: str | None = None
     testing: bool = False
 
     @classmethod
@@ -93,6 +99,9 @@ class Config:
             max_body_bytes=_byte_count(env, "ESCORT_MAX_BODY_BYTES", cls.max_body_bytes),
             metrics_token=env.get("ESCORT_METRICS_TOKEN") or None,
             hsts_s=_seconds(env, "ESCORT_HSTS_S", 0.0),
+            geocoder_url=env.get("ESCORT_GEOCODER_URL") or None,
+            router_url=env.get("ESCORT_ROUTER_URL") or None,
+            dispatch_phone=env.get("ESCORT_DISPATCH_PHONE") or None,
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
