@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psycopg
 import pytest
 from hypothesis import settings
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import Config
@@ -18,6 +20,29 @@ from tests.live import LiveServer
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
+
+
+def _database_of_this_worker() -> None:
+    """Give each pytest-xdist worker of the PostgreSQL pass a database of its own.
+
+    Tests empty and migrate their database freely, so two workers must never share one: worker
+    ``gw1`` of a pass on ``…/test`` works in ``…/test_gw1``, created here on first use. The
+    variable is rewritten before any test reads it, so every fixture and subprocess sees it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("ESCORT_TEST_DATABASE_URL", "")
+    if not worker or not url.startswith("postgresql"):
+        return
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["ESCORT_TEST_DATABASE_URL"] = base.set(database=name).render_as_string(hide_password=False)
+
+
+_database_of_this_worker()
 
 SHARED_DATA = Path(os.environ.get("ESCORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 IN_CI = os.environ.get("CI") == "true"
@@ -36,6 +61,20 @@ def shared_data(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     require(path.exists(), f"reference data {path} is absent")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave tests marked ``once`` out of the PostgreSQL pass: they never touch the pass's database.
+
+    The evaluation replays real traces into a SQLite file of its own whatever the pass, so the
+    second pass would only repeat the same three minutes.
+    """
+    if not os.environ.get("ESCORT_TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    once = [item for item in items if item.get_closest_marker("once")]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if not item.get_closest_marker("once")]
 
 
 def make_config(tmp_path: Path, **overrides) -> Config:

@@ -9,12 +9,23 @@ from tests.conftest import shared_data
 from tracking.detectors import DetectionSettings
 from tracking.traces import inject_detour, inject_stop, read_trace
 
+# Each replay runs on a SQLite file of its own in tmp_path, whichever database the pass tests.
+pytestmark = pytest.mark.once
 
-def test_every_scenario_on_the_recorded_traces_meets_its_target(tmp_path):
-    traces = sorted(shared_data("traces").glob("*.gpx")) + sorted(shared_data("traces").glob("*.csv"))
+
+TRACES = ["gpsbabel__mtk_logger_m241.csv", "gpsbabel__mtk_logger_m241.gpx", "gpxpy__around-visnjan-with-car.gpx"]
+
+
+def test_the_evaluation_covers_every_recorded_trace():
+    on_disk = sorted(p.name for p in shared_data("traces").iterdir() if p.suffix in (".gpx", ".csv"))
+    assert on_disk == TRACES, "a trace was added or removed: name it in TRACES"
+
+
+@pytest.mark.parametrize("name", TRACES)  # one test a trace, so parallel workers share the minutes
+def test_every_scenario_on_the_recorded_traces_meets_its_target(tmp_path, name):
     lines: list[str] = []
-    rows = evaluate(traces, echo=lines.append, workdir=tmp_path)
-    assert len(rows) == 7 * len(traces)
+    rows = evaluate([shared_data("traces", name)], echo=lines.append, workdir=tmp_path)
+    assert len(rows) == 7
     failed = [r.line() for r in rows if not r.ok]
     assert failed == [], "\n".join(failed)
     detours = [r for r in rows if r.expected == "deviation"]
