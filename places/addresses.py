@@ -15,6 +15,7 @@ from places.roads import Projection
 
 STREET_MATCH_MIN = 0.8  # difflib ratio for a misspelt street ("Mannerheimintie" as "Manerheimintie")
 REVERSE_LIMIT_M = 100.0
+COUNTRY_WORDS = frozenset({"finland", "suomi", "fi"})
 
 
 def fold(text: str) -> str:
@@ -45,21 +46,19 @@ class AddressIndex:
         self._by_street: dict[str, list[Address]] = defaultdict(list)
         for address in addresses:
             self._by_street[fold(address.street)].append(address)
-        self._cities = {fold(a.city) for a in addresses if a.city}
         self._x, self._y = projection.xy(np.array([a.lat for a in addresses]), np.array([a.lon for a in addresses]))
 
     def search(self, query: str, *, limit: int = 5) -> list[Place]:
         """Return the addresses matching "street number[, city]", best first."""
         words = fold(query).split()
-        numbers = {_number_key(w) for w in words if w[0].isdigit() and len(w) < 5}
-        # "5 a": a letter alone after a number belongs to it.
-        numbers |= {_number_key(a + b) for a, b in zip(words, words[1:]) if a[0].isdigit() and len(b) == 1}
+        numbers = _house_numbers(words)
         text = [w for w in words if not w[0].isdigit() and len(w) > 1]
-        cities = {w for w in text if w in self._cities}
         scored: list[tuple[float, str, Address]] = []
-        for score, street in self._streets(text):
+        for score, street, used in self._streets(text):
+            rest = [w for w in text if w not in used and w not in COUNTRY_WORDS]
             for address in self._by_street[street]:
-                if cities and fold(address.city) not in cities:
+                # Words beyond the street must be its city or its name: "Kaivokatu 1, Turku" is not in Helsinki.
+                if not all(w in fold(f"{address.city} {address.name}").split() for w in rest):
                     continue
                 key = _number_key(address.housenumber)
                 if numbers and key not in numbers:
@@ -81,23 +80,24 @@ class AddressIndex:
                 break
         return out
 
-    def _streets(self, text: list[str]) -> list[tuple[float, str]]:
-        """Return the known streets named in the words, with how well (1.0: exactly), best first."""
-        joined = " ".join(text)
+    def _streets(self, text: list[str]) -> list[tuple[float, str, set[str]]]:
+        """Return the known streets named in the words: (how well, 1.0 exactly; street; the words used)."""
         found = []
         for street in self._by_street:
             if not street:
                 continue
-            if f" {street} " in f" {joined} ":
-                found.append((1.0, street))
-                continue
             n = len(street.split())
-            grams = [" ".join(text[i:i + n]) for i in range(len(text) - n + 1)]
-            ratio = max((difflib.SequenceMatcher(None, street, g).ratio() for g in grams), default=0.0)
+            grams = [text[i:i + n] for i in range(len(text) - n + 1)]
+            if street.split() in grams:
+                found.append((1.0, street, set(street.split())))
+                continue
+            ratio, gram = max(((difflib.SequenceMatcher(None, street, " ".join(g)).ratio(), g) for g in grams),
+                              default=(0.0, []))
             if ratio >= STREET_MATCH_MIN:
-                found.append((ratio, street))
+                found.append((ratio, street, set(gram)))
         exact = [f for f in found if f[0] == 1.0]
-        return exact or sorted(found, reverse=True)  # a street named exactly hides its look-alikes
+        # A street named exactly hides its look-alikes.
+        return exact or sorted(found, key=lambda f: -f[0])
 
     def reverse(self, lat: float, lon: float) -> Place | None:
         """Return the nearest address within 100 m of a position, or None."""
@@ -110,6 +110,16 @@ class AddressIndex:
             return None
         address = self.addresses[i]
         return Place(label(address), round(address.lat, 7), round(address.lon, 7))
+
+
+def _house_numbers(words: list[str]) -> set[str]:
+    """Return the house numbers in folded words: "5", "5a", and "5 a" (a letter alone after a number is its own)."""
+    found = set()
+    for i, word in enumerate(words):
+        if word[0].isdigit() and len(word) < 5:  # five digits are a postcode
+            letter = words[i + 1] if i + 1 < len(words) and len(words[i + 1]) == 1 else ""
+            found.add(_number_key(word + letter))
+    return found
 
 
 def _natural(housenumber: str) -> tuple[int, str]:

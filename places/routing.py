@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -75,7 +76,9 @@ class HttpRouter:
         """Return the server's car route through the waypoints (lat, lon)."""
         locations = [[float(lon), float(lat)] for lat, lon in waypoints]
         try:
-            found = self.client.directions(locations=locations, **self._options())
+            with warnings.catch_warnings():  # routingpy warns on each retry; the outcome is what we report
+                warnings.simplefilter("ignore", UserWarning)
+                found = self.client.directions(locations=locations, **self._options())
         except (rp_errors.RouterError, rp_errors.Timeout, rp_errors.RetriableRequest, rp_errors.JSONParseError,
                 OSError) as exc:
             raise RouterUnavailable(f"{self.name} router at {self.base}: {_reason(exc)}") from None
