@@ -143,7 +143,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
               "multipart/form-data": {"type": "object", "required": ["file"],
                                       "properties": {"file": {"type": "string", "format": "binary"}}}}),
     ("dispatch_api.compute_route", "post"): Operation(
-        "trips", {200: "TripRouted", 400: "", 401: "", 403: "", 404: "", 502: "TripRoutingFailed"},
+        "trips", {200: "TripRouted", 400: "", 401: "", 403: "", 404: "", 409: "",
+                  503: "TripRoutingFailed"},
         model=RouteCompute),
     ("dispatch_api.list_alerts", "get"): Operation(
         "alerts", {200: {"type": "array", "items": {"$ref": REF.format(model="Alert")}}, 400: "", 401: "", 403: ""},
@@ -297,6 +298,7 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
     "Routing": {"type": "object", "required": ["computed", "router"],
                 "description": "what the router did for a trip created without a route, or asked again",
                 "properties": {"computed": {"type": "boolean"}, "router": {"type": "string"},
+                               "reason": {"enum": ["no_road_route", "router_unavailable"]},
                                "distance_m": {"type": "number"}, "duration_s": {"type": "number"},
                                "error": {"type": "string", "description": "why there is no route"}}},
     "TripDetail": {"allOf": [{"$ref": REF.format(model="Trip")},

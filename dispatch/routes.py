@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from dispatch.models import Trip, TripEvent
-from places.routing import Route, Router, RouterUnavailable
+from places.routing import NoRoadRoute, Route, Router, RouterUnavailable
 
 
 def waypoints(pickup: dict, dropoff: dict, allowed_stops: list[dict]) -> list[tuple[float, float]]:
@@ -27,6 +27,7 @@ def compute(router: Router, points: list[tuple[float, float]]) -> tuple[Route | 
         route = router.route(points)
     except RouterUnavailable as exc:
         return None, {"computed": False, "router": router.name,
+                      "reason": "no_road_route" if isinstance(exc, NoRoadRoute) else "router_unavailable",
                       "error": f"{exc}; the trip has no planned route: draw it or upload a GPX file"}
     return route, {"computed": True, "router": router.name, "distance_m": route.distance_m,
                    "duration_s": route.duration_s}

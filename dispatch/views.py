@@ -264,13 +264,15 @@ def put_route(trip_id: int):
 def compute_route(trip_id: int):
     """Ask the router again for a trip's road route, pickup → allowed stops → drop-off.
 
-    When the router fails the planned route is left as it was and the answer (502) says why.
+    When the router fails the planned route is left as it was and the answer says why: 409 when
+    no road joins the places, 503 when the router is down or slow.
     """
     trip = _trip_or_404(trip_id)
     parse(RouteCompute)
     route, routing = routes.compute(current_app.extensions["escort"].router, routes.trip_waypoints(trip))
     if route is None:
-        return jsonify({"error": routing["error"], "routing": routing}), 502
+        status = 409 if routing["reason"] == "no_road_route" else 503
+        return jsonify({"error": routing["error"], "routing": routing}), status
     session = request_session()
     routes.store(session, trip, route, routing["router"], now=utcnow())
     session.commit()

@@ -15,7 +15,7 @@ from places import osm
 from places.addresses import AddressIndex
 from places.geocoding import Place
 from places.roads import NoRoute, RoadGraph, RoadPath
-from places.routing import Route, RouterUnavailable
+from places.routing import NoRoadRoute, Route
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class EmbeddedRouter(_Lazy):
         try:
             return self.engine.roads.path([(float(lat), float(lon)) for lat, lon in waypoints])
         except NoRoute as exc:
-            raise RouterUnavailable(f"embedded router: {exc}") from None
+            raise NoRoadRoute(f"embedded router: {exc}") from None
 
     def route(self, waypoints: list[tuple[float, float]]) -> Route:
         """Return the quickest car route through the waypoints (lat, lon), in order."""

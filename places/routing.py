@@ -26,6 +26,10 @@ class RouterUnavailable(RuntimeError):
     """No route could be had (server down, slow or refusing, or no road joins the places); says which."""
 
 
+class NoRoadRoute(RouterUnavailable):
+    """The router answered, and no road joins the places (off its map, or cut off)."""
+
+
 @dataclass(frozen=True)
 class Route:
     """A road route: points (lat, lon), its length and time, and each segment's time when known."""
@@ -79,11 +83,13 @@ class HttpRouter:
             with warnings.catch_warnings():  # routingpy warns on each retry; the outcome is what we report
                 warnings.simplefilter("ignore", UserWarning)
                 found = self.client.directions(locations=locations, **self._options())
+        except rp_errors.RouterApiError as exc:  # 4xx: the server refused these places
+            raise NoRoadRoute(f"{self.name} router at {self.base}: {_reason(exc)}") from None
         except (rp_errors.RouterError, rp_errors.Timeout, rp_errors.RetriableRequest, rp_errors.JSONParseError,
                 OSError) as exc:
             raise RouterUnavailable(f"{self.name} router at {self.base}: {_reason(exc)}") from None
         if found is None or not found.geometry:
-            raise RouterUnavailable(f"{self.name} router at {self.base}: no route between the places")
+            raise NoRoadRoute(f"{self.name} router at {self.base}: no route between the places")
         return Route(points=[(round(lat, 7), round(lon, 7)) for lon, lat in found.geometry],
                      distance_m=float(found.distance), duration_s=float(found.duration),
                      segment_durations_s=_segment_durations(self.name, found.raw))

@@ -75,7 +75,9 @@ def test_when_the_router_cannot_route_the_trip_is_created_and_the_answer_says_so
     trip = resp.json
     assert trip["routing"]["computed"] is False
     assert "nearest road" in trip["routing"]["error"] and "upload a GPX" in trip["routing"]["error"]
-    assert trip["route"] == [] and trip["route_source"] is None
+    assert trip["route"] == [] and trip["route_source"] is None and trip["routing"]["reason"] == "no_road_route"
+    again = client.post(f"/api/v1/trips/{trip['id']}/route", json={"compute": True}, headers=world.bearer("dan"))
+    assert again.status_code == 409 and "nearest road" in again.json["error"]
 
 
 def test_when_the_router_is_down_the_trip_is_created_without_a_route(app, client, world):
@@ -85,7 +87,8 @@ def test_when_the_router_is_down_the_trip_is_created_without_a_route(app, client
     assert resp.json["routing"]["computed"] is False and "osrm router at" in resp.json["routing"]["error"]
     assert resp.json["route"] == []
     again = client.post(f"/api/v1/trips/{resp.json['id']}/route", json={"compute": True}, headers=world.bearer("dan"))
-    assert again.status_code == 502 and "osrm router at" in again.json["error"]
+    assert again.status_code == 503 and "osrm router at" in again.json["error"]
+    assert again.json["routing"]["reason"] == "router_unavailable"
 
 
 def test_the_dispatcher_asks_for_the_road_route_again_after_an_upload(client, world):

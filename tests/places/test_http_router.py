@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from places.routing import HttpRouter, RouterUnavailable, parse_router_url
+from places.routing import HttpRouter, NoRoadRoute, RouterUnavailable, parse_router_url
 from tests.live import free_port
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -133,7 +133,7 @@ def test_graphhopper_route_with_its_key(server):
 
 def test_a_refusal_says_what_the_router_answered(server):
     server.answer(400, _recorded("osrm_no_route.json"))
-    with pytest.raises(RouterUnavailable, match=r"osrm router at .*answered 400.*Impossible route"):
+    with pytest.raises(NoRoadRoute, match=r"osrm router at .*answered 400.*Impossible route"):
         HttpRouter(f"osrm+{server.url}").route([STATION, LONNROTINKATU])
 
 
