@@ -61,7 +61,7 @@ class AddressIndex:
                 if not all(w in fold(f"{address.city} {address.name}").split() for w in rest):
                     continue
                 key = _number_key(address.housenumber)
-                if numbers and key not in numbers:
+                if numbers and key not in numbers and not numbers & _range(address.housenumber):
                     if not any(key.rstrip("abcdefghijklmnopqrstuvwxyz") == n for n in numbers):
                         continue
                     score_here = score - 0.1  # "5" asked, "5 B" found
@@ -120,6 +120,14 @@ def _house_numbers(words: list[str]) -> set[str]:
             letter = words[i + 1] if i + 1 < len(words) and len(words[i + 1]) == 1 else ""
             found.add(_number_key(word + letter))
     return found
+
+
+def _range(housenumber: str) -> set[str]:
+    """Return the numbers a range like "19-21" covers (a building on a corner), else nothing."""
+    match = re.fullmatch(r"\s*(\d+)\s*[-–]\s*(\d+)\s*", housenumber)
+    if not match or int(match[2]) - int(match[1]) > 20:
+        return set()
+    return {str(n) for n in range(int(match[1]), int(match[2]) + 1)}
 
 
 def _natural(housenumber: str) -> tuple[int, str]:

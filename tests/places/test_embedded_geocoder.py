@@ -30,6 +30,10 @@ def test_a_house_number_with_a_letter(geocoder):
     assert labels and all("Mannerheimintie 20 B" in label for label in labels)
 
 
+def test_a_number_in_a_range_finds_the_building(geocoder):
+    assert geocoder.search("Uudenmaankatu 19")[0].label.startswith("Uudenmaankatu 19-21")
+
+
 def test_a_street_named_exactly_is_not_mixed_with_its_look_alikes(geocoder):
     labels = [p.label for p in geocoder.search("Pieni Roobertinkatu 9")]
     assert labels and all("Pieni Roobertinkatu" in label for label in labels)
