@@ -104,7 +104,9 @@ def read(path: Path) -> tuple[list[RoadWay], list[Address]]:
     """Return the car-usable ways and the addresses of an .osm.pbf extract."""
     ways: list[RoadWay] = []
     addresses: list[Address] = []
-    for obj in osmium.FileProcessor(str(path)).with_locations():
+    # Only roads and addresses reach Python; the location store still sees every node.
+    wanted = osmium.filter.KeyFilter("highway", "addr:housenumber")
+    for obj in osmium.FileProcessor(str(path)).with_locations().with_filter(wanted):
         tags = dict(obj.tags)
         if "addr:housenumber" in tags and "addr:street" in tags:
             position = _position(obj)

