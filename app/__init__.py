@@ -12,7 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
 from app import logs, security
-from app.config import REPO_ROOT, Config, instance_secret
+from app.config import REPO_ROOT, Config, ConfigError, instance_secret
+from places.factory import build_router
 
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Escort:
     engine: Engine
     limits: object
     active_trips: object = None
+    router: object = None
     zones: object = None
     last_sweep_at: object = None
     _started: bool = field(default=False)
@@ -139,6 +141,14 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
     return app
 
 
+def _router(cfg: Config):
+    """Return the configured router, or raise ConfigError naming ESCORT_ROUTER_URL."""
+    try:
+        return build_router(cfg)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _init_extensions(app: Flask, cfg: Config) -> None:
     """Bind the database, login, CSRF and Socket.IO to this app."""
     from app.auth import login_manager
@@ -160,6 +170,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
         active_trips=ActiveTrips(),
         zones=ZoneCache(),
+        router=_router(cfg),
     )
     app.teardown_appcontext(close_request_session)
     login_manager.init_app(app)

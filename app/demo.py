@@ -11,24 +11,53 @@ import threading
 import time
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 from typing import Callable
 
 from sqlmodel import Session, select
 
 from app.config import GUNICORN_SAFE_LOGGING, Config, instance_secret
 from app.db import make_engine, upgrade, utcnow
-from app import crypto
+from app import crypto, demo_data
+from dispatch import routes
+from places.embedded import EmbeddedGeocoder, EmbeddedRouter
+from places.geocoding import Geocoder, Place
+from places.routing import Router
+from tracking.simulator import Scenario
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 
 
-def seed(session: Session, *, now) -> list[tuple[str, object]]:
+DEMO_RADIUS_M = 60.0
+
+
+def _place(geocoder: Geocoder, address: str) -> Place:
+    """Return the first candidate of a demo address (the demo's addresses are known to the index)."""
+    found = geocoder.search(address, limit=1)
+    if not found:
+        raise SystemExit(f"error: the demo address {address!r} is not in the embedded address index")
+    return found[0]
+
+
+def plan_trips(geocoder: Geocoder, router: Router) -> list[dict]:
+    """Geocode the demo's typed addresses and route them: each trip with its places, route and scenario."""
+    planned = []
+    for spec in demo_data.TRIPS:
+        pickup, dropoff = _place(geocoder, spec["pickup"]), _place(geocoder, spec["dropoff"])
+        route = router.route([(pickup.lat, pickup.lon), (dropoff.lat, dropoff.lon)])
+        planned.append({**spec, "pickup": pickup, "dropoff": dropoff, "route": route,
+                        "scenario": Scenario(route=tuple(route.points), **spec["scenario"])})
+    return planned
+
+
+def seed(session: Session, *, now, places_dir: Path) -> list[tuple[str, object]]:
     """Create the demo users and patients once, and three fresh trips with new device tokens.
 
-    Returns (device token, scenario) pairs for the simulator. Earlier demo trips are
-    cancelled so that each run starts a clean show.
+    The trips' places are typed addresses, geocoded and routed by the embedded engine (its
+    cache in ``places_dir``). Returns (device token, scenario) pairs for the simulator.
+    Earlier demo trips are cancelled so that each run starts a clean show.
     """
-    from app import demo_data
+    planned = plan_trips(EmbeddedGeocoder(None, places_dir), EmbeddedRouter(None, places_dir))
     from app.auth import create_user, hash_token, new_token
     from app.models import User
     from dispatch import trips as trips_mod
@@ -57,7 +86,7 @@ def seed(session: Session, *, now) -> list[tuple[str, object]]:
     session.add_all(patients)
     session.flush()
     out = []
-    for spec in demo_data.TRIPS:
+    for spec in planned:
         escort = users[spec["escort"]]
         label = f"demo-{escort.username}"
         device = session.exec(select(Device).where(Device.label == label)).first()
@@ -67,12 +96,15 @@ def seed(session: Session, *, now) -> list[tuple[str, object]]:
         device.token_hash = hash_token(token)
         session.add(device)
         session.flush()
+        pickup, dropoff = spec["pickup"], spec["dropoff"]
         trip = trips_mod.create_trip(
             session, patient_id=patients[spec["patient_index"]].id, escort=escort.username, device_id=device.id,
-            pickup=spec["pickup"], dropoff=spec["dropoff"], route=[list(p) for p in spec["route"]],
+            pickup={"lat": pickup.lat, "lon": pickup.lon, "radius_m": DEMO_RADIUS_M},
+            dropoff={"lat": dropoff.lat, "lon": dropoff.lon, "radius_m": DEMO_RADIUS_M}, route=[],
             settings=spec["settings"], scheduled_pickup_at=now, appointment_at=now + timedelta(minutes=40),
             user=dispatcher, now=now,
         )
+        routes.store(session, trip, spec["route"], "embedded", now=now)
         for status in ("en_route_pickup", "arrived_pickup", "on_board"):
             trips_mod.change_status(session, trip, status, escort, now=now)
         out.append((token, spec["scenario"]))
@@ -111,7 +143,7 @@ def _interrupt(_signum, _frame) -> None:
 
 def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str], None]) -> None:
     """Seed, serve on 127.0.0.1:PORT with gunicorn (gevent), simulate, and stop on Ctrl-C."""
-    from app import demo_data, simclient
+    from app import simclient
     from tracking.simulator import generate
 
     cfg = Config.from_env()
@@ -120,7 +152,7 @@ def run_demo(*, port: int, speedup: float, simulator: bool, echo: Callable[[str]
     engine = make_engine(cfg.database_url)
     upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        pairs = seed(session, now=utcnow())
+        pairs = seed(session, now=utcnow(), places_dir=cfg.instance_path / "places")
     env = dict(os.environ, SECRET_KEY=cfg.secret_key or instance_secret(cfg.instance_path),
                DATABASE_URL=cfg.database_url, ESCORT_INSTANCE_PATH=str(cfg.instance_path))
     url = f"http://127.0.0.1:{port}"

@@ -37,6 +37,12 @@ class Trip(SQLModel, table=True):
     dropoff_radius_m: float
     # Planned route as [[lat, lon], ...]; empty means the straight line pickup to drop-off.
     route: list = Field(default_factory=list, sa_type=JSON)
+    # Where the planned route came from: "router:<engine>" (computed), "upload" (GPX/GeoJSON), None (none).
+    route_source: str | None = Field(default=None, max_length=40)
+    # The computed route's length and time, and each segment's time when the router gives them.
+    route_distance_m: float | None = None
+    route_duration_s: float | None = None
+    route_durations_s: list | None = Field(default=None, sa_type=JSON)
     # Places a stop is expected (a pharmacy, a carer's house): [{"lat", "lon", "radius_m"}, ...]
     allowed_stops: list = Field(default_factory=list, sa_type=JSON)
     settings: dict = Field(default_factory=dict, sa_type=JSON)

@@ -56,6 +56,14 @@ class TripCreate(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
+class RouteCompute(BaseModel):
+    """``POST /api/v1/trips/<id>/route``: ``{"compute": true}`` asks the router for the road route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compute: Literal[True]
+
+
 class StatusChange(BaseModel):
     """``POST /api/v1/trips/<id>/status``."""
 

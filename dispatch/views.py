@@ -8,9 +8,9 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import alerts, present, service, trips, vouchers
+from dispatch import alerts, present, routes, service, trips, vouchers
 from dispatch.models import Alert, Trip
-from dispatch.schemas import AlertResolve, StatusChange, TripCreate
+from dispatch.schemas import AlertResolve, RouteCompute, StatusChange, TripCreate
 from dispatch.settings import validate_settings
 from patients import access
 from tracking.gpxio import route_from_geojson
@@ -64,25 +64,35 @@ def create_trip():
         settings = validate_settings(body.settings)
     except ValueError as exc:
         raise ApiError(str(exc)) from None
+    pickup, dropoff = body.pickup.model_dump(), body.dropoff.model_dump()
+    allowed_stops = [p.model_dump() for p in body.allowed_stops]
+    computed, routing = None, None
+    if body.route is None:  # asked before the trip is written: no transaction waits on the router
+        router = current_app.extensions["escort"].router
+        computed, routing = routes.compute(router, routes.waypoints(pickup, dropoff, allowed_stops))
     session = request_session()
     try:
         trip = trips.create_trip(
             session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
-            pickup=body.pickup.model_dump(), dropoff=body.dropoff.model_dump(),
-            route=[[lat, lon] for lat, lon in route], settings=settings,
-            allowed_stops=[p.model_dump() for p in body.allowed_stops],
+            pickup=pickup, dropoff=dropoff, route=[[lat, lon] for lat, lon in route], settings=settings,
+            allowed_stops=allowed_stops,
             scheduled_pickup_at=body.scheduled_pickup_at, appointment_at=body.appointment_at,
             user=g.user, now=utcnow(),
         )
     except trips.TripError as exc:
         raise ApiError(str(exc)) from None
+    if computed is not None:
+        routes.store(session, trip, computed, routing["router"], now=trip.created_at)
+    elif body.route is not None:
+        trip.route_source = "upload"
     warnings = service.plan_warnings(session, trip, tz=current_app.extensions["escort"].config.timezone)
     session.commit()
     payload = present.trip_public(session, trip)
     from app import realtime
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
-    return jsonify({**payload, "warnings": warnings}), 201
+    extra = {"routing": routing} if routing is not None else {}
+    return jsonify({**payload, "warnings": warnings, **extra}), 201
 
 
 @api.get("/trips/<int:trip_id>")
@@ -239,8 +249,7 @@ def put_route(trip_id: int):
             points = route_from_geojson(json_payload())
     except ValueError as exc:
         raise ApiError(str(exc)) from None
-    trip.route = [[lat, lon] for lat, lon in points]
-    trip.updated_at = utcnow()
+    routes.replace_by_upload(trip, points, now=utcnow())
     session.add(trip)
     session.commit()
     payload = present.trip_public(session, trip)
@@ -248,6 +257,30 @@ def put_route(trip_id: int):
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     return jsonify(payload)
+
+
+@api.post("/trips/<int:trip_id>/route")
+@api_roles(*STAFF)
+def compute_route(trip_id: int):
+    """Ask the router again for a trip's road route, pickup → allowed stops → drop-off.
+
+    When the router fails the planned route is left as it was and the answer says why: 409 when
+    no road joins the places, 503 when the router is down or slow.
+    """
+    trip = _trip_or_404(trip_id)
+    parse(RouteCompute)
+    route, routing = routes.compute(current_app.extensions["escort"].router, routes.trip_waypoints(trip))
+    if route is None:
+        status = 409 if routing["reason"] == "no_road_route" else 503
+        return jsonify({"error": routing["error"], "routing": routing}), status
+    session = request_session()
+    routes.store(session, trip, route, routing["router"], now=utcnow())
+    session.commit()
+    payload = present.trip_public(session, trip)
+    from app import realtime
+
+    realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
+    return jsonify({**payload, "routing": routing})
 
 
 @api.post("/flagged-places")

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app import demo_data
 from tracking.geo import Route, haversine_m
 from tracking.simulator import Detour, Scenario, Stop, generate
 
@@ -51,11 +50,3 @@ def test_stop_holds_position_for_its_duration():
     assert 195 <= len(still) <= 205
     centre = still[len(still) // 2]
     assert max(haversine_m(centre.lat, centre.lon, f.lat, f.lon) for f in still) < 30
-
-
-@pytest.mark.parametrize("trip", demo_data.TRIPS, ids=[t["escort"] for t in demo_data.TRIPS])
-def test_demo_routes_are_real_city_trips(trip):
-    route = Route(list(trip["route"]))
-    assert 2000 <= route.length_m <= 5000 and len(trip["route"]) >= 18
-    assert haversine_m(trip["pickup"]["lat"], trip["pickup"]["lon"], *trip["route"][0]) < 150
-    assert haversine_m(trip["dropoff"]["lat"], trip["dropoff"]["lon"], *trip["route"][-1]) < 150

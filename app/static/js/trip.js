@@ -1,4 +1,4 @@
-/* A trip's page: its planned route on a map, and replacing the route with a GPX file. */
+/* A trip's page: its planned route on a map, asking the router for it, and replacing it with a GPX file. */
 (function () {
   "use strict";
 
@@ -19,6 +19,16 @@
     }
     map.fitBounds(layers.getBounds(), { padding: [20, 20] });
     document.getElementById("route-points").textContent = String((t.route || []).length);
+    document.getElementById("route-summary").textContent = summary(t);
+  }
+
+  // " · 2.5 km, about 4 min by road (embedded router)", or "" for a drawn or uploaded route.
+  function summary(t) {
+    if (t.route_duration_s == null) return t.route_source === "upload" ? " (uploaded)" : "";
+    var km = (t.route_distance_m / 1000).toFixed(1);
+    var min = Math.max(1, Math.round(t.route_duration_s / 60));
+    var engine = (t.route_source || "").replace(/^router:/, "");
+    return " · " + km + " km, about " + min + " min by road (" + engine + " router)";
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (el) {
@@ -26,6 +36,27 @@
     if (!isNaN(when)) el.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
   });
   draw(trip);
+
+  var compute = document.getElementById("route-compute");
+  if (compute) {
+    compute.addEventListener("click", function () {
+      var result = document.getElementById("route-compute-result");
+      result.className = "";
+      result.textContent = "Asking the router…";
+      compute.disabled = true;
+      fetch("/api/v1/trips/" + trip.id + "/route", {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf, "Content-Type": "application/json" }, body: JSON.stringify({ compute: true })
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) { result.className = "error"; result.textContent = body.error || "the router failed"; return; }
+          result.textContent = "Road route computed:" + summary(body).replace(/^ ·/, "") + ".";
+          draw(body);
+        });
+      }).catch(function () { result.className = "error"; result.textContent = "No answer from the server."; })
+        .then(function () { compute.disabled = false; });
+    });
+  }
 
   var form = document.getElementById("route-form");
   if (!form) return;
