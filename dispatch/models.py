@@ -37,6 +37,9 @@ class Trip(SQLModel, table=True):
     dropoff_radius_m: float
     # Planned route as [[lat, lon], ...]; empty means the straight line pickup to drop-off.
     route: list = Field(default_factory=list, sa_type=JSON)
+    # The router's duration of each route segment in seconds (len(route) - 1 of them), which
+    # times the live ETA; None when nobody timed the route (an upload): the expected speed does.
+    route_durations_s: list | None = Field(default=None, sa_type=JSON)
     # Places a stop is expected (a pharmacy, a carer's house): [{"lat", "lon", "radius_m"}, ...]
     allowed_stops: list = Field(default_factory=list, sa_type=JSON)
     settings: dict = Field(default_factory=dict, sa_type=JSON)

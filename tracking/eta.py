@@ -87,11 +87,16 @@ def expected_speed_mps(left_m: float, planned_left_s: float | None, default_mps:
 
 
 def blended_speed_mps(recent_mps: float | None, expected_mps: float) -> float:
-    """Return the speed an ETA assumes: recent speed blended with the expected one, never a standstill."""
+    """Return the speed an ETA assumes: recent speed blended with the expected one, never a standstill.
+
+    A halt (recent speed 0) cannot pull it below MIN_ETA_SPEED_MPS; a router that expects a
+    crawl (a jam timed slower than that) is believed.
+    """
+    floor = min(MIN_ETA_SPEED_MPS, expected_mps)
     if recent_mps is None:
-        return max(MIN_ETA_SPEED_MPS, expected_mps)
+        return max(floor, expected_mps)
     blended = RECENT_SPEED_WEIGHT * max(0.0, recent_mps) + (1 - RECENT_SPEED_WEIGHT) * expected_mps
-    return max(MIN_ETA_SPEED_MPS, blended)
+    return max(floor, blended)
 
 
 def arrival(at: datetime, left_m: float, recent_mps: float | None, expected_mps: float) -> datetime:
@@ -108,11 +113,11 @@ def on_route(at: datetime, route_length_m: float, progress_m: float, recent_mps:
     return Estimate(arrival(at, left_m, recent_mps, expected), left_m, "dropoff")
 
 
-def to_pickup(at: datetime, position: LatLon, pickup: LatLon, recent_mps: float | None, default_mps: float,
-              router: LegRouter | None = None) -> Estimate:
-    """Return the estimate to pickup from the escort's position: a routed leg, else the straight line."""
-    leg = router(position, pickup) if router is not None else None
+def to_place(at: datetime, position: LatLon, place: LatLon, recent_mps: float | None, default_mps: float,
+             router: LegRouter | None = None, to: str = "pickup") -> Estimate:
+    """Return the estimate from the escort's position to a place: a routed leg, else the straight line."""
+    leg = router(position, place) if router is not None else None
     if leg is None:
-        leg = Leg(haversine_m(*position, *pickup) * URBAN_DETOUR_FACTOR)
+        leg = Leg(haversine_m(*position, *place) * URBAN_DETOUR_FACTOR)
     expected = expected_speed_mps(leg.distance_m, leg.duration_s, default_mps)
-    return Estimate(arrival(at, leg.distance_m, recent_mps, expected), leg.distance_m, "pickup")
+    return Estimate(arrival(at, leg.distance_m, recent_mps, expected), leg.distance_m, to)
