@@ -31,14 +31,15 @@ def estimate(session: Session, trip: Trip, *, now: datetime, last_fix=None,
     if trip.status not in TO_PICKUP | TO_DROPOFF:
         return None
     plan, settings = plan_for(trip)
-    if trip.status == "arrived_pickup":
-        return eta_mod.on_route(now, plan.route.length_m, 0.0, None, settings.expected_speed_mps, plan.timing)
     if trip.status == "on_board":
         row = session.get(TripTrackState, trip.id)
         state = detectors.DetectionState.from_dict(row.state if row else None)
         at = detectors.eta(state, plan, settings, now)
         if at is not None:
             return Estimate(at, state.left_m, "dropoff")
+    if trip.status == "arrived_pickup" or (trip.status == "on_board" and last_fix is None):
+        # At the pickup, or on board with no fix yet: the whole route, from now.
+        return eta_mod.on_route(now, plan.route.length_m, 0.0, None, settings.expected_speed_mps, plan.timing)
     if last_fix is None:
         return None
     # Not on the route yet (or driving to the pickup): from the last position straight to the leg's end.
@@ -46,6 +47,15 @@ def estimate(session: Session, trip: Trip, *, now: datetime, last_fix=None,
     place = (trip.pickup_lat, trip.pickup_lon) if to == "pickup" else (trip.dropoff_lat, trip.dropoff_lon)
     return eta_mod.to_place(max(now, last_fix.ts), (last_fix.lat, last_fix.lon), place, last_fix.speed_mps,
                             settings.expected_speed_mps, leg_router if to == "pickup" else None, to)
+
+
+def dropoff_at(trip: Trip, found: Estimate | None) -> datetime | None:
+    """Return when the patient should reach the drop-off: the live ETA, or the pickup's plus the route's time."""
+    if found is None or found.to == "dropoff":
+        return found.eta_at if found else None
+    plan, settings = plan_for(trip)
+    return eta_mod.on_route(found.eta_at, plan.route.length_m, 0.0, None, settings.expected_speed_mps,
+                            plan.timing).eta_at
 
 
 def public(found: Estimate | None) -> dict:

@@ -91,7 +91,10 @@ def get_trip(trip_id: int):
     """Return a trip with its last fix and open alerts."""
     session = request_session()
     trip = _trip_or_404(trip_id)
-    payload = present.trip_public(session, trip)
+    now = utcnow()
+    payload = present.trip_public(session, trip, now=now)
+    payload["doses_before_eta"] = service.doses_before_arrival(
+        session, trip, now=now, tz=current_app.extensions["escort"].config.timezone)
     payload["alerts"] = [alerts.public(a) for a in alerts.open_alerts(session, trip.id)
                          if alerts.may_know(g.user, a.kind)]
     payload["allowed_next"] = trips.allowed_next(trip, g.user.role) if g.user.role in STAFF else []

@@ -130,3 +130,25 @@ def test_the_escorts_own_view_carries_the_eta(client, world, session):
     session.expire_all()
     mine = present.trip_for_escort(session, world.trip)
     assert mine["eta_to"] == "dropoff" and 0 < mine["left_m"] < ROUTE_M and mine["eta_at"].endswith("Z")
+
+
+def test_a_dose_before_the_live_eta_is_listed_though_the_plan_ended_before_it(client, world, session):
+    """The plan said arrival by the appointment; the escort runs late, so a later dose falls on the way."""
+    now = utcnow()
+    world.trip.appointment_at = now - timedelta(minutes=1)  # the plan's window is over
+    world.trip.route_durations_s = [900.0] * (len(ROUTE) - 1)  # and the road ahead takes an hour
+    world.trip.updated_at = now
+    due = (now + timedelta(minutes=30)).isoformat()
+    world.patient.medications = [{"name": "Levodopa", "dose": "100 mg", "every_hours": 4,
+                                  "last_dose_at": (now + timedelta(minutes=30) - timedelta(hours=4)).isoformat()}]
+    session.add_all([world.trip, world.patient])
+    session.commit()
+    got = _trip(client, world)
+    assert _at(got["eta_at"]) > now + timedelta(minutes=45)
+    assert [d["medication"] for d in got["doses_before_eta"]] == ["Levodopa"]
+    assert abs((_at(got["doses_before_eta"][0]["due_at"]) - _at(due)).total_seconds()) < 1
+    # Not under way: nothing listed (the planner's warnings cover the planned window).
+    world.trip.status = "completed"
+    session.add(world.trip)
+    session.commit()
+    assert _trip(client, world)["doses_before_eta"] == []
