@@ -478,10 +478,13 @@ def _eta(state, fix, plan, settings, in_dropoff, changes, events) -> None:
     progress_m = changes.get("progress_m", state.progress_m)
     if progress_m is None:
         return  # never yet on the route: nothing to measure from
-    estimate = eta_mod.on_route(fix.ts, plan.route.length_m, progress_m, changes.get("speed_mps", state.speed_mps),
-                                settings.expected_speed_mps, plan.timing, in_dropoff)
-    left_m, eta_ts = estimate.left_m, estimate.eta_at
-    changes.update(left_m=left_m, eta=eta_ts)
+    # The same arithmetic as eta.on_route, in plain floats: this runs on every fix.
+    left_m = 0.0 if in_dropoff else max(0.0, plan.route.length_m - progress_m)
+    expected = settings.expected_speed_mps if plan.timing is None else \
+        eta_mod.expected_speed_mps(left_m, plan.timing.left_s(progress_m), settings.expected_speed_mps)
+    eta_ts = fix.ts + timedelta(0, eta_mod.seconds_left(left_m, changes.get("speed_mps", state.speed_mps), expected))
+    changes["left_m"] = left_m
+    changes["eta"] = eta_ts
     if plan.appointment_at is None:
         return
     over_s = (eta_ts - plan.appointment_at).total_seconds() - settings.late_margin_s

@@ -99,9 +99,19 @@ def blended_speed_mps(recent_mps: float | None, expected_mps: float) -> float:
     return max(floor, blended)
 
 
+def seconds_left(left_m: float, recent_mps: float | None, expected_mps: float) -> float:
+    """Return the seconds ``left_m`` metres take at the blended speed (plain floats: detection calls it per fix)."""
+    if recent_mps is None:  # blended_speed_mps inlined for the common cases
+        speed = expected_mps
+    else:
+        speed = RECENT_SPEED_WEIGHT * (recent_mps if recent_mps > 0.0 else 0.0) + (1 - RECENT_SPEED_WEIGHT) * expected_mps
+    floor = MIN_ETA_SPEED_MPS if expected_mps > MIN_ETA_SPEED_MPS else expected_mps
+    return (left_m if left_m > 0.0 else 0.0) / (speed if speed > floor else floor)
+
+
 def arrival(at: datetime, left_m: float, recent_mps: float | None, expected_mps: float) -> datetime:
     """Return when ``left_m`` metres are driven, starting at ``at``."""
-    return at + timedelta(seconds=max(0.0, left_m) / blended_speed_mps(recent_mps, expected_mps))
+    return at + timedelta(seconds=seconds_left(left_m, recent_mps, expected_mps))
 
 
 def on_route(at: datetime, route_length_m: float, progress_m: float, recent_mps: float | None,

@@ -141,3 +141,8 @@ def test_the_read_time_eta_moves_with_the_clock_when_fixes_stop():
     later = START + timedelta(minutes=10)
     assert state_eta(state, PLAN, SETTINGS, now_ts=later) == later + timedelta(seconds=500)
     assert state_eta(state, PLAN, SETTINGS, now_ts=START - timedelta(minutes=1)) == START + timedelta(seconds=500)
+
+
+@given(left=st.floats(-100, 50_000), recent=speeds, expected=st.floats(0.01, 40))
+def test_seconds_left_is_the_distance_over_the_blended_speed(left, recent, expected):
+    assert eta.seconds_left(left, recent, expected) == pytest.approx(max(0.0, left) / eta.blended_speed_mps(recent, expected))
