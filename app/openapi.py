@@ -137,7 +137,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("dispatch_api.change_status", "post"): Operation(
         "trips", {200: "Trip", 400: "", 401: "", 403: "", 404: "", 409: ""}, model=StatusChange),
     ("dispatch_api.put_route", "put"): Operation(
-        "trips", {200: "Trip", 400: "", 401: "", 403: "", 404: ""},
+        "trips", {200: "TripRouted", 400: "", 401: "", 403: "", 404: ""},
         body={"application/json": {"$ref": REF.format(model="GeoJsonLineString")},
               "application/gpx+xml": {"type": "string"},
               "multipart/form-data": {"type": "object", "required": ["file"],
@@ -280,7 +280,10 @@ _TRIP = {"type": "object", "required": ["id", "status", "patient_id", "pickup", 
                                              "description": "the router's driving time; null for uploaded routes"},
                         "allowed_stops": {"type": "array", "items": _PLACE}, "settings": {"type": "object"},
                         "scheduled_pickup_at": _ISO, "appointment_at": _ISO_OR_NULL,
-                        "started_at": _ISO_OR_NULL, "ended_at": _ISO_OR_NULL, "last_fix": _FIX_OUT}}
+                        "started_at": _ISO_OR_NULL, "ended_at": _ISO_OR_NULL, "last_fix": _FIX_OUT,
+                        "eta_at": {**_ISO_OR_NULL, "description": "live ETA at the leg's end while under way"},
+                        "left_m": {"type": ["number", "null"], "description": "metres left on the leg"},
+                        "eta_to": {"enum": ["pickup", "dropoff", None], "description": "which end the ETA is for"}}}
 # The answers' shapes; the views build them as dicts (dispatch.present, alerts.public, zones.public).
 RESPONSE_SCHEMAS: dict[str, dict] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
@@ -304,7 +307,18 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
     "TripDetail": {"allOf": [{"$ref": REF.format(model="Trip")},
                              {"type": "object", "required": ["alerts", "allowed_next"],
                               "properties": {"alerts": {"type": "array", "items": {"$ref": REF.format(model="Alert")}},
-                                             "allowed_next": {"type": "array", "items": {"enum": list(STATUSES)}}}}]},
+                                             "allowed_next": {"type": "array", "items": {"enum": list(STATUSES)}},
+                                             "doses_before_eta": {
+                                                 "type": "array", "description": "doses due from now to the live "
+                                                                                 "drop-off ETA",
+                                                 "items": {"type": "object", "properties": {
+                                                     "medication": {"type": "string"}, "dose": {"type": "string"},
+                                                     "due_at": _ISO}}}}}]},
+    "TripRouted": {"allOf": [{"$ref": REF.format(model="Trip")},
+                             {"type": "object", "required": ["route_note"],
+                              "properties": {"route_note": {"type": ["string", "null"],
+                                                            "description": "what a GPX file gave, e.g. 'joined 3 "
+                                                                           "tracks, 296 points'"}}}]},
     "Alert": {"type": "object", "required": ["id", "trip_id", "kind", "state", "raised_at"],
               "properties": {"id": _ID, "trip_id": _ID_OR_NULL, "device_id": _ID_OR_NULL, "kind": {"type": "string"},
                              "state": {"enum": ["open", "acknowledged", "resolved"]}, "raised_at": _ISO,

@@ -39,7 +39,9 @@ class Trip(SQLModel, table=True):
     route: list = Field(default_factory=list, sa_type=JSON)
     # Where the planned route came from: "router:<engine>" (computed), "upload" (GPX/GeoJSON), None (none).
     route_source: str | None = Field(default=None, max_length=40)
-    # The computed route's length and time, and each segment's time when the router gives them.
+    # The computed route's length and time, and each segment's time
+    # (len(route) - 1 of them) when the router gives them, which times the live ETA; None when
+    # nobody timed the route (an upload): the expected speed does.
     route_distance_m: float | None = None
     route_duration_s: float | None = None
     route_durations_s: list | None = Field(default=None, sa_type=JSON)

@@ -6,12 +6,15 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from app.db import utcnow
 from app.models import User
 from dispatch import alerts as alerts_mod
+from dispatch import arrival
 from dispatch import scheduler
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
+from tracking.eta import LegRouter
 from tracking.fix import iso_z
 from tracking.models import Device
 from tracking.models import Fix as FixRow
@@ -41,11 +44,15 @@ def _geofences(trip: Trip) -> dict:
     }
 
 
-def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> dict:
-    """Return the trip as the live map and the REST API show it."""
+def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True, now: datetime | None = None,
+                leg_router: LegRouter | None = None) -> dict:
+    """Return the trip as the live map and the REST API show it, with its live ETA while under way."""
     patient = session.get(Patient, trip.patient_id)
     escort = session.get(User, trip.escort_user_id) if trip.escort_user_id else None
-    row = last_fix(session, trip) if with_last_fix else None
+    row = last_fix(session, trip) if with_last_fix or trip.status in arrival.TO_PICKUP | arrival.TO_DROPOFF else None
+    found = arrival.estimate(session, trip, now=now or utcnow(), last_fix=row, leg_router=leg_router)
+    if not with_last_fix:
+        row = None
     return {
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
         "patient_name": patient.name if patient else None,
@@ -56,6 +63,7 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True) -> 
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "started_at": iso_z(trip.started_at), "ended_at": iso_z(trip.ended_at),
         "last_fix": fix_public(row, row.device_id, row.trip_id) if row else None,
+        **arrival.public(found),
     }
 
 
@@ -67,7 +75,6 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
     """
     if trip is None:
         return None
-    from app.db import utcnow
     from dispatch import flags
 
     clock = scheduler.checkin_clock_for(session, trip)
@@ -80,13 +87,14 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),
         "checkin_due_at": iso_z(clock.due_at) if clock else None,
+        **arrival.public(arrival.estimate(session, trip, now=now or utcnow(), last_fix=last_fix(session, trip))),
     }
 
 
 def snapshot(session: Session, *, now: datetime) -> dict:
     """Return everything a dispatcher page needs on (re)connect."""
     live = trips_mod.live_trips(session)
-    trips = [trip_public(session, t) for t in live]
+    trips = [trip_public(session, t, now=now) for t in live]
     busy_devices = {t.device_id for t in live if t.device_id} | {
         t["last_fix"]["device_id"] for t in trips if t["last_fix"]
     }

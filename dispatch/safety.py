@@ -31,6 +31,10 @@ _CLAIM_TRIES = 5
 # The tablet is reminded this long before a check-in falls due.
 REMIND_BEFORE_S = 120.0
 # The note on a ``missed_checkin`` that the escort's own check-in closed.
+# Without an appointment time, a planned trip allows this for the ride and the waiting.
+PLANNED_RIDE = timedelta(minutes=90)
+# A live ETA this far off is a broken estimate, not a ride: the dose window stops there.
+LIVE_WINDOW_MAX = timedelta(hours=12)
 CLOSED_BY_CHECKIN = "closed by the escort's check-in"
 
 
@@ -216,6 +220,17 @@ def raise_duress(session: Session, user: User, trip: Trip | None, *, now: dateti
                                      device_id=trip.device_id if trip else None, kind="duress",
                                      detail={"escort": user.username}, at=now, now=now)
     return alert
+
+
+def transit_window(trip: Trip, *, now: datetime, live_dropoff_at: datetime | None = None) -> tuple[datetime, datetime]:
+    """Return the span a trip's doses fall in: now to the live drop-off ETA under way, else the planned times.
+
+    Planned: pickup to the appointment, or an hour and a half for the ride and the waiting.
+    Live: a trip running late carries its patient past doses the plan never saw.
+    """
+    if live_dropoff_at is not None:
+        return now, min(max(now, live_dropoff_at), now + LIVE_WINDOW_MAX)
+    return trip.scheduled_pickup_at, trip.appointment_at or trip.scheduled_pickup_at + PLANNED_RIDE
 
 
 def medication_warnings(medications: list[dict], start: datetime, end: datetime, tz: str) -> list[dict]:

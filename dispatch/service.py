@@ -8,8 +8,9 @@ from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, present, safety, trips
+from dispatch import alerts, arrival, present, safety, trips
 from dispatch.models import Alert, Trip
+from patients.models import Patient
 
 
 def set_status(session: Session, trip: Trip, status: str, user: User, *, now: datetime,
@@ -157,18 +158,30 @@ def change_pins(session: Session, user_id: int, data: dict, *, now: datetime, de
     return {"ok": True}
 
 
+def doses_before_arrival(session: Session, trip: Trip, *, now: datetime, tz: str) -> list[dict]:
+    """Return the doses due from now until the live drop-off ETA: what the escort gives on the way.
+
+    Empty when the trip is not under way (the planner's warnings cover the planned window).
+    """
+    found = arrival.estimate(session, trip, now=now, last_fix=present.last_fix(session, trip))
+    dropoff_at = arrival.dropoff_at(trip, found)
+    if dropoff_at is None:
+        return []
+    patient = session.get(Patient, trip.patient_id)
+    if patient is None or not patient.medications:
+        return []
+    start, end = safety.transit_window(trip, now=now, live_dropoff_at=dropoff_at)
+    return safety.medication_warnings(patient.medications, start, end, tz)
+
+
 def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
     """Warn the planner of doses due during the trip and of flagged places at either end; log them."""
-    from datetime import timedelta
-
     from dispatch.models import TripEvent
     from dispatch.safety import medication_warnings
-    from patients.models import Patient
 
     patient = session.get(Patient, trip.patient_id)
-    # Without an appointment time, allow an hour and a half for the ride and the waiting.
-    end = trip.appointment_at or trip.scheduled_pickup_at + timedelta(minutes=90)
-    found = medication_warnings(patient.medications or [], trip.scheduled_pickup_at, end, tz) if patient else []
+    start, end = safety.transit_window(trip, now=trip.created_at)
+    found = medication_warnings(patient.medications or [], start, end, tz) if patient else []
     for warning in found:
         session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="medication_warning",
                               detail=alerts.sealed(warning)))

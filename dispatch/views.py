@@ -13,7 +13,7 @@ from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, RouteCompute, StatusChange, TripCreate
 from dispatch.settings import validate_settings
 from patients import access
-from tracking.gpxio import route_from_geojson
+from tracking.gpxio import read_gpx, route_from_geojson
 
 bp = Blueprint("dispatch", __name__)
 api = Blueprint("dispatch_api", __name__, url_prefix="/api/v1")
@@ -101,7 +101,10 @@ def get_trip(trip_id: int):
     """Return a trip with its last fix and open alerts."""
     session = request_session()
     trip = _trip_or_404(trip_id)
-    payload = present.trip_public(session, trip)
+    now = utcnow()
+    payload = present.trip_public(session, trip, now=now)
+    payload["doses_before_eta"] = service.doses_before_arrival(
+        session, trip, now=now, tz=current_app.extensions["escort"].config.timezone)
     payload["alerts"] = [alerts.public(a) for a in alerts.open_alerts(session, trip.id)
                          if alerts.may_know(g.user, a.kind)]
     payload["allowed_next"] = trips.allowed_next(trip, g.user.role) if g.user.role in STAFF else []
@@ -233,16 +236,17 @@ def retire_zone(zone_id: int):
 @api_roles(*STAFF)
 def put_route(trip_id: int):
     """Replace a trip's planned route: a GeoJSON LineString, or a GPX file (body or form upload)."""
-    from tracking.gpxio import route_from_gpx
-
     session = request_session()
     trip = _trip_or_404(trip_id)
     upload = request.files.get("file")
+    note = None
     try:
         if upload is not None:
-            points = route_from_gpx(upload.read(2_000_001))
+            read = read_gpx(upload.read(2_000_001))
+            points, note = read.points, read.note
         elif request.mimetype in ("application/gpx+xml", "application/xml", "text/xml"):
-            points = route_from_gpx(request.get_data(cache=False)[:2_000_001])
+            read = read_gpx(request.get_data(cache=False)[:2_000_001])
+            points, note = read.points, read.note
         else:
             from app.api import json_payload
 
@@ -256,7 +260,8 @@ def put_route(trip_id: int):
     from app import realtime
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
-    return jsonify(payload)
+    # What the file gave: "joined 3 tracks, 296 points" (null for GeoJSON, which has one line).
+    return jsonify({**payload, "route_note": note})
 
 
 @api.post("/trips/<int:trip_id>/route")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from datetime import datetime
 from threading import Lock
@@ -54,6 +55,7 @@ def plan_for(trip: Trip, zones: tuple[tuple, tuple] = ((), ())) -> tuple[detecto
         allowed_stops=[(p["lat"], p["lon"], p["radius_m"]) for p in trip.allowed_stops or []],
         appointment_at=trip.appointment_at,
         route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
+        segment_durations_s=_durations(trip),
     )
     from dispatch.settings import detection_overrides
 
@@ -63,6 +65,16 @@ def plan_for(trip: Trip, zones: tuple[tuple, tuple] = ((), ())) -> tuple[detecto
         while len(_plans) > _PLAN_CACHE_SIZE:
             _plans.popitem(last=False)
     return cached
+
+
+def _durations(trip: Trip) -> list[float] | None:
+    """Return the route's segment durations when they fit the route (one per segment), else None."""
+    durations = trip.route_durations_s
+    if not durations or len(durations) != len(trip.route) - 1:
+        return None  # a route replaced without its timing: the expected speed stands in
+    if not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d < math.inf for d in durations):
+        return None
+    return [float(d) for d in durations]
 
 
 def run(session: Session, trip: Trip, fixes: list[Fix], result, *, now: datetime, zone_cache=None) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import orjson
 
+from tracking import eta as eta_mod
+from tracking.eta import RouteTiming
 from tracking.filters import noise_reason
 from tracking.fix import Fix
 from tracking.geo import CircleFence, LatLon, PolygonFence, Projection, Route
@@ -35,8 +37,6 @@ JUMP_ACCEPT_FIXES = 3   # "impossible" jumps in a row are the truth: the last us
 WINDOW_BEHIND_M = 250.0
 WINDOW_AHEAD_M = 300.0
 SPEED_TAU_S = 90.0          # time constant of the recent speed average: a red light barely moves it
-RECENT_SPEED_WEIGHT = 0.5   # ETA speed = this much recent speed, the rest the expected speed
-MIN_ETA_SPEED_MPS = 1.0     # never divide by a standstill
 LATE_RESOLVE_S = 60.0       # 'late' clears only once the ETA is this far back inside the margin
 REJOIN_RATIO = 2 / 3        # rejoin_m derived from an overridden corridor_m when not given too
 
@@ -126,6 +126,7 @@ class TripPlan:
     appointment_at: datetime | None = None
     route_active: bool = True   # the escort is driving the route (patient on board): judge it
     route_planned: bool = True  # False: the route is only the straight pickup→drop-off line
+    timing: RouteTiming | None = None  # the router's segment durations, when it gave them
 
     @property
     def projection(self) -> Projection:
@@ -136,12 +137,13 @@ class TripPlan:
 def build_plan(*, route: Sequence[LatLon], pickup: tuple[float, float, float], dropoff: tuple[float, float, float],
                hazards: Sequence[tuple[str, str, Sequence[LatLon]]] = (),
                allowed_stops: Sequence[tuple[float, float, float]] = (), appointment_at: datetime | None = None,
-               route_active: bool = True) -> TripPlan:
+               route_active: bool = True, segment_durations_s: Sequence[float] | None = None) -> TripPlan:
     """Prepare a plan from (lat, lon) points and (lat, lon, radius_m) circles.
 
     ``hazards`` are ``(hazard_id, name, ring)`` with ring a list of (lat, lon). An empty route
     means the straight line pickup→drop-off: it gives progress and an ETA, but no corridor
-    alerts, since no real drive follows a straight line.
+    alerts, since no real drive follows a straight line. ``segment_durations_s`` (one per
+    segment of the route, from a router) time the ETA; without them the expected speed does.
     """
     planned = len(route) >= 2
     points = [tuple(p[:2]) for p in route] if planned else [tuple(pickup[:2]), tuple(dropoff[:2])]
@@ -153,6 +155,7 @@ def build_plan(*, route: Sequence[LatLon], pickup: tuple[float, float, float], d
         hazards=tuple(PolygonFence(hid, name, ring, projection) for hid, name, ring in hazards),
         allowed_stops=tuple(CircleFence(*c, projection=projection) for c in allowed_stops),
         appointment_at=appointment_at, route_active=route_active, route_planned=planned,
+        timing=RouteTiming(points, segment_durations_s, projection) if planned and segment_durations_s else None,
     )
 
 
@@ -293,7 +296,10 @@ def eta(state: DetectionState, plan: TripPlan, settings: DetectionSettings,
     if state.left_m is None or state.last_ts is None:
         return None
     at = state.last_ts if now_ts is None or now_ts < state.last_ts else now_ts
-    return at + timedelta(seconds=state.left_m / _eta_speed_mps(state.speed_mps, settings))
+    planned_s = plan.timing.left_s(state.progress_m) if plan.timing is not None and state.progress_m is not None \
+        else None
+    expected = eta_mod.expected_speed_mps(state.left_m, planned_s, settings.expected_speed_mps)
+    return eta_mod.arrival(at, state.left_m, state.speed_mps, expected)
 
 
 def _geofences(state, fix, x, y, plan, settings, changes, events) -> tuple[bool, bool]:
@@ -472,10 +478,13 @@ def _eta(state, fix, plan, settings, in_dropoff, changes, events) -> None:
     progress_m = changes.get("progress_m", state.progress_m)
     if progress_m is None:
         return  # never yet on the route: nothing to measure from
+    # The same arithmetic as eta.on_route, in plain floats: this runs on every fix.
     left_m = 0.0 if in_dropoff else max(0.0, plan.route.length_m - progress_m)
-    speed = changes.get("speed_mps", state.speed_mps)
-    eta_ts = fix.ts + timedelta(seconds=left_m / _eta_speed_mps(speed, settings))
-    changes.update(left_m=left_m, eta=eta_ts)
+    expected = settings.expected_speed_mps if plan.timing is None else \
+        eta_mod.expected_speed_mps(left_m, plan.timing.left_s(progress_m), settings.expected_speed_mps)
+    eta_ts = fix.ts + timedelta(0, eta_mod.seconds_left(left_m, changes.get("speed_mps", state.speed_mps), expected))
+    changes["left_m"] = left_m
+    changes["eta"] = eta_ts
     if plan.appointment_at is None:
         return
     over_s = (eta_ts - plan.appointment_at).total_seconds() - settings.late_margin_s
@@ -487,14 +496,6 @@ def _eta(state, fix, plan, settings, in_dropoff, changes, events) -> None:
     elif state.late_open and over_s < -LATE_RESOLVE_S:
         changes["late_open"] = False
         events.append(Event("late", "resolve", fix.ts, {"eta": eta_ts.isoformat(), "left_m": round(left_m, 1)}))
-
-
-def _eta_speed_mps(recent_mps: float | None, settings: DetectionSettings) -> float:
-    """Return the speed an ETA assumes: recent speed blended with the expected one."""
-    if recent_mps is None:
-        return settings.expected_speed_mps
-    blended = RECENT_SPEED_WEIGHT * max(0.0, recent_mps) + (1 - RECENT_SPEED_WEIGHT) * settings.expected_speed_mps
-    return max(MIN_ETA_SPEED_MPS, blended)
 
 
 def _round(value: float | None) -> float | None:

@@ -6,6 +6,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
@@ -74,34 +75,111 @@ def _root_name(text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class GpxRoute:
+    """The planned route read from a GPX file, and a note saying which parts of the file made it."""
+
+    points: list[tuple[float, float]]
+    note: str  # e.g. "joined 3 tracks, 296 points", for the uploader to see what was used
+
+
 def route_from_gpx(data: bytes | str) -> list[tuple[float, float]]:
-    """Return (lat, lon) points of the first track with points (segments joined), else of the first route."""
+    """Return the (lat, lon) points of the route a GPX file plans (see ``read_gpx``)."""
+    return read_gpx(data).points
+
+
+def read_gpx(data: bytes | str) -> GpxRoute:
+    """Read a planned route from GPX: every usable track joined in order, else every usable route.
+
+    A usable part has at least 2 distinct points: a degenerate track (a one-point log) is
+    skipped, not allowed to hide a valid route behind it. Segments of a track are joined in
+    order; a route's Garmin shape points (``gpxx:rpt``, the road between two route points)
+    are read in place. The note says what was joined and what was skipped.
+    """
+    gpx = _parse(data)
+    tracks = [[(p.latitude, p.longitude) for seg in t.segments for p in seg.points] for t in gpx.tracks]
+    routes, shaped = [], 0
+    for route in gpx.routes:
+        points, shapes = _route_points(route)
+        routes.append(points)
+        shaped += shapes
+    for kind, parts, extra in (("track", tracks, 0), ("route", routes, shaped)):
+        usable = [p for p in parts if len(set(p)) >= 2]
+        if usable:
+            points = [point for part in usable for point in part]
+            _check(points, f"the GPX {kind}s" if len(usable) > 1 else f"the GPX {kind}", GpxError)
+            note = _note(kind, usable, len(parts) - len(usable), extra)
+            unused_routes = sum(len(set(r)) >= 2 for r in routes) if kind == "track" else 0
+            if unused_routes:
+                note += f"; the file's {unused_routes} route{'s' if unused_routes > 1 else ''} not used"
+            return GpxRoute(points, note)
+    for kind, parts in (("track", tracks), ("route", routes)):
+        for part in parts:
+            if part:
+                _check(part, f"the GPX {kind}", GpxError)  # raises: too few distinct points
+    raise _nothing_usable(gpx, data)
+
+
+def _parse(data: bytes | str) -> gpxpy.gpx.GPX:
+    """Decode and parse the file, or raise GpxError saying why it cannot be read."""
     text = _text(data)
     if len(text) > MAX_GPX_BYTES:
         raise GpxError(f"the GPX file is larger than {MAX_GPX_BYTES // 1_000_000} MB")
     if not text.strip():
         raise GpxError("the GPX file is empty")
     try:
-        gpx = gpxpy.parse(text)
+        return gpxpy.parse(text)
     except gpxpy.gpx.GPXXMLSyntaxException as exc:
         detail = str(exc.__cause__ or exc)[:120]
         raise GpxError(f"not a readable GPX file: the XML is malformed ({detail})") from None
     except (gpxpy.gpx.GPXException, ValueError) as exc:  # e.g. lat="abc", or a point without lat
         raise GpxError(f"not a readable GPX file: {str(exc)[:120]}") from None
-    for track in gpx.tracks:
-        points = [(p.latitude, p.longitude) for segment in track.segments for p in segment.points]
-        if points:
-            return _check(points, "the GPX track", GpxError)
-    for route in gpx.routes:
-        if route.points:
-            return _check([(p.latitude, p.longitude) for p in route.points], "the GPX route", GpxError)
-    root = _root_name(text)
+
+
+def _route_points(route: gpxpy.gpx.GPXRoute) -> tuple[list[tuple[float, float]], int]:
+    """Return a route's points with Garmin's shape points after each route point, and how many those were."""
+    points, shapes = [], 0
+    for point in route.points:
+        points.append((point.latitude, point.longitude))
+        for lat, lon in _shape_points(point.extensions):
+            points.append((lat, lon))
+            shapes += 1
+    return points, shapes
+
+
+def _shape_points(extensions: list) -> Iterable[tuple[float, float]]:
+    """Yield the (lat, lon) of ``gpxx:rpt`` elements in a route point's extensions (any namespace prefix)."""
+    for element in extensions:
+        for child in element.iter():
+            if child.tag.rsplit("}", 1)[-1] != "rpt":
+                continue
+            try:
+                yield float(child.attrib["lat"]), float(child.attrib["lon"])
+            except (KeyError, ValueError):
+                raise GpxError("not a readable GPX file: a Garmin shape point (gpxx:rpt) without a numeric "
+                               "lat and lon") from None
+
+
+def _note(kind: str, used: list[list], skipped: int, shapes: int) -> str:
+    """Say what was read: how many parts were joined, how many points, what was skipped."""
+    total = sum(len(p) for p in used)
+    parts = f"joined {len(used)} {kind}s" if len(used) > 1 else f"1 {kind}"
+    note = f"{parts}, {total} points"
+    if shapes:
+        note += f" (with {shapes} Garmin shape points)"
+    if skipped:
+        note += f"; skipped {skipped} {kind}{'s' if skipped > 1 else ''} with fewer than 2 distinct points"
+    return note
+
+
+def _nothing_usable(gpx: gpxpy.gpx.GPX, data: bytes | str) -> GpxError:
+    """Return the error for a file with no track or route points at all."""
+    root = _root_name(_text(data))
     if root != "gpx":
-        raise GpxError(f"not a GPX file: the root element is <{root}>, not <gpx>" if root
-                       else "not a GPX file")
+        return GpxError(f"not a GPX file: the root element is <{root}>, not <gpx>" if root else "not a GPX file")
     if gpx.waypoints:
-        raise GpxError("the GPX file has only waypoints; a planned route needs a track or a route")
-    raise GpxError("the GPX file has no track or route with points")
+        return GpxError("the GPX file has only waypoints; a planned route needs a track or a route")
+    return GpxError("the GPX file has no track or route with points")
 
 
 def route_from_geojson(obj: Any) -> list[tuple[float, float]]:

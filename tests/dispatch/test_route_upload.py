@@ -68,3 +68,17 @@ def test_real_gpx_trace_as_a_planned_route(client, world):
     resp = client.put(f"/api/v1/trips/{world.trip.id}/route", data=path.read_bytes(),
                       content_type="application/gpx+xml", headers=world.bearer("dan"))
     assert resp.status_code == 200 and len(resp.json["route"]) == 104
+
+
+def test_a_gpx_of_several_tracks_is_joined_and_the_answer_says_what_was_used(client, world):
+    from pathlib import Path
+
+    data = (Path(__file__).parents[1] / "tracking" / "data" / "gpxpy" / "cerknicko-jezero.gpx").read_bytes()
+    resp = client.put(f"/api/v1/trips/{world.trip.id}/route", headers=world.bearer("dan"),
+                      data={"file": (io.BytesIO(data), "cerknicko-jezero.gpx")})
+    assert resp.status_code == 200, resp.json
+    assert len(resp.json["route"]) == 296
+    assert resp.json["route_note"].startswith("joined 7 tracks, 296 points")
+    geojson = client.put(f"/api/v1/trips/{world.trip.id}/route", headers=world.bearer("dan"),
+                         json={"type": "LineString", "coordinates": [[-0.1, 51.5], [-0.11, 51.51]]})
+    assert geojson.json["route_note"] is None

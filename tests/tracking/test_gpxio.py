@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import gpxpy
@@ -18,11 +19,13 @@ from tracking.gpxio import (
     GeoJsonError,
     GpxError,
     RouteFileError,
+    read_gpx,
     route_from_geojson,
     route_from_gpx,
     track_to_gpx,
 )
 
+DATA = Path(__file__).parent / "data"
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 HEAD = ("<?xml version='1.0' encoding='UTF-8'?>"
         "<gpx version='1.1' creator='test' xmlns='http://www.topografix.com/GPX/1/1'>")
@@ -38,23 +41,76 @@ def pts(tag: str, *latlons: tuple[float, float]) -> str:
     return "".join(f"<{tag} lat='{lat}' lon='{lon}'/>" for lat, lon in latlons)
 
 
-def test_track_segments_are_joined_and_the_first_track_wins():
+def test_track_segments_and_tracks_are_joined_in_order_and_the_note_says_so():
     doc = gpx(f"<trk><trkseg>{pts('trkpt', (1, 2), (1.1, 2.1))}</trkseg><trkseg>{pts('trkpt', (1.2, 2.2))}</trkseg>"
               f"</trk><trk><trkseg>{pts('trkpt', (5, 5), (6, 6))}</trkseg></trk>"
               f"<rte>{pts('rtept', (7, 7), (8, 8))}</rte>")
-    assert route_from_gpx(doc) == [(1, 2), (1.1, 2.1), (1.2, 2.2)]
-    assert route_from_gpx(doc.encode()) == [(1, 2), (1.1, 2.1), (1.2, 2.2)], "bytes as well as text"
+    assert route_from_gpx(doc) == [(1, 2), (1.1, 2.1), (1.2, 2.2), (5, 5), (6, 6)]
+    assert route_from_gpx(doc.encode()) == route_from_gpx(doc), "bytes as well as text"
+    assert read_gpx(doc).note == "joined 2 tracks, 5 points; the file's 1 route not used"
 
 
 def test_an_empty_first_track_gives_way_to_the_next():
     doc = gpx(f"<trk><trkseg/></trk><trk><trkseg>{pts('trkpt', (5, 5), (6, 6))}</trkseg></trk>")
-    assert route_from_gpx(doc) == [(5, 5), (6, 6)]
+    read = read_gpx(doc)
+    assert read.points == [(5, 5), (6, 6)]
+    assert read.note == "1 track, 2 points; skipped 1 track with fewer than 2 distinct points"
 
 
-def test_the_first_route_when_there_is_no_track():
-    doc = gpx(f"<wpt lat='0' lon='0'/><rte>{pts('rtept', (-33.9, 151.2), (-33.8, 151.3))}</rte>"
-              f"<rte>{pts('rtept', (1, 1), (2, 2))}</rte>")
-    assert route_from_gpx(doc) == [(-33.9, 151.2), (-33.8, 151.3)]
+def test_routes_are_joined_in_order_when_there_is_no_track():
+    """As GPSBabel writes two routes to one file: both are kept, in order, not only the first."""
+    doc = gpx(f"<wpt lat='0' lon='0'/><rte><name>OUT</name>{pts('rtept', (-33.9, 151.2), (-33.8, 151.3))}</rte>"
+              f"<rte><name>BACK</name>{pts('rtept', (-33.8, 151.3), (-33.7, 151.4), (-33.6, 151.5))}</rte>")
+    read = read_gpx(doc)
+    assert read.points == [(-33.9, 151.2), (-33.8, 151.3), (-33.8, 151.3), (-33.7, 151.4), (-33.6, 151.5)]
+    assert read.note == "joined 2 routes, 5 points"
+
+
+def test_a_one_point_first_track_does_not_block_a_valid_route():
+    doc = gpx(f"<trk><trkseg>{pts('trkpt', (3, 3))}</trkseg></trk><rte>{pts('rtept', (1, 1), (2, 2))}</rte>")
+    read = read_gpx(doc)
+    assert read.points == [(1, 1), (2, 2)]
+    assert read.note == "1 route, 2 points"
+
+
+GPXX = ("<?xml version='1.0' encoding='UTF-8'?><gpx version='1.1' creator='Garmin BaseCamp' "
+        "xmlns='http://www.topografix.com/GPX/1/1' xmlns:gpxx='http://www.garmin.com/xmlschemas/GpxExtensions/v3'>")
+
+
+def _rtept(lat, lon, *shape) -> str:
+    rpts = "".join(f"<gpxx:rpt lat='{a}' lon='{b}'/>" for a, b in shape)
+    ext = (f"<extensions><gpxx:RoutePointExtension><gpxx:Subclass>000000000000FFFFFFFFFFFFFFFFFFFFFFFF</gpxx:Subclass>"
+           f"{rpts}</gpxx:RoutePointExtension></extensions>") if shape else ""
+    return f"<rtept lat='{lat}' lon='{lon}'><name>via</name>{ext}</rtept>"
+
+
+def test_garmin_shape_points_are_read_between_route_points():
+    """BaseCamp writes the road between two via points as gpxx:rpt shape points of the first."""
+    doc = gpx("<rte><name>Clinic</name>"
+              + _rtept(48.6369, -123.1578, (48.6465, -123.1704), (48.6542, -123.1780))
+              + _rtept(48.6602, -123.1812, (48.6640, -123.1840))
+              + _rtept(48.6678, -123.1862) + "</rte>", head=GPXX)
+    read = read_gpx(doc)
+    assert read.points == [(48.6369, -123.1578), (48.6465, -123.1704), (48.6542, -123.178), (48.6602, -123.1812),
+                           (48.664, -123.184), (48.6678, -123.1862)]
+    assert read.note == "1 route, 6 points (with 3 Garmin shape points)"
+
+
+def test_a_garmin_shape_point_without_coordinates_is_a_clear_error():
+    doc = gpx("<rte>" + _rtept(1, 1, (2, 2)).replace("lat='2'", "lat='north'") + _rtept(3, 3) + "</rte>", head=GPXX)
+    with pytest.raises(GpxError, match="shape point"):
+        read_gpx(doc)
+
+
+def test_gpxpys_cerknicko_jezero_keeps_all_296_points_of_its_tracks():
+    """gpxpy's own test file: eight tracks (the first empty); the first with points has only 173."""
+    data = (DATA / "gpxpy" / "cerknicko-jezero.gpx").read_bytes()
+    parsed = gpxpy.parse(data.decode())
+    in_order = [(p.latitude, p.longitude) for t in parsed.tracks for s in t.segments for p in s.points]
+    read = read_gpx(data)
+    assert len(read.points) == 296 and read.points == in_order
+    assert read.note == "joined 7 tracks, 296 points; skipped 1 track with fewer than 2 distinct points"
+    assert len([p for s in parsed.tracks[1].segments for p in s.points]) == 173  # what was kept before
 
 
 def test_gpx_1_0_bom_and_declared_encodings():

@@ -249,7 +249,8 @@
     var li = text("li");
     li.dataset.tripId = id;
     row = { li: li, name: text("div", "name"), meta: text("div", "meta"), status: text("span", "status"),
-            seen: text("span", "seen"), alert: text("div", "trip-alert"), mocked: text("div", "mocked-note") };
+            seen: text("span", "seen"), eta: text("div", "eta"), alert: text("div", "trip-alert"),
+            mocked: text("div", "mocked-note") };
     row.meta.appendChild(row.status);
     row.meta.appendChild(document.createTextNode(" · last seen "));
     row.meta.appendChild(row.seen);
@@ -265,7 +266,7 @@
       sheet.href = "/patients/" + trip.patient_id;
       actions.appendChild(sheet);
     }
-    [row.name, row.meta, row.alert, row.mocked, actions].forEach(function (el) { li.appendChild(el); });
+    [row.name, row.meta, row.eta, row.alert, row.mocked, actions].forEach(function (el) { li.appendChild(el); });
     li.addEventListener("click", function (ev) { if (!ev.target.closest("button, a")) focusTrip(id); });
     state.rows[id] = row;
     return row;
@@ -279,6 +280,7 @@
     setText(row.name, name);
     setText(row.status, trip.status.replace(/_/g, " "));
     setText(row.seen, ago(fix && fix.ts));
+    setText(row.eta, etaWords(trip));
     row.seen.dataset.ts = (fix && fix.ts) || "";
     row.show.setAttribute("aria-label", "Show on map: " + name);
     var alerting = openAlertsOf(Number(id));
@@ -287,6 +289,30 @@
     row.mocked.hidden = !isMocked(fix);
     setText(row.mocked, isMocked(fix) ? MOCKED : "");
     row.li.classList.toggle("mocked", isMocked(fix));
+  }
+
+  // "ETA 10:42 at drop-off, 3.2 km left": the server's live estimate, in words.
+  function etaWords(trip) {
+    var at = trip.eta_at ? new Date(trip.eta_at) : null;
+    if (!at || isNaN(at)) return "";
+    var km = (trip.left_m || 0) / 1000;
+    return "ETA " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+      (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left";
+  }
+
+  // The estimate moves with the escort: ask for it again every ETA_REFRESH_MS, one trip at a time.
+  var ETA_REFRESH_MS = 30000;
+  function refreshEtas() {
+    Object.keys(state.trips).forEach(function (id) {
+      fetch("/api/v1/trips/" + id, { credentials: "same-origin" }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (fresh) {
+        var trip = state.trips[id];
+        if (!fresh || !trip) return;
+        trip.eta_at = fresh.eta_at; trip.left_m = fresh.left_m; trip.eta_to = fresh.eta_to;
+        updateTripRow(id);
+      }).catch(function () { /* the row keeps its last estimate */ });
+    });
   }
 
   function renderTrips() {
@@ -628,4 +654,5 @@
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
   setInterval(tick, 1000);
+  setInterval(refreshEtas, ETA_REFRESH_MS);
 })();

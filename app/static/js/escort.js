@@ -67,6 +67,9 @@
     if (!trip || !statusEl) return;
     statusEl.dataset.status = trip.status;
     statusEl.textContent = labels[trip.status] || trip.status;
+    var etaEl = $("trip-eta"), at = trip.eta_at ? new Date(trip.eta_at) : null;
+    if (etaEl) etaEl.textContent = at && !isNaN(at) ? "ETA " + clockTime(at) + (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") +
+      ((trip.left_m || 0) / 1000).toFixed(1) + " km left" : "";
     var box = $("status-buttons");
     box.textContent = "";
     trip.allowed_next.forEach(function (status) {

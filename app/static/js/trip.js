@@ -70,7 +70,7 @@
     }).then(function (resp) {
       return resp.json().then(function (body) {
         if (!resp.ok) { result.className = "error"; result.textContent = body.error || "upload failed"; return; }
-        result.textContent = "Route replaced: " + body.route.length + " points.";
+        result.textContent = "Route replaced: " + (body.route_note ? body.route_note + "." : body.route.length + " points.");
         draw(body);
       });
     }).catch(function () { result.className = "error"; result.textContent = "No answer from the server."; });
