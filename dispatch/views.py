@@ -13,6 +13,7 @@ from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, StatusChange, TripCreate
 from dispatch.settings import validate_settings
 from patients import access
+from places.views import located
 from tracking.gpxio import route_from_geojson
 
 bp = Blueprint("dispatch", __name__)
@@ -64,13 +65,16 @@ def create_trip():
         settings = validate_settings(body.settings)
     except ValueError as exc:
         raise ApiError(str(exc)) from None
+    # Addresses are geocoded before anything is stored: an ambiguous one answers its candidates.
+    pickup, dropoff = located(body.pickup, "pickup"), located(body.dropoff, "dropoff")
+    stops = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
     session = request_session()
     try:
         trip = trips.create_trip(
             session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
-            pickup=body.pickup.model_dump(), dropoff=body.dropoff.model_dump(),
+            pickup=pickup, dropoff=dropoff,
             route=[[lat, lon] for lat, lon in route], settings=settings,
-            allowed_stops=[p.model_dump() for p in body.allowed_stops],
+            allowed_stops=stops,
             scheduled_pickup_at=body.scheduled_pickup_at, appointment_at=body.appointment_at,
             user=g.user, now=utcnow(),
         )
@@ -261,7 +265,7 @@ def create_flag():
     session = request_session()
     try:
         place = flags.create(session, label=body.label, category=body.category, reason=body.reason,
-                             point=body.point.model_dump() if body.point else None, polygon=body.polygon,
+                             point=located(body.point, "point") if body.point else None, polygon=body.polygon,
                              expires_at=body.expires_at, user=g.user, now=utcnow())
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
