@@ -6,7 +6,7 @@ from geopy.distance import great_circle
 
 from places.geocoding import Geocoder, GeocoderUnavailable, Place
 
-SAME_PLACE_M = 75.0  # candidates this close to the best one are one place (an address node and its building)
+SAME_PLACE_M = 150.0  # candidates this close to the best one are one place (the shops of one address, its building)
 CANDIDATES = 5
 
 

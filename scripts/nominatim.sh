@@ -86,28 +86,31 @@ NOMINATIM_DATABASE_DSN="pgsql:host=$PGHOST;port=$PGPORT;dbname=$DB;user=postgres
 NOMINATIM_DATABASE_WEBUSER="$READER"
 EOF
 
-# 5. The import, once: a database that finished importing has its import_status row.
+# 5. The import, once: a database that finished importing has its database_version property.
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = '$READER'")" != 1 ]; then
   psql_admin "CREATE ROLE $READER LOGIN NOSUPERUSER"
 fi
-imported=$(psql_admin "SELECT count(*) FROM import_status" "$DB" 2>/dev/null || true)
+imported=$(psql_admin "SELECT count(*) FROM nominatim_properties WHERE property = 'database_version'" "$DB" \
+           2>/dev/null || true)
 if [ "$imported" != 1 ]; then
   if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$DB'")" = 1 ]; then
     say "dropping the half-imported database $DB"
     psql_admin "DROP DATABASE $DB"
   fi
   say "importing $(basename "$PBF") into database $DB (about half a minute)"
-  (cd "$PROJECT" && "$VENV/bin/nominatim" import --osm-file "$PBF" --threads 2 \
+  (cd "$PROJECT" && "$VENV/bin/nominatim" import --osm-file "$PBF" --threads 2 --offline \
      > "$NOMINATIM_HOME/import.log" 2>&1) || { tail -20 "$NOMINATIM_HOME/import.log" >&2; exit 1; }
 fi
 
 # 6. The server, as the read-only user, unless one already answers on the port.
 if ! answers; then
   say "starting the server on $URL"
+  # exec: the background job is uvicorn itself (its pid is the one written), holding none of our pipes.
   (cd "$PROJECT" && NOMINATIM_DATABASE_DSN="pgsql:host=$PGHOST;port=$PGPORT;dbname=$DB;user=$READER" \
-     nohup "$VENV/bin/uvicorn" --factory nominatim_api.server.falcon.server:run_wsgi \
-       --host 127.0.0.1 --port "$PORT" --log-level warning \
-       > "$NOMINATIM_HOME/server.log" 2>&1 & echo $! > "$NOMINATIM_HOME/server.pid")
+     exec "$VENV/bin/uvicorn" --factory nominatim_api.server.falcon.server:run_wsgi \
+       --host 127.0.0.1 --port "$PORT" --log-level warning) \
+     < /dev/null > "$NOMINATIM_HOME/server.log" 2>&1 &
+  echo $! > "$NOMINATIM_HOME/server.pid"
   for _ in $(seq 60); do
     answers && break
     sleep 0.5
