@@ -38,21 +38,25 @@ def position(session: Session, alert: Alert) -> tuple[float, float] | None:
 def fill_places(session: Session, geocoder: Geocoder | None, *, now: datetime, batch: int = BATCH) -> list[Alert]:
     """Describe recent alerts that have no place yet; return those changed (committed).
 
-    A geocoder that does not answer stops this round (the next sweep tries again); a position
-    the geocoder knows nothing about is said as its coordinates.
+    Once the geocoder fails to answer, the rest of this round uses only the cache (the next
+    sweep asks again); a position the geocoder knows nothing about is said as its coordinates.
     """
     if geocoder is None:
         return []
     rows = session.exec(select(Alert).where(Alert.place.is_(None), Alert.raised_at >= now - LOOKBACK)
                         .order_by(Alert.raised_at.desc()).limit(batch)).all()
-    changed = []
+    changed, down = [], False
     for alert in rows:
         where = position(session, alert)
         try:
-            alert.place = NO_POSITION if where is None else words_for(session, geocoder, *where, now=now)
+            words = NO_POSITION if where is None else words_for(session, geocoder, *where, now=now, ask=not down)
         except GeocoderUnavailable as exc:
             log.warning("alert places wait for the geocoder: %s", exc)
-            break
+            down = True
+            continue
+        if words is None:
+            continue
+        alert.place = words
         session.add(alert)
         changed.append(alert)
     session.commit()

@@ -21,14 +21,18 @@ def as_coordinates(lat: float, lon: float) -> str:
     return f"{lat:.5f}, {lon:.5f}"
 
 
-def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime) -> str:
+def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime,
+              ask: bool = True) -> str | None:
     """Return the nearest address of a position (cached), or its coordinates when nothing is known there.
 
-    Raises ``GeocoderUnavailable`` when the spot is not cached and the geocoder does not answer.
+    Raises ``GeocoderUnavailable`` when the spot is not cached and the geocoder does not answer;
+    returns None for a spot not cached when ``ask`` is false (the geocoder is known to be down).
     """
     lat_e4, lon_e4 = spot(lat, lon)
     row = session.get(PlaceCache, (lat_e4, lon_e4))
     if row is None:
+        if not ask:
+            return None
         found = geocoder.reverse(lat_e4 / 1e4, lon_e4 / 1e4)
         row = PlaceCache(lat_e4=lat_e4, lon_e4=lon_e4, label=found.label[:300] if found else None, fetched_at=now)
         try:
