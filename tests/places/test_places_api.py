@@ -15,7 +15,7 @@ from dispatch.notify import Channels
 from places.models import PlaceCache
 from places.nominatim import NominatimGeocoder
 from tests.dispatch.test_safety import webhook_server  # noqa: F401  (a fixture)
-from tests.factories import ROUTE
+from tests.factories import ROUTE, login
 from tests.live import free_port
 
 STATION = (60.1716, 24.9406)  # Kaivokatu 1, Helsinki: the central station
@@ -131,6 +131,12 @@ def test_the_sweep_says_where_alerts_happened(app, client, world, session):
     listed = {a["kind"]: a for a in client.get("/api/v1/alerts?open=1", headers=world.bearer("dan")).json}
     assert "Kaivokatu" in listed["panic"]["place"] and listed["duress"]["place"] is None
     assert client.get("/api/v1/alerts?open=1", headers=world.bearer("eve")).status_code == 403
+    timeline = client.get(f"/api/v1/trips/{world.trip.id}/timeline", headers=world.bearer("dan")).json["timeline"]
+    [raised] = [e for e in timeline if e["kind"] == "alert_raised"]
+    assert "Kaivokatu" in raised["place"]
+    login(client, "dan")
+    report = client.get(f"/trips/{world.trip.id}/report").get_data(as_text=True)
+    assert report.count(listed["panic"]["place"]) == 2  # the alerts table and the timeline say where
 
 
 def test_a_spot_is_asked_once_and_unknown_spots_are_coordinates(app, world, session):
