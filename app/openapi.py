@@ -132,7 +132,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                            "description": "a browser session without a "
                                                                           "request this long ends; null: never"}}},
                     401: ""}),
-    ("dispatch_api.create_trip", "post"): Operation("trips", {201: "TripCreated", 400: "", 401: "", 403: ""},
+    ("dispatch_api.create_trip", "post"): Operation("trips", {201: "TripCreated", 400: "", 401: "", 403: "", 503: ""},
                                                     model=TripCreate),
     ("dispatch_api.get_trip", "get"): Operation("trips", {200: "TripDetail", 401: "", 403: "", 404: ""}),
     ("dispatch_api.change_status", "post"): Operation(
@@ -167,7 +167,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("dispatch_api.list_zones", "get"): Operation(
         "hazard zones", {200: {"type": "array", "items": {"$ref": REF.format(model="HazardZone")}}, 401: "", 403: ""}),
     ("dispatch_api.retire_zone", "delete"): Operation("hazard zones", {204: "", 401: "", 403: "", 404: ""}),
-    ("dispatch_api.create_flag", "post"): Operation("flagged places", {201: _OBJECT, 400: "", 401: "", 403: ""},
+    ("dispatch_api.create_flag", "post"): Operation("flagged places", {201: _OBJECT, 400: "", 401: "", 403: "", 503: ""},
                                                     model=FlagCreate),
     ("dispatch_api.list_flags", "get"): Operation("flagged places", {200: _ARRAY, 401: "", 403: ""}),
     ("dispatch_api.retire_flag", "delete"): Operation("flagged places", {204: "", 401: "", 403: "", 404: ""}),
@@ -223,7 +223,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                         403: ""}),
     ("admin_api.revoke_device_api", "post"): Operation(
         "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
-    ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: ""},
+    ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: "", 503: ""},
                                                        model=PatientCreate),
     ("patients_api.list_patients", "get"): Operation(
         "patients", {200: {"type": "array", "items": {"$ref": REF.format(model="Patient")}}, 400: "", 401: "",
@@ -231,7 +231,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=(_str_query("q", "part of a name or member ID"),)),
     ("patients_api.get_patient", "get"): Operation("patients", {200: "Patient", 401: "", 403: "", 404: ""}),
     ("patients_api.update_patient", "patch"): Operation(
-        "patients", {200: "Patient", 400: "", 401: "", 403: "", 404: ""}, model=SheetFields),
+        "patients", {200: "Patient", 400: "", 401: "", 403: "", 404: "", 503: ""}, model=SheetFields),
     ("tracking.post_fixes", "post"): Operation(
         "devices", {200: "FixAcks", 400: "", 401: "", 413: ""}, security=DEVICE,
         body={"application/json": {"type": "array", "items": {"$ref": REF.format(model="FixIn")},

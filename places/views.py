@@ -17,11 +17,16 @@ api = Blueprint("places_api", __name__, url_prefix="/api/v1")
 STAFF = ("admin", "dispatcher")
 MAX_QUERY = 300
 LIMIT = 5
+# A deployment without a geocoder is configured so, not failing: a 400 that says how to go on.
+NO_GEOCODER = "no geocoder is configured (ESCORT_GEOCODER_URL): give positions as lat and lon"
 
 
-def geocoder() -> Geocoder | None:
-    """Return the app's geocoder (None when none is configured)."""
-    return current_app.extensions["escort"].geocoder
+def geocoder() -> Geocoder:
+    """Return the app's geocoder; ApiError 400 when none is configured."""
+    found = current_app.extensions["escort"].geocoder
+    if found is None:
+        raise ApiError(NO_GEOCODER)
+    return found
 
 
 def unavailable(exc: GeocoderUnavailable) -> ApiError:
@@ -62,8 +67,6 @@ def geocode():
         raise ApiError(f"q must be at most {MAX_QUERY} characters")
     found = geocoder()
     try:
-        if found is None:
-            raise GeocoderUnavailable("no geocoder is configured (ESCORT_GEOCODER_URL)")
         return jsonify([as_json(p) for p in found.search(q, limit=LIMIT)])
     except GeocoderUnavailable as exc:
         raise unavailable(exc) from None
@@ -89,8 +92,6 @@ def reverse():
     found = geocoder()
     session = request_session()
     try:
-        if found is None:
-            raise GeocoderUnavailable("no geocoder is configured (ESCORT_GEOCODER_URL)")
         label = words_for(session, found, lat, lon, now=utcnow())
     except GeocoderUnavailable as exc:
         raise unavailable(exc) from None

@@ -63,3 +63,14 @@ def test_service_urls_become_scheme_and_domain():
     assert split_url("nominatim.openstreetmap.org") == ("https", "nominatim.openstreetmap.org")
     with pytest.raises(ValueError, match="ESCORT_GEOCODER_URL"):
         split_url("ftp://example.org")
+
+
+def test_without_a_geocoder_addresses_are_refused_with_the_way_out(app, client, world):
+    """A deployment with no geocoder configured: a clear 400, never a 5xx."""
+    app.extensions["escort"].geocoder = None
+    resp = client.get("/api/v1/geocode?q=Kaivokatu", headers=world.bearer("dan"))
+    assert resp.status_code == 400 and "ESCORT_GEOCODER_URL" in resp.json["error"]
+    trip = {"patient_id": world.patient.id, "pickup": {"address": "Kaivokatu 1"}, "dropoff": {"lat": 51.5, "lon": 0},
+            "scheduled_pickup_at": "2026-12-01T10:00:00Z"}
+    made = client.post("/api/v1/trips", json=trip, headers=world.bearer("dan"))
+    assert made.status_code == 400 and "lat and lon" in made.json["error"]
