@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 
 from app import logs, security
 from app.config import REPO_ROOT, Config, ConfigError, instance_secret
-from places.factory import build_router
+from dispatch.alert_places import fill_places
+from places import views as place_views
+from places.factory import build_geocoder, build_router
 
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Escort:
     active_trips: object = None
     router: object = None
     zones: object = None
+    geocoder: object = None  # places.geocoding.Geocoder, or None when none is configured
     last_sweep_at: object = None
     _started: bool = field(default=False)
 
@@ -82,6 +85,11 @@ class Escort:
         for reminder in result.reminders:
             realtime.emit_to_escort(reminder["event"], reminder["payload"], reminder["escort_user_id"])
         self.last_sweep_at = now
+        # Where the alerts happened, in words: after the timers (the geocoder is paced and may be slow).
+        with Session(self.engine, expire_on_commit=False) as session:
+            described = fill_places(session, self.geocoder, now=now)
+        for alert in described:
+            realtime.emit_alert(alerts.public(alert))
         self.drop_ended_sockets(now)  # after the alerts: a failure here must not hold them back
 
     def drop_ended_sockets(self, now) -> None:
@@ -171,6 +179,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         active_trips=ActiveTrips(),
         zones=ZoneCache(),
         router=_router(cfg),
+        geocoder=build_geocoder(cfg),
     )
     app.teardown_appcontext(close_request_session)
     login_manager.init_app(app)
@@ -206,7 +215,7 @@ def _register(app: Flask) -> None:
     app.url_map.converters["int"] = api.RowIdConverter
     app.register_blueprint(openapi.bp)
     for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, tracking_views.bp, patient_views.api,
-               patient_views.pages):
+               patient_views.pages, place_views.api):
         app.register_blueprint(bp)
     api.register_error_handlers(app)
     from app import admin, admin_pages  # noqa: F401  (admin_pages adds its views to admin.pages)

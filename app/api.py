@@ -47,12 +47,13 @@ def id_arg(name: str) -> int | None:
 
 
 class ApiError(Exception):
-    """An error answered as ``{"error": message}`` with a 4xx status."""
+    """An error answered as ``{"error": message, **extra}`` with a 4xx (or 503) status."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.extra = extra  # more for the caller to act on, e.g. an ambiguous address's candidates
 
 
 NUL_REFUSED = "text must not contain NUL characters (\\u0000): no database column can hold them"
@@ -134,7 +135,7 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return jsonify(error=exc.message), exc.status
+        return jsonify(error=exc.message, **exc.extra), exc.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -54,6 +54,8 @@ ERRORS = {
     409: ("Conflict", "the object's state does not allow this (e.g. a status transition)"),
     413: ("TooLarge", "the body, or the batch in it, is larger than allowed; nothing was stored"),
     429: ("TooManyRequests", "too many attempts from this address; wait and try again"),
+    503: ("Unavailable", "a service this needs (the geocoder) is down, slow or not configured; the message says "
+                         "which (place the pin by hand meanwhile)"),
 }
 
 
@@ -131,7 +133,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                            "description": "a browser session without a "
                                                                           "request this long ends; null: never"}}},
                     401: ""}),
-    ("dispatch_api.create_trip", "post"): Operation("trips", {201: "TripCreated", 400: "", 401: "", 403: ""},
+    ("dispatch_api.create_trip", "post"): Operation("trips", {201: "TripCreated", 400: "", 401: "", 403: "", 503: ""},
                                                     model=TripCreate),
     ("dispatch_api.get_trip", "get"): Operation("trips", {200: "TripDetail", 401: "", 403: "", 404: ""}),
     ("dispatch_api.change_status", "post"): Operation(
@@ -170,7 +172,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("dispatch_api.list_zones", "get"): Operation(
         "hazard zones", {200: {"type": "array", "items": {"$ref": REF.format(model="HazardZone")}}, 401: "", 403: ""}),
     ("dispatch_api.retire_zone", "delete"): Operation("hazard zones", {204: "", 401: "", 403: "", 404: ""}),
-    ("dispatch_api.create_flag", "post"): Operation("flagged places", {201: _OBJECT, 400: "", 401: "", 403: ""},
+    ("dispatch_api.create_flag", "post"): Operation("flagged places", {201: _OBJECT, 400: "", 401: "", 403: "", 503: ""},
                                                     model=FlagCreate),
     ("dispatch_api.list_flags", "get"): Operation("flagged places", {200: _ARRAY, 401: "", 403: ""}),
     ("dispatch_api.retire_flag", "delete"): Operation("flagged places", {204: "", 401: "", 403: "", 404: ""}),
@@ -226,7 +228,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                         403: ""}),
     ("admin_api.revoke_device_api", "post"): Operation(
         "offboarding", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}),
-    ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: ""},
+    ("patients_api.create_patient", "post"): Operation("patients", {201: "Patient", 400: "", 401: "", 403: "", 503: ""},
                                                        model=PatientCreate),
     ("patients_api.list_patients", "get"): Operation(
         "patients", {200: {"type": "array", "items": {"$ref": REF.format(model="Patient")}}, 400: "", 401: "",
@@ -234,7 +236,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=(_str_query("q", "part of a name or member ID"),)),
     ("patients_api.get_patient", "get"): Operation("patients", {200: "Patient", 401: "", 403: "", 404: ""}),
     ("patients_api.update_patient", "patch"): Operation(
-        "patients", {200: "Patient", 400: "", 401: "", 403: "", 404: ""}, model=SheetFields),
+        "patients", {200: "Patient", 400: "", 401: "", 403: "", 404: "", 503: ""}, model=SheetFields),
     ("tracking.post_fixes", "post"): Operation(
         "devices", {200: "FixAcks", 400: "", 401: "", 413: ""}, security=DEVICE,
         body={"application/json": {"type": "array", "items": {"$ref": REF.format(model="FixIn")},
@@ -250,6 +252,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"application/json": {"oneOf": [{"$ref": REF.format(model="OwnTracksMessage")},
                                              {"type": "array", "maxItems": MAX_POSITIONS,
                                               "items": {"$ref": REF.format(model="OwnTracksMessage")}}]}}),
+    ("places_api.geocode", "get"): Operation(
+        "places", {200: {"type": "array", "items": {"$ref": REF.format(model="PlaceCandidate")}}, 400: "", 401: "",
+                   403: "", 503: ""},
+        query=({"name": "q", "in": "query", "required": True, "description": "the address, e.g. Kaivokatu 1, Helsinki",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 300}},)),
+    ("places_api.reverse", "get"): Operation(
+        "places", {200: {"type": "object", "required": ["label"], "properties": {"label": {
+            "type": "string", "description": "the nearest address; the coordinates when none is known"}}},
+                   400: "", 401: "", 403: "", 503: ""},
+        query=({"name": "lat", "in": "query", "required": True, "schema": {"type": "number", "minimum": -90, "maximum": 90}},
+               {"name": "lon", "in": "query", "required": True,
+                "schema": {"type": "number", "minimum": -180, "maximum": 180}})),
     ("openapi.openapi_json", "get"): Operation("service", {200: {"type": "object"}}, security=PUBLIC),
     ("healthz", "get"): Operation("service", {200: "Health", 503: "Health"}, security=PUBLIC),
     ("metrics", "get"): Operation("service", {200: "text/plain", 401: "", 403: ""}, security=PUBLIC),
@@ -286,7 +300,10 @@ _TRIP = {"type": "object", "required": ["id", "status", "patient_id", "pickup", 
                         "eta_to": {"enum": ["pickup", "dropoff", None], "description": "which end the ETA is for"}}}
 # The answers' shapes; the views build them as dicts (dispatch.present, alerts.public, zones.public).
 RESPONSE_SCHEMAS: dict[str, dict] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "Error": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"},
+        "candidates": {"type": "array", "items": {"$ref": REF.format(model="PlaceCandidate")},
+                       "description": "an address that matches several places: what it could mean, best first"}}},
     "Trip": _TRIP,
     "TripCreated": {"allOf": [{"$ref": REF.format(model="Trip")},
                               {"type": "object", "required": ["warnings"],
@@ -326,7 +343,14 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
                              "category": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
                              "detail": {"type": "object"},
                              "cleared": {"type": "boolean", "description": "resolved by its cause going away"},
-                             "cleared_at": _ISO_OR_NULL}},
+                             "cleared_at": _ISO_OR_NULL,
+                             "place": {"type": ["string", "null"],
+                                       "description": "where, in words (reverse geocoded after the alert is raised; "
+                                                      "coordinates when no address is known; null until then)"}}},
+    "PlaceCandidate": {"type": "object", "required": ["label", "lat", "lon"],
+                       "properties": {"label": {"type": "string"},
+                                      "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                      "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
     "HazardZone": {"type": "object", "required": ["id", "name", "polygon", "active"],
                    "properties": {"id": _ID, "name": {"type": "string"}, "reason": {"type": ["string", "null"]},
                                   "polygon": {"type": "array", "description": "the outer ring as [[lat, lon], …]"},

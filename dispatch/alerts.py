@@ -223,6 +223,8 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
         "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
         "resolved_at": iso_z(alert.resolved_at), "category": alert.category, "note": alert.note,
         "detail": opened(alert.detail),
+        # Where, in words (reverse geocoded by the sweep); null until known or when there was no position.
+        "place": alert.place or None,
         # Cleared by its cause going away; while ``acknowledged_at`` is null it stays on the dispatcher's list.
         "cleared": is_cleared(alert), "cleared_at": iso_z(alert.resolved_at) if is_cleared(alert) else None,
     }

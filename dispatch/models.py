@@ -95,6 +95,8 @@ class Alert(SQLModel, table=True):
     escalation_level: int = 0
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     detail: dict = Field(default_factory=dict, sa_type=JSON)
+    # Where, in words (reverse geocoded by the sweep, off the ingest path); NULL until then.
+    place: str | None = Field(default=None, max_length=300)
 
 
 class HazardZone(SQLModel, table=True):

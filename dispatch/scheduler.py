@@ -21,9 +21,11 @@ from sqlmodel import Session, func, or_, select
 
 from app.models import User
 from dispatch import alerts, notify, safety
+from dispatch.alert_places import position
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
+from places.cache import as_coordinates
 from tracking.fix import iso_z
 from tracking.models import TripTrackState
 
@@ -276,9 +278,18 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
     payload = {"alert_id": alert.id, "kind": alert.kind, "trip_id": alert.trip_id, "level": level,
                "to": LEVELS[level], "raised_at": alert.raised_at.isoformat(),
-               "escort": escort.username if escort else None}
+               "escort": escort.username if escort else None, "place": where_words(session, alert)}
     subject = f"[Escort Dispatch] unanswered {alert.kind.replace('_', ' ')} alert on trip {alert.trip_id}"
     body = (f"Alert {alert.id} ({alert.kind}) on trip {alert.trip_id} was raised at {alert.raised_at:%H:%M:%S} UTC "
             f"and nobody has acknowledged it. Escalation step {level}: {LEVELS[level]}.\n"
-            f"Escort: {payload['escort'] or 'unknown'}. Open the live map to act on it.")
+            f"Escort: {payload['escort'] or 'unknown'}. Where: {payload['place'] or 'unknown'}.\n"
+            f"Open the live map to act on it.")
     return notify.notify(channels, payload, emails, subject, body)
+
+
+def where_words(session: Session, alert: Alert) -> str | None:
+    """Return where the alert happened in words: its place, else its coordinates, else None."""
+    if alert.place:
+        return alert.place
+    where = position(session, alert)
+    return as_coordinates(*where) if where else None

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from app.db import MAX_ROW_ID
+from places.schemas import Located
 
 
 def in_utc(value: datetime) -> datetime:
@@ -29,13 +30,9 @@ def in_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 
 
-class Place(BaseModel):
-    """A geofence centre with its radius in metres."""
+class Place(Located):
+    """A geofence centre (a position or an address) with its radius in metres."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
     radius_m: float | None = Field(default=None, gt=5, le=5000)
 
 
@@ -106,13 +103,9 @@ class ZoneCreate(BaseModel):
     expires_at: UtcDatetime | None = None
 
 
-class FlagPoint(BaseModel):
-    """A flagged address: its position and how far the warning reaches, in metres."""
+class FlagPoint(Located):
+    """A flagged address: its position (or the address) and how far the warning reaches, in metres."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
     radius_m: float = Field(default=30.0, gt=0, le=5000)
 
 

@@ -461,6 +461,9 @@ def timeline(session: Session, trip: Trip, *, user: User | None, show_patient: b
     user_ids = {e.user_id for e in events if e.user_id}
     names = dict(session.exec(select(User.id, User.username).where(User.id.in_(user_ids))).all()) if user_ids else {}
     times = [f.ts for f in track] if track else []
+    # Where each of the trip's alerts happened, in words (filled by the sweep's reverse geocoding).
+    places = dict(session.exec(select(Alert.id, Alert.place).where(Alert.trip_id == trip.id,
+                                                                  Alert.place.is_not(None))).all())
     out = []
     for e in events:
         detail = alerts_mod.opened(e.detail)
@@ -476,6 +479,7 @@ def timeline(session: Session, trip: Trip, *, user: User | None, show_patient: b
                 "text": text, "by": by, "lat": lat, "lon": lon, "position": where}
         if e.kind.startswith("alert_") or e.kind == "notification":
             item["alert_id"] = detail.get("alert_id")
+            item["place"] = places.get(item["alert_id"]) or None
         out.append(item)
     return out
 

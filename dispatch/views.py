@@ -13,6 +13,7 @@ from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, RouteCompute, StatusChange, TripCreate
 from dispatch.settings import validate_settings
 from patients import access
+from places.views import located
 from tracking.gpxio import read_gpx, route_from_geojson
 
 bp = Blueprint("dispatch", __name__)
@@ -64,8 +65,9 @@ def create_trip():
         settings = validate_settings(body.settings)
     except ValueError as exc:
         raise ApiError(str(exc)) from None
-    pickup, dropoff = body.pickup.model_dump(), body.dropoff.model_dump()
-    allowed_stops = [p.model_dump() for p in body.allowed_stops]
+    # Addresses are geocoded before anything is stored: an ambiguous one answers its candidates.
+    pickup, dropoff = located(body.pickup, "pickup"), located(body.dropoff, "dropoff")
+    allowed_stops = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
     computed, routing = None, None
     if body.route is None:  # asked before the trip is written: no transaction waits on the router
         router = current_app.extensions["escort"].router
@@ -299,7 +301,7 @@ def create_flag():
     session = request_session()
     try:
         place = flags.create(session, label=body.label, category=body.category, reason=body.reason,
-                             point=body.point.model_dump() if body.point else None, polygon=body.polygon,
+                             point=located(body.point, "point") if body.point else None, polygon=body.polygon,
                              expires_at=body.expires_at, user=g.user, now=utcnow())
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None

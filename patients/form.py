@@ -30,8 +30,11 @@ CHOICE_FIELDS = ("mobility", "assistance")
 LINE_LISTS = ("conditions", "allergies")  # one item a line
 COGNITIVE = ("orientation", "wandering_risk", "fall_risk", "guidance")
 CHECKBOXES = ("interpreter_needed", "advance_directive-dnr")
+HOME = ("home-lat", "home-lon")  # hidden fields the address search fills with the chosen place
+HOME_FIELD = "home-search"  # where errors about the home's position are shown: the search box
 # The page's sections in order; a group's name stands for its rows.
-PAGE_ORDER = ("name", "date_of_birth", "member_id", "language", "interpreter_needed", "home_address", "coordinator",
+PAGE_ORDER = ("name", "date_of_birth", "member_id", "language", "interpreter_needed", "home_address", HOME_FIELD,
+              "coordinator",
               "mobility", "assistance", "stairs_count", "equipment", "conditions", "allergies", "infection_control",
               "medications", "cognitive-orientation", "cognitive-wandering_risk", "cognitive-fall_risk",
               "cognitive-guidance", "advance_directive-dnr", "advance_directive-document_location", "contacts",
@@ -40,7 +43,8 @@ PAGE_ORDER = ("name", "date_of_birth", "member_id", "language", "interpreter_nee
 # Labels as the form shows them: errors start with them.
 LABELS = {
     "name": "Name", "date_of_birth": "Date of birth", "member_id": "Member ID", "language": "Language",
-    "interpreter_needed": "Interpreter needed", "home_address": "Home address", "mobility": "Mobility",
+    "interpreter_needed": "Interpreter needed", "home_address": "Home address",
+    HOME_FIELD: "Home on the map", "mobility": "Mobility",
     "assistance": "Assistance", "stairs_count": "Stairs at home", "conditions": "Conditions",
     "allergies": "Allergies", "infection_control": "Infection control",
     "cognitive-orientation": "Orientation", "cognitive-wandering_risk": "Wandering risk",
@@ -115,6 +119,8 @@ def read_form(form: MultiDict) -> SheetForm:
     values["advance_directive-document_location"] = form.get("advance_directive-document_location", "")
     for name in CHECKBOXES:
         values[name] = "on" if form.get(name) else ""
+    for name in HOME:
+        values[name] = form.get(name, "").strip()
     rows = {}
     for group, fields in GROUPS.items():
         rows[group] = _row_count(form.get(f"{group}-rows", ""), group)
@@ -175,6 +181,8 @@ def _body(form: SheetForm, tz: str) -> tuple[dict, dict[str, list[int]]]:
     data["cognitive"] = cognitive if any(cognitive.values()) else None
     dnr, where = bool(v.get("advance_directive-dnr")), text("advance_directive-document_location")
     data["advance_directive"] = {"dnr": dnr, "document_location": where} if dnr or where else None
+    lat, lon = (v.get(name, "").strip() for name in HOME)
+    data["home"] = {"lat": lat or None, "lon": lon or None} if lat or lon else None
     places: dict[str, list[int]] = {}
     for group, fields in GROUPS.items():
         items, places[group] = [], []
@@ -239,6 +247,8 @@ def _place(err: dict, places: dict[str, list[int]]) -> tuple[str, str]:
         first = "dnr" if loc[0] == "advance_directive" else "orientation"
         name, message = OBJECT_ERRORS.get((loc[0], message), (first, message))
         return f"{loc[0]}-{name}", _sentence(OBJECT_LABELS[loc[0]], message)
+    if loc and loc[0] == "home":
+        return HOME_FIELD, _sentence(LABELS[HOME_FIELD], "must be a place chosen from the search results")
     name = str(loc[0]) if loc else "name"
     if name in LINE_LISTS and len(loc) > 1 and isinstance(loc[1], int):
         message = f"line {loc[1] + 1} {message}"
@@ -287,6 +297,8 @@ def from_sheet(shown: dict, *, tz: str) -> SheetForm:
     values["advance_directive-document_location"] = directive.get("document_location") or ""
     values["interpreter_needed"] = "on" if shown.get("interpreter_needed") else ""
     values["advance_directive-dnr"] = "on" if directive.get("dnr") else ""
+    home = shown.get("home") or {}
+    values["home-lat"], values["home-lon"] = (str(home.get(k, "")) for k in ("lat", "lon"))
     rows = {}
     for group, fields in GROUPS.items():
         items = shown.get(group) or []

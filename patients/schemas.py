@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from places.schemas import Located
+
 PHONE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
 
 
@@ -148,6 +150,8 @@ class SheetFields(BaseModel):
     language: str | None = _text(60)
     interpreter_needed: bool | None = None
     home_address: str | None = _text(300)
+    # Where the home is: lat and lon (the form's pin), or an address that the geocoder places.
+    home: Located | None = None
     mobility: Literal["ambulatory", "wheelchair", "stretcher"] | None = None
     assistance: Literal["curb_to_curb", "door_to_door", "door_through_door"] | None = None
     stairs_count: int | None = Field(default=None, ge=0, le=500)
@@ -193,6 +197,6 @@ class PatientCreate(SheetFields):
 
 
 # Sealed in ``Patient.details``; the rest are columns of their own.
-DETAIL_FIELDS = ("date_of_birth", "home_address", "stairs_count", "equipment", "conditions", "allergies",
+DETAIL_FIELDS = ("date_of_birth", "home_address", "home", "stairs_count", "equipment", "conditions", "allergies",
                  "infection_control", "cognitive", "advance_directive", "escort_notes", "dispatcher_notes")
 COLUMN_FIELDS = ("name", "member_id", "language", "interpreter_needed", "mobility", "assistance")

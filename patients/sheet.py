@@ -35,6 +35,8 @@ def apply(session: Session, patient: Patient, body: SheetFields, *, now: datetim
         if name in given:
             if data[name] is None:
                 details.pop(name, None)
+            elif name == "home":  # a position: the views geocoded any address into lat and lon
+                details[name] = {"lat": data[name]["lat"], "lon": data[name]["lon"]}
             else:
                 details[name] = data[name]
     patient.details = details

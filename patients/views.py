@@ -11,6 +11,8 @@ from app.db import request_session, utcnow
 from patients import access, directory, form, sheet
 from patients.models import Patient
 from patients.schemas import PatientCreate, SheetFields
+from places.schemas import Located
+from places.views import place_of
 
 api = Blueprint("patients_api", __name__, url_prefix="/api/v1")
 pages = Blueprint("patients", __name__)
@@ -30,6 +32,7 @@ def _tz() -> str:
 def create_patient():
     """Create a patient sheet."""
     body = parse(PatientCreate)
+    _place_home(body)
     session = request_session()
     now = utcnow()
     patient = Patient(name=body.name, created_at=now)
@@ -51,6 +54,16 @@ def list_patients():
     """List patients by name and member ID (no sheet content); ``q`` filters by either."""
     found = directory.search(request_session(), request.args.get("q"))
     return jsonify([{"id": p.id, "name": p.name, "member_id": p.member_id, "mobility": p.mobility} for p in found])
+
+
+def _place_home(body: SheetFields) -> None:
+    """Geocode a home given as an address into its position (and its words, unless the address is given too)."""
+    if body.home is None or body.home.address is None:
+        return
+    found = place_of(body.home.address, "home")
+    body.home = Located(lat=found.lat, lon=found.lon)
+    if "home_address" not in body.model_fields_set:
+        body.home_address = found.label[:300]
 
 
 def _readable(patient_id: int) -> tuple[Patient, str]:
@@ -86,6 +99,7 @@ def update_patient(patient_id: int):
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise ApiError(f"no patient with id {patient_id}", 404)
+    _place_home(body)
     now = utcnow()
     try:
         fields = sheet.apply(session, patient, body, now=now)

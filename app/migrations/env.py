@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401  (registers the tables)
 import dispatch.models  # noqa: F401
 import patients.models  # noqa: F401
+import places.models  # noqa: F401
 import tracking.models  # noqa: F401
 
 config = context.config

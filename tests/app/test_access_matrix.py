@@ -56,6 +56,7 @@ TABLE: dict[str, set[str]] = {
     "dispatch_api.ack_alert": STAFF, "dispatch_api.resolve_alert": STAFF,
     "dispatch_api.create_flag": STAFF, "dispatch_api.list_flags": STAFF, "dispatch_api.retire_flag": STAFF,
     "dispatch_api.create_zone": STAFF, "dispatch_api.retire_zone": STAFF,
+    "places_api.geocode": STAFF, "places_api.reverse": STAFF,  # addresses are planning work
     "dispatch_api.list_zones": WATCH | {"coordinator_other"},  # areas, no patient in them
     "patients_api.create_patient": STAFF, "patients_api.list_patients": STAFF,
     "patients_api.update_patient": STAFF,

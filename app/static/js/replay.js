@@ -189,10 +189,11 @@
     var text = document.createElement("span");
     text.className = "tl-text"; text.textContent = e.text;
     li.appendChild(time); li.appendChild(text);
-    if (e.lat !== null && e.lon !== null) {
+    if (e.place || (e.lat !== null && e.lon !== null)) {
       var where = document.createElement("span");
       where.className = "tl-where muted";
-      where.textContent = e.lat.toFixed(5) + ", " + e.lon.toFixed(5) + (e.position === "track" ? " (track)" : "");
+      where.textContent = e.place ? "near " + e.place
+        : e.lat.toFixed(5) + ", " + e.lon.toFixed(5) + (e.position === "track" ? " (track)" : "");
       li.appendChild(where);
     }
     li.addEventListener("click", function () { if (data.track.length) setTime(e.t); });
