@@ -65,6 +65,7 @@ class FixIn(BaseModel):
     altitude_m: OptionalFloat = Field(default=None, ge=-1000, le=100_000)
     battery_pct: OptionalFloat = Field(default=None, ge=0, le=100)
     mock: StrictBool = False  # Android's Location.isMock(): a mock-location provider made it
+    charging: StrictBool | None = None  # the Battery Status API's ``charging``: a low battery on a charger is no alert
 
     @field_validator("lat", "lon", mode="before")
     @classmethod
@@ -85,7 +86,7 @@ class FixIn(BaseModel):
         return Fix(
             lat=self.lat, lon=self.lon, ts=self.ts.astimezone(timezone.utc), seq=self.seq,
             accuracy_m=self.accuracy_m, speed_mps=self.speed_mps, heading_deg=self.heading_deg,
-            altitude_m=self.altitude_m, battery_pct=self.battery_pct, mock=self.mock,
+            altitude_m=self.altitude_m, battery_pct=self.battery_pct, mock=self.mock, charging=self.charging,
         )
 
 
