@@ -26,6 +26,10 @@
   function save(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
   function $(id) { return document.getElementById(id); }
   function message(text) { var el = $("escort-message"); if (el) el.textContent = text || ""; }
+  // The page's one polite live region: status changes, reminders, medication and arrival suggestions.
+  function announce(text) { var el = $("checkin-announce"); if (el) el.textContent = text; }
+  var map = window.escortMap || { trip: function () {}, position: function () {} };
+  var alive = window.escortAlive || { trip: function () {}, battery: function () { return {}; } };
 
   // seq must rise per device across reloads: milliseconds, bumped past the last one used.
   function nextSeq() {
@@ -65,6 +69,8 @@
     var trip = state.trip;
     var statusEl = $("trip-status");
     if (!trip || !statusEl) return;
+    map.trip(trip);
+    alive.trip(trip);
     statusEl.dataset.status = trip.status;
     statusEl.textContent = labels[trip.status] || trip.status;
     var box = $("status-buttons");
@@ -120,12 +126,22 @@
       ev.preventDefault();
       var current = $("pins-current");
       var data = { safe: $("pins-safe").value, duress: $("pins-duress").value };
-      if (current) data.current = current.value;
+      if (current && !current.disabled) data.current = current.value;
       [current, $("pins-safe"), $("pins-duress")].forEach(function (el) { if (el) el.value = ""; });
       socket.timeout(ACK_TIMEOUT_MS).emit("set_pins", data, function (err, ack) {
         $("pins-result").textContent = err ? "No answer from dispatch; try again." : (ack.ok ? "PINs saved." : ack.error);
+        if (!err && ack.ok) pinsNowSet();
       });
     });
+  }
+
+  // PINs set during a trip: ending it now asks for the PIN, and a change needs the current one (no reload).
+  function pinsNowSet() {
+    page.pins_set = true;
+    var current = $("pins-current");
+    $("pins-current-field").hidden = false;
+    current.disabled = false;
+    current.required = true;
   }
 
   function sendStatus(change) {
@@ -143,6 +159,10 @@
       $("suggestion").hidden = true;
       state.trip = ack.trip;
       renderTrip();
+      setCheckinDue(ack.trip.checkin_due_at);
+      // The pressed button is gone with the old status: focus goes to the new status, which is said aloud.
+      $("trip-status").focus();
+      announce("Status: " + (labels[ack.trip.status] || ack.trip.status) + ".");
     });
   }
 
@@ -199,14 +219,24 @@
     var fix = { seq: nextSeq(), lat: c.latitude, lon: c.longitude, ts: new Date(pos.timestamp).toISOString(),
                 accuracy_m: c.accuracy, speed_mps: c.speed === null ? null : c.speed,
                 heading_deg: c.heading === null || isNaN(c.heading) ? null : c.heading };
+    Object.assign(fix, alive.battery());  // battery_pct and charging, where the browser tells
     state.lastLat = c.latitude;
     state.lastLon = c.longitude;
     $("gps-status").textContent = "sending (±" + Math.round(c.accuracy) + " m)";
+    $("gps-help").hidden = true;
+    map.position(c.latitude, c.longitude);
     sendFix(fix);
   }
 
+  var GPS_HELP = "Location is blocked for this page, so dispatch cannot see where you are. To allow it: tap the " +
+    "lock or \u24D8 sign beside the web address, open Permissions (or Site settings), set Location to Allow, then " +
+    "reload this page. Also check that Location is on in the tablet's settings (on an iPad: Settings, Privacy, " +
+    "Location Services, your browser: While Using the App).";
+
   function onGeoError(err) {
     $("gps-status").textContent = err.code === 1 ? "GPS denied" : "waiting for GPS";
+    var help = $("gps-help");
+    if (err.code === 1 && help.hidden) { help.textContent = GPS_HELP; help.hidden = false; }
   }
 
   // ---- connection -----------------------------------------------------------------------
@@ -229,6 +259,7 @@
     var el = $("suggestion");
     el.hidden = false;
     el.textContent = "Medication due now: " + m.medication + " " + m.dose + ".";
+    announce(el.textContent);
   });
   socket.on("suggest", function (s) {
     var status = SUGGEST[s.kind];
@@ -236,6 +267,7 @@
     var el = $("suggestion");
     el.hidden = false;
     el.textContent = (labels[status] || status) + "? Tap the button to confirm.";
+    announce(el.textContent);
   });
   socket.on("disconnect", function () { conn.textContent = "offline"; conn.className = "offline"; });
   socket.on("connect_error", function (err) {
@@ -256,6 +288,7 @@
     var timer = null;
     function start(ev) { ev.preventDefault(); if (!timer) timer = setTimeout(fire, PANIC_HOLD_MS); }
     function cancel() { clearTimeout(timer); timer = null; }
+    function isHoldKey(ev) { return ev.key === " " || ev.key === "Enter" || ev.key === "Spacebar"; }
     function fire() {
       timer = null;
       var payload = { ts: new Date().toISOString(), lat: state.lastLat, lon: state.lastLon };
@@ -266,7 +299,11 @@
       }
     }
     ["pointerdown", "touchstart"].forEach(function (e) { button.addEventListener(e, start); });
-    ["pointerup", "pointerleave", "pointercancel", "touchend"].forEach(function (e) { button.addEventListener(e, cancel); });
+    ["pointerup", "pointerleave", "pointercancel", "touchend", "blur"].forEach(function (e) { button.addEventListener(e, cancel); });
+    // A keyboard or a switch (which sends Space or Enter) holds the key down: the same hold, and
+    // letting go early cancels. Repeats of a held key do not restart the count.
+    button.addEventListener("keydown", function (ev) { if (isHoldKey(ev)) { ev.preventDefault(); if (!ev.repeat) start(ev); } });
+    button.addEventListener("keyup", function (ev) { if (isHoldKey(ev)) { ev.preventDefault(); cancel(); } });
     button.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
   }
 
