@@ -38,8 +38,14 @@ def escort_page():
     return render_template("escort/tablet.html", trip=present.trip_for_escort(session, trip),
                            status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash),
                            user_id=current_user.id, panic_voucher=voucher,
-                           tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution,
-                           dispatch_phone=cfg.dispatch_phone, emergency_number=cfg.emergency_number)
+                           tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
+
+
+@bp.app_context_processor
+def _help_numbers() -> dict:
+    """Give every page the tablet's phone numbers: the help dock shows them on each escort screen."""
+    cfg = current_app.extensions["escort"].config
+    return {"dispatch_phone": cfg.dispatch_phone, "emergency_number": cfg.emergency_number}
 
 
 @bp.route("/escort/manifest.webmanifest")

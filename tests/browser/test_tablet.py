@@ -10,7 +10,7 @@ from dispatch.models import Alert, Trip
 from tests.browser.conftest import login_page
 from tests.browser.test_accessibility import audit
 from tests.factories import PASSWORD, ROUTE
-from tests.live import LiveServer
+from tests.live import LiveServer, wait_until
 
 SIZES = [(1024, 768), (768, 1024), (390, 844), (844, 390)]
 DISPATCH_PHONE = "+44 20 7946 0999"
@@ -219,3 +219,25 @@ def test_the_tablet_installs_and_axe_finds_nothing_serious(browser, tablet_live,
     # The phone header keeps to one line.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("() => document.querySelector('header.topbar').getBoundingClientRect().height") < 60
+
+
+def test_the_patient_sheet_has_the_same_sos_and_a_held_one_reaches_dispatch(browser, tablet_live, world, session):
+    live = tablet_live
+    page = _tablet(browser, live)
+    places: dict = {}
+    _sos_everywhere(page, "on the tablet", places)
+    page.get_by_role("link", name="Patient sheet").click()
+    page.wait_for_selector("#sheet-name")
+    _sos_everywhere(page, "on the patient sheet", places)  # the same corner as on the tablet
+    assert page.get_by_role("link", name="Call dispatch").get_attribute("href") == "tel:+442079460999"
+    page.wait_for_function("() => window.escortHelp.socket.connected")  # the sheet's own /device connection
+    page.focus("#panic")
+    page.keyboard.down("Enter")
+    page.wait_for_timeout(2600)
+    page.keyboard.up("Enter")
+
+    def panics():
+        session.expire_all()
+        return session.exec(select(Alert).where(Alert.kind == "panic")).all()
+    assert wait_until(lambda: len(panics()) == 1, timeout_s=10)
+    assert panics()[0].trip_id == world.trip.id

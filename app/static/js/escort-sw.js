@@ -5,7 +5,7 @@
 
 var CACHE = "escort-tablet-v2";
 var SHELL = ["/escort", "/static/css/app.css", "/static/css/tablet.css", "/static/js/escort.js", "/static/js/escort-map.js",
-             "/static/js/escort-alive.js", "/static/vendor/socket.io/socket.io.min.js", "/static/vendor/leaflet/leaflet.js",
+             "/static/js/escort-alive.js", "/static/js/escort-sos.js", "/static/vendor/socket.io/socket.io.min.js", "/static/vendor/leaflet/leaflet.js",
              "/static/vendor/leaflet/leaflet.css", "/escort/manifest.webmanifest"];
 
 self.addEventListener("install", function (event) {

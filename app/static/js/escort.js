@@ -16,7 +16,6 @@
   var ACK_TIMEOUT_MS = 5000;
   var CHUNK = 200;
   var TERMINAL = { no_show: true, cancelled: true, incident: true };
-  var PANIC_HOLD_MS = 2000;
   var SUGGEST = { arrived_pickup: "arrived_pickup", arrived_dropoff: "arrived_dropoff" };
 
   var state = { trip: page.trip, sent: 0, flushing: false, confirming: null };
@@ -285,26 +284,14 @@
   function setupPanic() {
     var button = $("panic");
     if (!button) return;
-    var timer = null;
-    function start(ev) { ev.preventDefault(); if (!timer) timer = setTimeout(fire, PANIC_HOLD_MS); }
-    function cancel() { clearTimeout(timer); timer = null; }
-    function isHoldKey(ev) { return ev.key === " " || ev.key === "Enter" || ev.key === "Spacebar"; }
-    function fire() {
-      timer = null;
+    window.escortSos.hold(button, function fire() {
       var payload = { ts: new Date().toISOString(), lat: state.lastLat, lon: state.lastLon };
       if (socket.connected) {
         socket.timeout(ACK_TIMEOUT_MS).emit("panic", payload, function (err) { if (err) queuePanic(payload); });
       } else {
         queuePanic(payload);
       }
-    }
-    ["pointerdown", "touchstart"].forEach(function (e) { button.addEventListener(e, start); });
-    ["pointerup", "pointerleave", "pointercancel", "touchend", "blur"].forEach(function (e) { button.addEventListener(e, cancel); });
-    // A keyboard or a switch (which sends Space or Enter) holds the key down: the same hold, and
-    // letting go early cancels. Repeats of a held key do not restart the count.
-    button.addEventListener("keydown", function (ev) { if (isHoldKey(ev)) { ev.preventDefault(); if (!ev.repeat) start(ev); } });
-    button.addEventListener("keyup", function (ev) { if (isHoldKey(ev)) { ev.preventDefault(); cancel(); } });
-    button.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+    });
   }
 
   // Kept with this escort's voucher, so it can be sent as theirs whoever logs in next.
@@ -459,6 +446,8 @@
     });
   }
 
+  // The escort's other screens (the patient sheet) queue an offline panic with this voucher.
+  try { localStorage.setItem("escort.voucher." + page.user_id, document.querySelector("meta[name=panic-voucher]").content); } catch (e) { /* full */ }
   setupPanic();
   setupCheckin();
   setupEndForm();
