@@ -241,3 +241,41 @@ def test_the_patient_sheet_has_the_same_sos_and_a_held_one_reaches_dispatch(brow
         return session.exec(select(Alert).where(Alert.kind == "panic")).all()
     assert wait_until(lambda: len(panics()) == 1, timeout_s=10)
     assert panics()[0].trip_id == world.trip.id
+
+
+# Records the page's wake lock requests: headless Chromium refuses real ones (no screen to keep on).
+WATCH_WAKE_LOCK = """
+window.wakeLocks = [];
+Object.defineProperty(navigator, 'wakeLock', { configurable: true, value: { request: (type) => {
+  const lock = new EventTarget();
+  lock.type = type; lock.released = false;
+  lock.release = () => { lock.released = true; lock.dispatchEvent(new Event('release')); return Promise.resolve(); };
+  window.wakeLocks.push(lock);
+  return Promise.resolve(lock);
+}}});
+"""
+
+
+def test_the_screen_stays_on_while_a_trip_is_under_way(browser, live, world, session):
+    world.trip.status = "completed"
+    session.add(world.trip)
+    session.commit()
+    world.make_trip(status="assigned")
+    page = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
+    page.add_init_script(WATCH_WAKE_LOCK)
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('online')")
+    assert page.evaluate("window.wakeLocks.length") == 0, "assigned is not under way yet"
+    page.get_by_role("button", name="On my way to pickup").click()
+    page.wait_for_function("() => window.wakeLocks.length === 1 && window.wakeLocks[0].type === 'screen'")
+    page.wait_for_function("() => document.querySelector('#wake-status').textContent === 'kept on during the trip'")
+    # Hidden, the browser drops the lock; shown again, the page takes a new one.
+    page.evaluate("() => { window.wakeLocks[0].dispatchEvent(new Event('release'));"
+                  " document.dispatchEvent(new Event('visibilitychange')); }")
+    page.wait_for_function("() => window.wakeLocks.length === 2")
+    for name in ("Arrived at pickup", "Patient on board", "Arrived at drop-off", "Trip completed"):
+        page.get_by_role("button", name=name).click()
+        page.wait_for_function(f"() => document.querySelector('#trip-status').textContent === {name!r}")
+    page.wait_for_function("() => window.wakeLocks[1].released === true")
+    assert page.locator("#wake-status").text_content() == "may sleep"
+    assert page.evaluate("window.wakeLocks.length") == 2
