@@ -107,7 +107,10 @@ def test_the_tablet_battery_reaches_dispatch_and_raises_one_alert(app, client, w
     assert alert.resolved_at is not None
 
 
-def test_charging_must_be_a_boolean(client, world):
+def test_an_odd_charging_flag_is_ignored_and_the_position_kept(client, world, session):
     bearer = {"Authorization": f"Bearer {world.device_token}"}
     resp = client.post("/api/v1/fixes", headers=bearer, json=[fix_payload(1, battery_pct=10, charging="yes")])
-    assert resp.status_code == 200 and resp.json["rejected"][0]["error"].startswith("charging")
+    assert resp.status_code == 200 and resp.json == {"accepted": [1], "rejected": []}
+    session.expire_all()
+    [alert] = session.exec(select(Alert).where(Alert.kind == "low_battery")).all()
+    assert alert.detail["charging"] is None, "not said, so a 10 % battery is low"
