@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from sqlmodel import select
 
 from app.auth import hash_secret
@@ -230,6 +231,7 @@ def test_the_patient_sheet_has_the_same_sos_and_a_held_one_reaches_dispatch(brow
     page.wait_for_selector("#sheet-name")
     _sos_everywhere(page, "on the patient sheet", places)  # the same corner as on the tablet
     assert page.get_by_role("link", name="Call dispatch").get_attribute("href") == "tel:+442079460999"
+    assert audit(page, live) == []
     page.wait_for_function("() => window.escortHelp.socket.connected")  # the sheet's own /device connection
     page.focus("#panic")
     page.keyboard.down("Enter")
@@ -279,3 +281,15 @@ def test_the_screen_stays_on_while_a_trip_is_under_way(browser, live, world, ses
     page.wait_for_function("() => window.wakeLocks[1].released === true")
     assert page.locator("#wake-status").text_content() == "may sleep"
     assert page.evaluate("window.wakeLocks.length") == 2
+
+
+def test_a_status_changed_by_dispatch_is_said_aloud_and_leaves_focus_alone(browser, live, world):
+    page = _tablet(browser, live)
+    page.focus("#checkin-pin")
+    resp = requests.post(f"{live.url}/api/v1/trips/{world.trip.id}/status", json={"status": "arrived_dropoff"},
+                         headers=world.bearer("dan"), timeout=10)
+    assert resp.status_code == 200, resp.text
+    page.wait_for_function("() => document.querySelector('#checkin-announce').textContent"
+                           " === 'Status: Arrived at drop-off.'", timeout=10000)
+    assert page.locator("#trip-status").text_content() == "Arrived at drop-off"
+    assert page.evaluate("document.activeElement.id") == "checkin-pin"

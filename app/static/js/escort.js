@@ -275,7 +275,13 @@
   });
   socket.on("trip", function (trip) {
     if (!state.trip) { location.reload(); return; } // a trip was assigned: show it (the queue is kept)
-    if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); setCheckinDue(trip.checkin_due_at); }
+    if (trip.id !== state.trip.id) return;
+    var changed = trip.status !== state.trip.status;
+    state.trip = trip;
+    renderTrip();
+    setCheckinDue(trip.checkin_due_at);
+    // Changed by dispatch: said aloud, and focus stays where the escort left it.
+    if (changed) announce("Status: " + (labels[trip.status] || trip.status) + ".");
   });
 
   // ---- safety: silent panic and PIN check-in --------------------------------------------
