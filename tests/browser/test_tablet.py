@@ -119,6 +119,9 @@ def test_sos_is_in_the_same_corner_on_every_state_and_size_and_a_held_space_reac
 
 def test_the_map_shows_the_route_and_the_links_go_to_the_next_stop(browser, live, world, session):
     page = _tablet(browser, live)
+    gap = page.evaluate("() => document.querySelector('#checkin-form').getBoundingClientRect().top"
+                        " - document.querySelector('#status-buttons').getBoundingClientRect().bottom")
+    assert 0 <= gap <= 20, f"an empty gap of {gap} px above the check-in"
     page.wait_for_selector("#tablet-map path.planned-route", state="attached")
     page.wait_for_selector("#tablet-map path.my-position", state="attached")
     page.wait_for_selector("#tablet-map path.next-stop-dropoff", state="attached")
