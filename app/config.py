@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT)
 ASYNC_MODES = ("gevent", "threading")
+# A number a tel: link can dial: what a person writes, without letters or other marks.
+PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{1,24}")
 
 
 class ConfigError(RuntimeError):
@@ -69,6 +72,9 @@ class Config:
     router_url: str | None = None
     # The tablet's "call dispatch" number (a tel: link); unset: the button is not shown.
     dispatch_phone: str | None = None
+    # The local emergency number the tablet offers beside "call dispatch" (112 works across the
+    # EU and on GSM phones almost everywhere); set it empty to hide the link.
+    emergency_number: str | None = "112"
     testing: bool = False
 
     @classmethod
@@ -102,6 +108,7 @@ class Config:
             geocoder_url=env.get("ESCORT_GEOCODER_URL") or None,
             router_url=env.get("ESCORT_ROUTER_URL") or None,
             dispatch_phone=env.get("ESCORT_DISPATCH_PHONE") or None,
+            emergency_number=env.get("ESCORT_EMERGENCY_NUMBER", cls.emergency_number).strip() or None,
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
@@ -119,6 +126,10 @@ class Config:
             ZoneInfo(self.timezone)
         except (ValueError, KeyError, OSError):
             raise ConfigError(f"ESCORT_TIMEZONE {self.timezone!r} is not a known time zone (e.g. Europe/London)") from None
+        for name, number in (("ESCORT_DISPATCH_PHONE", self.dispatch_phone),
+                             ("ESCORT_EMERGENCY_NUMBER", self.emergency_number)):
+            if number is not None and not PHONE.fullmatch(number):
+                raise ConfigError(f"{name} must be a phone number (digits, spaces, + - ( ) only), not {number!r}")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError(
                 "DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, "

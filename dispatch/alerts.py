@@ -15,12 +15,12 @@ from tracking.fix import iso_z
 
 KINDS = (
     "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",
-    "late", "hazard_zone", "medication_due", "pin_attempts",
+    "late", "hazard_zone", "medication_due", "pin_attempts", "low_battery",
 )
 CATEGORIES = ("false", "test", "precautionary", "incident")
 SEVERITY = {kind: rank for rank, kind in enumerate(
     ("panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late",
-     "medication_due")
+     "medication_due", "low_battery")
 )}
 # Alerts the escort's side never learns of, nor their timeline entries, counts or figures:
 # duress (someone is forcing the escort) and pin_attempts (someone else may hold the tablet).

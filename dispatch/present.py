@@ -83,7 +83,7 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
         "patient_name": patient.name if patient else None,
         "flags": flags.for_trip(session, trip, now or utcnow()),
-        **_geofences(trip),
+        **_geofences(trip), "route": trip.route or [],  # [[lat, lon], …]: the tablet's map draws it
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),
         "checkin_due_at": iso_z(clock.due_at) if clock else None,

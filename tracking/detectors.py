@@ -23,7 +23,7 @@ from tracking.geo import CircleFence, LatLon, PolygonFence, Projection, Route
 
 # Settings that belong to the safety timers (dispatch.settings): accepted here and ignored.
 FOREIGN_KEYS = frozenset({"checkin_interval_s", "checkin_grace_s", "signal_lost_after_s", "escalate_after_s"})
-ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone")
+ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone", "low_battery")
 NOTICE_KINDS = ("arrived_pickup", "left_pickup", "arrived_dropoff", "left_dropoff")
 
 # Hysteresis in fixes: one fix is never enough to change what the dispatcher sees.
@@ -39,13 +39,14 @@ WINDOW_AHEAD_M = 300.0
 SPEED_TAU_S = 90.0          # time constant of the recent speed average: a red light barely moves it
 LATE_RESOLVE_S = 60.0       # 'late' clears only once the ETA is this far back inside the margin
 REJOIN_RATIO = 2 / 3        # rejoin_m derived from an overridden corridor_m when not given too
+BATTERY_CLEAR_PCT = 5.0     # 'low_battery' clears on a charger or this far above the threshold (no flapping at 15/16 %)
 
 # (low, high) accepted for each setting, inclusive.
 _RANGES: dict[str, tuple[float, float]] = {
     "corridor_m": (10, 5000), "rejoin_m": (5, 5000), "offroute_min_s": (0, 3600),
     "offroute_min_fixes": (1, 100), "stop_after_s": (10, 86400), "stop_radius_m": (5, 1000),
     "max_speed_mps": (5, 350), "max_accuracy_m": (5, 100_000), "geofence_margin_m": (0, 1000),
-    "expected_speed_mps": (0.5, 100), "late_margin_s": (0, 86400),
+    "expected_speed_mps": (0.5, 100), "late_margin_s": (0, 86400), "low_battery_pct": (1, 90),
 }
 
 
@@ -64,6 +65,7 @@ class DetectionSettings:
     geofence_margin_m: float = 30.0    # leaving a geofence takes radius + margin (hysteresis)
     expected_speed_mps: float = 8.0    # urban door-to-door average, blended into the ETA
     late_margin_s: float = 300.0       # ETA this far past the appointment raises 'late'
+    low_battery_pct: float = 15.0      # battery at or below this, not charging, raises 'low_battery'
 
     def __post_init__(self) -> None:
         """Refuse values out of range, and a rejoin distance not inside the corridor."""
@@ -204,6 +206,7 @@ class DetectionState:
     in_hazards: tuple[str, ...] = ()
     hazard_pending: tuple[str, ...] = ()  # seen inside once, entry not yet confirmed
     late_open: bool = False
+    battery_low: bool = False          # 'low_battery' raised and not yet cleared: raised once per episode
 
     def to_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready data (timestamps as ISO-8601)."""
@@ -244,16 +247,33 @@ def process(state: DetectionState, fix: Fix, plan: TripPlan,
     after JUMP_ACCEPT_FIXES of them in a row the new place is taken as the truth (the last
     used fix was the outlier, e.g. a cold start), so detection can never lock itself out.
     """
+    # The battery is read from every fix, noisy positions too: a weak GPS says nothing of the battery.
+    state, power = _battery(state, fix, settings)
     last = None if state.last_ts is None else Fix(state.last_lat, state.last_lon, state.last_ts)
     reason = noise_reason(last, fix, settings)
     if reason == "impossible_speed":
         if state.jump_fixes + 1 < JUMP_ACCEPT_FIXES:
-            return replace(state, jump_fixes=state.jump_fixes + 1), [], reason
+            return replace(state, jump_fixes=state.jump_fixes + 1), power, reason
         reason = None
     if reason is not None:
-        return state, [], reason
+        return state, power, reason
     new_state, events = step(state, fix, plan, settings)
-    return new_state, events, None
+    return new_state, power + events, None
+
+
+def _battery(state: DetectionState, fix: Fix, settings: DetectionSettings) -> tuple[DetectionState, list[Event]]:
+    """Raise 'low_battery' once when the level falls to the threshold off a charger; clear it on a charger or well above.
+
+    A fix older than the last one judged tells nothing new (a backlog arriving late).
+    """
+    if fix.battery_pct is None or (state.last_ts is not None and fix.ts < state.last_ts):
+        return state, []
+    detail = {"battery_pct": fix.battery_pct, "charging": fix.charging}
+    if not state.battery_low and fix.battery_pct <= settings.low_battery_pct and fix.charging is not True:
+        return replace(state, battery_low=True), [Event("low_battery", "raise", fix.ts, detail)]
+    if state.battery_low and (fix.charging is True or fix.battery_pct >= settings.low_battery_pct + BATTERY_CLEAR_PCT):
+        return replace(state, battery_low=False), [Event("low_battery", "resolve", fix.ts, detail)]
+    return state, []
 
 
 def step(state: DetectionState, fix: Fix, plan: TripPlan,

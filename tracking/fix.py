@@ -21,6 +21,9 @@ class Fix:
     battery_pct: float | None = None
     # The phone says the position came from a mock-location provider (a test app, or a spoof).
     mock: bool = False
+    # The device says it is charging (the Battery Status API; None: it does not say). Not stored:
+    # it only keeps a low battery on a charger from raising an alert.
+    charging: bool | None = None
 
 
 def iso_z(value: datetime | None) -> str | None:

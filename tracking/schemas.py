@@ -65,6 +65,9 @@ class FixIn(BaseModel):
     altitude_m: OptionalFloat = Field(default=None, ge=-1000, le=100_000)
     battery_pct: OptionalFloat = Field(default=None, ge=0, le=100)
     mock: StrictBool = False  # Android's Location.isMock(): a mock-location provider made it
+    # The Battery Status API's ``charging``: a low battery on a charger is no alert. Anything but
+    # true or false reads as "not said": an odd flag never costs the position it came with.
+    charging: bool | None = None
 
     @field_validator("lat", "lon", mode="before")
     @classmethod
@@ -73,6 +76,12 @@ class FixIn(BaseModel):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
         return value
+
+    @field_validator("charging", mode="before")
+    @classmethod
+    def _charging(cls, value: Any) -> Any:
+        """Keep a JSON true or false; anything else is not said."""
+        return value if isinstance(value, bool) else None
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -85,7 +94,7 @@ class FixIn(BaseModel):
         return Fix(
             lat=self.lat, lon=self.lon, ts=self.ts.astimezone(timezone.utc), seq=self.seq,
             accuracy_m=self.accuracy_m, speed_mps=self.speed_mps, heading_deg=self.heading_deg,
-            altitude_m=self.altitude_m, battery_pct=self.battery_pct, mock=self.mock,
+            altitude_m=self.altitude_m, battery_pct=self.battery_pct, mock=self.mock, charging=self.charging,
         )
 
 

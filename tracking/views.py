@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory
 from flask_login import current_user
 from sqlalchemy import exc as sa_exc
 
@@ -34,16 +34,32 @@ def escort_page():
     trip = trips.current_trip_for_escort(session, current_user)
     # The page's escort and a voucher for their panics: what this tablet queues is sent as theirs only.
     voucher = vouchers.issue(current_app.config["SECRET_KEY"], current_user.id)
+    cfg = current_app.extensions["escort"].config
     return render_template("escort/tablet.html", trip=present.trip_for_escort(session, trip),
                            status_labels=trips.STATUS_LABELS, pins_set=bool(current_user.safe_pin_hash),
-                           user_id=current_user.id, panic_voucher=voucher)
+                           user_id=current_user.id, panic_voucher=voucher,
+                           tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
+
+
+@bp.app_context_processor
+def _help_numbers() -> dict:
+    """Give every page the tablet's phone numbers: the help dock shows them on each escort screen."""
+    cfg = current_app.extensions["escort"].config
+    return {"dispatch_phone": cfg.dispatch_phone, "emergency_number": cfg.emergency_number}
+
+
+@bp.route("/escort/manifest.webmanifest")
+def escort_manifest():
+    """Serve the tablet's web app manifest, so the page installs to the home screen."""
+    resp = send_from_directory(current_app.static_folder, "manifest.webmanifest",
+                               mimetype="application/manifest+json")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 @bp.route("/escort-sw.js")
 def escort_service_worker():
     """Serve the tablet's service worker from the site root, so it may control /escort."""
-    from flask import send_from_directory
-
     resp = send_from_directory(current_app.static_folder, "js/escort-sw.js", mimetype="application/javascript")
     resp.headers["Cache-Control"] = "no-cache"
     return resp

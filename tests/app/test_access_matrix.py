@@ -35,6 +35,7 @@ TABLE: dict[str, set[str]] = {
     "auth.index": PUBLIC, "auth.login": PUBLIC, "auth.logout": PUBLIC, "healthz": PUBLIC, "metrics": PUBLIC,
     "auth.session_info": ALL_USERS,  # who am I: the session itself, nothing more
     "static": PUBLIC, "openapi.openapi_json": PUBLIC, "tracking.escort_service_worker": PUBLIC,
+    "tracking.escort_manifest": PUBLIC,  # the tablet's web app manifest: names and icons only
     # Device endpoints take device credentials, never a user's: tested in tests/tracking.
     "tracking.post_fixes": set(), "tracking.osmand": set(), "tracking.owntracks": set(),
     # A queued panic's credential is the panic voucher of its escort's page, never the sender's login.

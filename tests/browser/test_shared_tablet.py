@@ -14,7 +14,7 @@ from tracking.models import Device, Fix
 SOCKET_IO = re.compile(r".*/socket\.io/.*")
 EVE_POINTS = [(51.5007 + i * 0.0002, -0.1246 + i * 0.0003) for i in range(6)]
 EMIL_POINT = (51.4900, -0.1400)
-SOS = "Hold for two seconds to call dispatch"
+SOS = "SOS hold 2 s"  # its accessible name is its visible text
 QUEUED_SEQS = """() => Object.keys(localStorage).filter(k => k.startsWith('escort.queue'))
     .flatMap(k => JSON.parse(localStorage.getItem(k)) || []).map(f => f.seq)"""
 

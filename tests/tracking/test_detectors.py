@@ -69,7 +69,7 @@ def test_settings_defaults_are_documented_values():
     assert SETTINGS.to_dict() == {
         "corridor_m": 75.0, "rejoin_m": 50.0, "offroute_min_s": 10.0, "offroute_min_fixes": 2,
         "stop_after_s": 180.0, "stop_radius_m": 30.0, "max_speed_mps": 70.0, "max_accuracy_m": 50.0,
-        "geofence_margin_m": 30.0, "expected_speed_mps": 8.0, "late_margin_s": 300.0,
+        "geofence_margin_m": 30.0, "expected_speed_mps": 8.0, "late_margin_s": 300.0, "low_battery_pct": 15.0,
     }
     assert DetectionSettings.from_overrides(None) == SETTINGS
     assert DetectionSettings.from_overrides({}) == SETTINGS

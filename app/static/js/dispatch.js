@@ -63,6 +63,11 @@
   // The phone said the position came from a mock-location app: show it, never trust it quietly.
   function isMocked(fix) { return !!(fix && fix.mock === true); }
 
+  // The escort's battery as the device last told it ("" when it never did).
+  function batteryWords(fix) {
+    return fix && typeof fix.battery_pct === "number" ? "Battery " + Math.round(fix.battery_pct) + " %" : "";
+  }
+
   function styleMocked(marker, mocked) {
     marker.setStyle(mocked ? { color: "#e65100", weight: 4, dashArray: "3 3" } : { color: "#fff", weight: 3, dashArray: null });
     var el = marker.getElement && marker.getElement();
@@ -144,7 +149,8 @@
       return a.trip_id === trip.id && a.state !== "resolved";
     }).map(function (a) { return kindOf(a.kind).label; });
     return [(trip.patient_name || "Trip " + trip.id) + " — " + (trip.escort || "no escort") + " — " +
-            trip.status.replace(/_/g, " "), open.length ? "Alert: " + open.join(", ") : "", isMocked(fix) ? MOCKED : ""];
+            trip.status.replace(/_/g, " "), open.length ? "Alert: " + open.join(", ") : "", batteryWords(fix),
+            isMocked(fix) ? MOCKED : ""];
   }
 
   function labelTripMarker(trip, fix) {
@@ -254,6 +260,8 @@
     row.meta.appendChild(row.status);
     row.meta.appendChild(document.createTextNode(" · last seen "));
     row.meta.appendChild(row.seen);
+    row.battery = text("span", "battery");
+    row.meta.appendChild(row.battery);
     var actions = text("div", "actions");
     row.show = button("Show on map", "show", function () { focusTrip(id); });
     var open = text("a", "details", "Trip page");
@@ -281,6 +289,7 @@
     setText(row.status, trip.status.replace(/_/g, " "));
     setText(row.seen, ago(fix && fix.ts));
     setText(row.eta, etaWords(trip));
+    setText(row.battery, batteryWords(fix) ? " · " + batteryWords(fix).toLowerCase() : "");
     row.seen.dataset.ts = (fix && fix.ts) || "";
     row.show.setAttribute("aria-label", "Show on map: " + name);
     var alerting = openAlertsOf(Number(id));
@@ -607,6 +616,10 @@
       if (key[0] === "t") {
         var prev = state.lastFix[fix.trip_id];
         if (prev && Date.parse(prev.ts) > Date.parse(fix.ts)) return; // a late backlog fix: not the current position
+        // A fix without a battery level keeps the last one known (not every tracker sends it every time).
+        if (typeof fix.battery_pct !== "number" && prev && typeof prev.battery_pct === "number") {
+          fix = Object.assign({}, fix, { battery_pct: prev.battery_pct });
+        }
         state.lastFix[fix.trip_id] = fix;
         placeTripMarker(state.trips[fix.trip_id], fix);
         updateTripRow(fix.trip_id);

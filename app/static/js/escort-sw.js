@@ -3,8 +3,10 @@
    The page is fetched from the network first; the cached copy is only a fallback. */
 "use strict";
 
-var CACHE = "escort-tablet-v1";
-var SHELL = ["/escort", "/static/css/app.css", "/static/js/escort.js", "/static/vendor/socket.io/socket.io.min.js"];
+var CACHE = "escort-tablet-v2";
+var SHELL = ["/escort", "/static/css/app.css", "/static/css/tablet.css", "/static/js/escort.js", "/static/js/escort-map.js",
+             "/static/js/escort-alive.js", "/static/js/escort-sos.js", "/static/vendor/socket.io/socket.io.min.js", "/static/vendor/leaflet/leaflet.js",
+             "/static/vendor/leaflet/leaflet.css", "/escort/manifest.webmanifest"];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(caches.open(CACHE).then(function (cache) { return cache.addAll(SHELL); }).then(function () {
@@ -13,7 +15,11 @@ self.addEventListener("install", function (event) {
 });
 
 self.addEventListener("activate", function (event) {
-  event.waitUntil(self.clients.claim());
+  // An older version's copy goes: it would keep serving the old page's scripts.
+  event.waitUntil(caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (n) { return n.indexOf("escort-tablet-") === 0 && n !== CACHE; })
+      .map(function (n) { return caches.delete(n); }));
+  }).then(function () { return self.clients.claim(); }));
 });
 
 self.addEventListener("fetch", function (event) {

@@ -16,7 +16,6 @@
   var ACK_TIMEOUT_MS = 5000;
   var CHUNK = 200;
   var TERMINAL = { no_show: true, cancelled: true, incident: true };
-  var PANIC_HOLD_MS = 2000;
   var SUGGEST = { arrived_pickup: "arrived_pickup", arrived_dropoff: "arrived_dropoff" };
 
   var state = { trip: page.trip, sent: 0, flushing: false, confirming: null };
@@ -26,6 +25,10 @@
   function save(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
   function $(id) { return document.getElementById(id); }
   function message(text) { var el = $("escort-message"); if (el) el.textContent = text || ""; }
+  // The page's one polite live region: status changes, reminders, medication and arrival suggestions.
+  function announce(text) { var el = $("checkin-announce"); if (el) el.textContent = text; }
+  var map = window.escortMap || { trip: function () {}, position: function () {} };
+  var alive = window.escortAlive || { trip: function () {}, battery: function () { return {}; } };
 
   // seq must rise per device across reloads: milliseconds, bumped past the last one used.
   function nextSeq() {
@@ -65,6 +68,8 @@
     var trip = state.trip;
     var statusEl = $("trip-status");
     if (!trip || !statusEl) return;
+    map.trip(trip);
+    alive.trip(trip);
     statusEl.dataset.status = trip.status;
     statusEl.textContent = labels[trip.status] || trip.status;
     var etaEl = $("trip-eta"), at = trip.eta_at ? new Date(trip.eta_at) : null;
@@ -123,12 +128,22 @@
       ev.preventDefault();
       var current = $("pins-current");
       var data = { safe: $("pins-safe").value, duress: $("pins-duress").value };
-      if (current) data.current = current.value;
+      if (current && !current.disabled) data.current = current.value;
       [current, $("pins-safe"), $("pins-duress")].forEach(function (el) { if (el) el.value = ""; });
       socket.timeout(ACK_TIMEOUT_MS).emit("set_pins", data, function (err, ack) {
         $("pins-result").textContent = err ? "No answer from dispatch; try again." : (ack.ok ? "PINs saved." : ack.error);
+        if (!err && ack.ok) pinsNowSet();
       });
     });
+  }
+
+  // PINs set during a trip: ending it now asks for the PIN, and a change needs the current one (no reload).
+  function pinsNowSet() {
+    page.pins_set = true;
+    var current = $("pins-current");
+    $("pins-current-field").hidden = false;
+    current.disabled = false;
+    current.required = true;
   }
 
   function sendStatus(change) {
@@ -146,6 +161,10 @@
       $("suggestion").hidden = true;
       state.trip = ack.trip;
       renderTrip();
+      setCheckinDue(ack.trip.checkin_due_at);
+      // The pressed button is gone with the old status: focus goes to the new status, which is said aloud.
+      $("trip-status").focus();
+      announce("Status: " + (labels[ack.trip.status] || ack.trip.status) + ".");
     });
   }
 
@@ -202,14 +221,24 @@
     var fix = { seq: nextSeq(), lat: c.latitude, lon: c.longitude, ts: new Date(pos.timestamp).toISOString(),
                 accuracy_m: c.accuracy, speed_mps: c.speed === null ? null : c.speed,
                 heading_deg: c.heading === null || isNaN(c.heading) ? null : c.heading };
+    Object.assign(fix, alive.battery());  // battery_pct and charging, where the browser tells
     state.lastLat = c.latitude;
     state.lastLon = c.longitude;
     $("gps-status").textContent = "sending (±" + Math.round(c.accuracy) + " m)";
+    $("gps-help").hidden = true;
+    map.position(c.latitude, c.longitude);
     sendFix(fix);
   }
 
+  var GPS_HELP = "Location is blocked for this page, so dispatch cannot see where you are. To allow it: tap the " +
+    "lock or \u24D8 sign beside the web address, open Permissions (or Site settings), set Location to Allow, then " +
+    "reload this page. Also check that Location is on in the tablet's settings (on an iPad: Settings, Privacy, " +
+    "Location Services, your browser: While Using the App).";
+
   function onGeoError(err) {
     $("gps-status").textContent = err.code === 1 ? "GPS denied" : "waiting for GPS";
+    var help = $("gps-help");
+    if (err.code === 1 && help.hidden) { help.textContent = GPS_HELP; help.hidden = false; }
   }
 
   // ---- connection -----------------------------------------------------------------------
@@ -232,6 +261,7 @@
     var el = $("suggestion");
     el.hidden = false;
     el.textContent = "Medication due now: " + m.medication + " " + m.dose + ".";
+    announce(el.textContent);
   });
   socket.on("suggest", function (s) {
     var status = SUGGEST[s.kind];
@@ -239,6 +269,7 @@
     var el = $("suggestion");
     el.hidden = false;
     el.textContent = (labels[status] || status) + "? Tap the button to confirm.";
+    announce(el.textContent);
   });
   socket.on("disconnect", function () { conn.textContent = "offline"; conn.className = "offline"; });
   socket.on("connect_error", function (err) {
@@ -247,7 +278,13 @@
   });
   socket.on("trip", function (trip) {
     if (!state.trip) { location.reload(); return; } // a trip was assigned: show it (the queue is kept)
-    if (trip.id === state.trip.id) { state.trip = trip; renderTrip(); setCheckinDue(trip.checkin_due_at); }
+    if (trip.id !== state.trip.id) return;
+    var changed = trip.status !== state.trip.status;
+    state.trip = trip;
+    renderTrip();
+    setCheckinDue(trip.checkin_due_at);
+    // Changed by dispatch: said aloud, and focus stays where the escort left it.
+    if (changed) announce("Status: " + (labels[trip.status] || trip.status) + ".");
   });
 
   // ---- safety: silent panic and PIN check-in --------------------------------------------
@@ -256,21 +293,14 @@
   function setupPanic() {
     var button = $("panic");
     if (!button) return;
-    var timer = null;
-    function start(ev) { ev.preventDefault(); if (!timer) timer = setTimeout(fire, PANIC_HOLD_MS); }
-    function cancel() { clearTimeout(timer); timer = null; }
-    function fire() {
-      timer = null;
+    window.escortSos.hold(button, function fire() {
       var payload = { ts: new Date().toISOString(), lat: state.lastLat, lon: state.lastLon };
       if (socket.connected) {
         socket.timeout(ACK_TIMEOUT_MS).emit("panic", payload, function (err) { if (err) queuePanic(payload); });
       } else {
         queuePanic(payload);
       }
-    }
-    ["pointerdown", "touchstart"].forEach(function (e) { button.addEventListener(e, start); });
-    ["pointerup", "pointerleave", "pointercancel", "touchend"].forEach(function (e) { button.addEventListener(e, cancel); });
-    button.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+    });
   }
 
   // Kept with this escort's voucher, so it can be sent as theirs whoever logs in next.
@@ -425,6 +455,8 @@
     });
   }
 
+  // The escort's other screens (the patient sheet) queue an offline panic with this voucher.
+  try { localStorage.setItem("escort.voucher." + page.user_id, document.querySelector("meta[name=panic-voucher]").content); } catch (e) { /* full */ }
   setupPanic();
   setupCheckin();
   setupEndForm();
