@@ -151,6 +151,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # were declared before its first init_app and binds them to every app made after.
     from app import crypto
     from tracking import sockets as device_sockets  # noqa: F401
+    from dispatch import line, line_sockets  # noqa: F401  (line_sockets: the line's /device and /dispatch events)
     from tracking.ingest import ActiveTrips, Limits
 
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
@@ -158,7 +159,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
-        active_trips=ActiveTrips(),
+        active_trips=ActiveTrips(hidden=line.hidden_devices),  # off-duty escorts' positions are refused
         zones=ZoneCache(),
     )
     app.teardown_appcontext(close_request_session)
@@ -206,6 +207,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(log_views.bp)
     app.register_blueprint(log_views.api)
+    from dispatch import line_views  # messages and doses on a trip (issue #16)
+
+    app.register_blueprint(line_views.api)
 
     @app.before_request
     def _idle_logout():
