@@ -156,38 +156,59 @@ def _patient_medications(session: Session, trip: Trip) -> list[dict]:
     return list(patient.medications or []) if patient else []
 
 
+RECORDED_KINDS = ("medication_given", "medication_skipped")
+
+
 def _recorded(session: Session, trip: Trip) -> list[dict]:
-    """Return the doses recorded on the trip, oldest first: medication, outcome, reason, at."""
-    rows = session.exec(select(TripEvent).where(TripEvent.trip_id == trip.id, TripEvent.kind.in_(
-        ("medication_given", "medication_skipped"))).order_by(TripEvent.at, TripEvent.id)).all()
+    """Return the doses recorded on the trip, oldest first: medication, outcome, reason, due_at, at, by, key."""
+    rows = session.exec(select(TripEvent).where(TripEvent.trip_id == trip.id, TripEvent.kind.in_(RECORDED_KINDS))
+                        .order_by(TripEvent.at, TripEvent.id)).all()
     out = []
     for row in rows:
         detail = alerts.opened(row.detail)
         out.append({"medication": detail.get("medication"), "dose": detail.get("dose"),
                     "outcome": row.kind.removeprefix("medication_"), "reason": detail.get("reason"),
-                    "due_at": detail.get("due_at"), "at": iso_z(row.at), "by": detail.get("by")})
+                    "due_at": detail.get("due_at"), "at": iso_z(row.at), "by": detail.get("by"),
+                    "key": detail.get("key")})
     return out
 
 
 def doses(session: Session, trip: Trip, *, now: datetime, tz: str) -> dict:
     """Return the doses the tablet shows: due (or soon) and not yet recorded, and those recorded."""
     recorded = _recorded(session, trip)
-    done = {(r["medication"], r["due_at"]) for r in recorded}
+    done = {r["key"] for r in recorded if r["key"]}
+    meds = _patient_medications(session, trip)
     start = max(trip.started_at or trip.scheduled_pickup_at, now - DOSES_BEHIND)
     due = [{"medication": d.name, "dose": d.dose, "due_at": iso_z(d.at)}
-           for d in doses_between(_patient_medications(session, trip), min(start, now), now + DOSES_AHEAD, tz)]
-    return {"due": [d for d in due if (d["medication"], d["due_at"]) not in done], "recorded": recorded}
+           for d in doses_between(meds, min(start, now), now + DOSES_AHEAD, tz) if d.key() not in done]
+    return {"due": due, "recorded": [{k: v for k, v in r.items() if k != "key"} for r in recorded]}
+
+
+def _which_dose(session: Session, trip: Trip, meds: list[dict], medication: str, due_at, *, now: datetime, tz: str):
+    """Return the scheduled dose a record is for: the one due at ``due_at``, else the oldest not yet recorded."""
+    done = {r["key"] for r in _recorded(session, trip) if r["key"]}
+    start = max(trip.started_at or trip.scheduled_pickup_at, now - DOSES_BEHIND)
+    mine = [d for d in doses_between(meds, min(start, now), now + DOSES_AHEAD, tz) if d.name == medication]
+    if due_at is not None:
+        named = [d for d in mine if iso_z(d.at) == due_at or d.at.isoformat() == due_at]
+        if not named:
+            raise LineError(f"due_at: no dose of {medication} is due at {due_at}")
+        return named[0]
+    return next((d for d in mine if d.key() not in done), None)
 
 
 def record_dose(session: Session, trip: Trip, user: User, *, medication, outcome, reason, due_at: str | None,
-                now: datetime):
+                now: datetime, tz: str = "UTC"):
     """Record a dose as given or skipped (with a reason) in the timeline; close ``medication_due`` for it.
 
-    Returns (the timeline event, the cleared alert or None); the caller commits.
+    Returns (the timeline event, the cleared alert or None); the caller commits. The record
+    names the scheduled dose (``key``, as the reminders do), so the sweep neither reminds of it
+    nor alerts on it again.
     """
     if not may_write(user, trip):
         raise LineError("only the trip's escort and dispatchers record its doses", 403)
-    names = [m.get("name") for m in _patient_medications(session, trip)]
+    meds = _patient_medications(session, trip)
+    names = [m.get("name") for m in meds]
     if not isinstance(medication, str) or medication not in names:
         listed_names = ", ".join(n for n in names if n) or "none"
         raise LineError(f"medication: not one of this patient's medications ({listed_names})")
@@ -198,8 +219,10 @@ def record_dose(session: Session, trip: Trip, user: User, *, medication, outcome
         raise LineError("reason: say why the dose was skipped")
     if reason and len(reason) > MAX_REASON_CHARS:
         raise LineError(f"reason: at most {MAX_REASON_CHARS} characters")
-    dose = next((m.get("dose") for m in _patient_medications(session, trip) if m.get("name") == medication), None)
-    detail = {"medication": medication, "dose": dose, "reason": reason or None, "due_at": due_at, "by": user.username}
+    dose = _which_dose(session, trip, meds, medication, due_at, now=now, tz=tz)
+    amount = next((m.get("dose") for m in meds if m.get("name") == medication), None)
+    detail = {"medication": medication, "dose": amount, "reason": reason or None,
+              "due_at": iso_z(dose.at) if dose else None, "key": dose.key() if dose else None, "by": user.username}
     event = TripEvent(trip_id=trip.id, at=now, kind=f"medication_{outcome}", user_id=user.id,
                       detail=alerts.sealed(detail))
     session.add(event)
@@ -302,14 +325,14 @@ def read(session: Session, trip: Trip, user: User, up_to, *, now: datetime) -> l
 
 
 def record_dose_and_tell(session: Session, trip: Trip, user: User, *, medication, outcome, reason,
-                         due_at: str | None, now: datetime) -> dict:
+                         due_at: str | None, now: datetime, tz: str = "UTC") -> dict:
     """Record a dose, commit, and tell dispatchers of the ``medication_due`` it closed."""
     event, cleared = record_dose(session, trip, user, medication=medication, outcome=outcome, reason=reason,
-                                 due_at=due_at, now=now)
+                                 due_at=due_at, now=now, tz=tz)
     session.commit()
     if cleared is not None:
         realtime.emit_alert(alerts.public(cleared))
     detail = alerts.opened(event.detail)
     return {"trip_id": trip.id, "medication": detail["medication"], "dose": detail.get("dose"),
-            "outcome": outcome, "reason": detail.get("reason"), "due_at": due_at, "at": iso_z(event.at),
+            "outcome": outcome, "reason": detail.get("reason"), "due_at": detail.get("due_at"), "at": iso_z(event.at),
             "closed_alert_id": cleared.id if cleared is not None else None}

@@ -77,6 +77,7 @@ def record_dose(trip_id: int):
     try:
         return jsonify(line.record_dose_and_tell(
             request_session(), trip, g.user, medication=body.medication, outcome=body.outcome,
-            reason=body.reason, due_at=body.due_at, now=utcnow())), 201
+            reason=body.reason, due_at=body.due_at, now=utcnow(),
+            tz=current_app.extensions["escort"].config.timezone)), 201
     except line.LineError as exc:
         raise ApiError(str(exc), exc.status) from None

@@ -32,6 +32,8 @@ LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency conta
 # Open alerts that stop the drive counting as evidence of life.
 PAUSING_KINDS = ("deviation", "stop")
 MEDICATION_LOOKBACK = timedelta(days=1)
+# A dose's reminder, and its record as given or skipped (after which it is neither reminded nor alerted on).
+MEDICATION_EVENTS = ("medication_reminder", "medication_given", "medication_skipped")
 SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
 
@@ -92,6 +94,7 @@ class _Facts:
     paused_at: dict[int, datetime] = field(default_factory=dict)  # when a deviation or stop alert opened
     patients: dict[int, object] = field(default_factory=dict)
     reminded: dict[int, set[str]] = field(default_factory=dict)
+    recorded: dict[int, set[str]] = field(default_factory=dict)  # doses the escort recorded as given or skipped
 
     @classmethod
     def load(cls, session: Session, trips: list[Trip], *, with_medication: bool = True) -> "_Facts":
@@ -122,9 +125,10 @@ class _Facts:
         if not with_medication:
             return facts
         for chunk in _chunks(on_board):
-            for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
-                    TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
-                facts.reminded.setdefault(trip_id, set()).add(alerts.opened(detail).get("key"))
+            for trip_id, kind, detail in session.exec(select(TripEvent.trip_id, TripEvent.kind, TripEvent.detail).where(
+                    TripEvent.trip_id.in_(chunk), TripEvent.kind.in_(MEDICATION_EVENTS))):
+                into = facts.reminded if kind == "medication_reminder" else facts.recorded
+                into.setdefault(trip_id, set()).add(alerts.opened(detail).get("key"))
         patient_ids = sorted({t.patient_id for t in trips if t.id in wanted})
         for chunk in _chunks(patient_ids):
             facts.patients.update((p.id, p) for p in session.exec(select(Patient).where(Patient.id.in_(chunk))))
@@ -219,10 +223,13 @@ def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: Sw
         return
     grace = timedelta(seconds=timer(trip, "medication_grace_s"))
     reminded = facts.reminded.get(trip.id, set())
+    recorded = facts.recorded.get(trip.id, set())
     # A trip left on board for days looks back one day at most: its doses before that were
     # reminded and alerted on in their time, and the window (so the work) stays bounded.
     since = max(trip.started_at, now - MEDICATION_LOOKBACK)
     for dose in doses_between(patient.medications, since, now + timedelta(seconds=1), tz):
+        if dose.key() in recorded:
+            continue
         detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
         if dose.key() not in reminded and trip.escort_user_id is not None:
             session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder",
