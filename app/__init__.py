@@ -156,6 +156,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
+    app.jinja_env.globals["quick_replies"] = line.QUICK_REPLIES  # the tablet's one-tap messages
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),

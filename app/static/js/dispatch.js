@@ -613,6 +613,7 @@
 
   var conn = document.getElementById("conn-status");
   var socket = io("/dispatch", { transports: ["websocket", "polling"] });
+  state.socket = socket;  // the messages panel (messages.js) listens on this connection
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function (reason) {
     conn.textContent = "reconnecting…"; conn.className = "offline";
