@@ -252,6 +252,17 @@ def set_duty(session: Session, user: User, on, *, via: str) -> bool:
     return sharing(session, user)
 
 
+def duty_public(session: Session, user: User, shared: bool) -> dict:
+    """Return a duty change as dispatchers hear it: the escort, their devices, and whether they are shown."""
+    devices = session.exec(select(Device.id).where(Device.escort_user_id == user.id)).all()
+    return {"escort": user.username, "on": user.on_duty, "sharing": shared, "device_ids": sorted(devices)}
+
+
+def emit_duty(payload: dict) -> None:
+    """Tell dispatchers of a duty change (off duty with no trip, the escort's marker leaves the map)."""
+    realtime.socketio.emit("duty", payload, namespace=realtime.DISPATCH_NS, to=realtime.DISPATCHERS_ROOM)
+
+
 def sharing(session: Session, user: User) -> bool:
     """Say whether the escort's position is shared: on duty, or with a trip assigned or under way."""
     if user.on_duty:

@@ -93,7 +93,9 @@ def on_duty(data: Any = None):
         except line.LineError as exc:
             return {"ok": False, "error": str(exc)}
         session.commit()
+        payload = line.duty_public(session, user, shared)
     current_app.extensions["escort"].active_trips.forget()
+    line.emit_duty(payload)
     return {"ok": True, "on": on, "sharing": shared}
 
 

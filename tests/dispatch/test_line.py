@@ -220,7 +220,12 @@ def test_off_duty_with_no_trip_positions_are_refused_and_on_duty_stored(app, wor
             assert [d["device_id"] for d in snap["devices"]] == [world.device.id]
             desk.close()
 
+            watching = Client(server.url, "/dispatch", {"token": world.api_tokens["dan"]})
+            watching.got("snapshot")
             assert tablet.call("duty", {"on": False}) == {"ok": True, "on": False, "sharing": False}
+            told = watching.got("duty")
+            assert told == {"escort": "eve", "on": False, "sharing": False, "device_ids": [world.device.id]}
+            watching.close()
             assert tablet.call("fix", fix_payload(5))["ok"] is False
             desk = Client(server.url, "/dispatch", {"token": world.api_tokens["dan"]})
             assert desk.got("snapshot")["devices"] == [], "an escort off duty is on no dispatcher's map"

@@ -628,5 +628,13 @@
   socket.on("positions", applyPositions);
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
+  // An escort went off duty with no trip: their position is no longer shared, so it leaves the map.
+  socket.on("duty", function (d) {
+    if (d.sharing) return;
+    (d.device_ids || []).forEach(function (id) {
+      if (state.deviceMarkers[id]) { map.removeLayer(state.deviceMarkers[id]); delete state.deviceMarkers[id]; }
+      delete state.devices[id];
+    });
+  });
   setInterval(tick, 1000);
 })();
