@@ -47,7 +47,7 @@ class Escort:
 
         cfg = self.config
         return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
-                        supervisor_email=cfg.supervisor_email)
+                        supervisor_email=cfg.supervisor_email, dispatch_phone=cfg.dispatch_phone)
 
     def tell_supervisors(self, storm: dict) -> None:
         """Tell the supervisor (webhook, e-mail) that many accounts locked at once, when configured."""

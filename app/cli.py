@@ -159,14 +159,15 @@ def users_set_pins(name: str) -> None:
 @click.option("--emergency-name", default=None, help="an escort's emergency contact: name")
 @click.option("--emergency-email", default=None, help="…e-mail (the last step of an escalation)")
 @click.option("--emergency-phone", default=None, help="…phone")
+@click.option("--phone", default=None, help="an escort's own phone (escalations tell responders to call it)")
 def users_set_contact(name: str, email: str | None, emergency_name: str | None, emergency_email: str | None,
-                      emergency_phone: str | None) -> None:
+                      emergency_phone: str | None, phone: str | None) -> None:
     """Set a user's e-mail and, for an escort, their emergency contact."""
     from app import accounts
     from app.auth import AuthError, find_user
 
     changes = {"email": email, "emergency_contact_name": emergency_name,
-               "emergency_contact_email": emergency_email, "emergency_contact_phone": emergency_phone}
+               "emergency_contact_email": emergency_email, "emergency_contact_phone": emergency_phone, "phone": phone}
     with _session() as session:
         try:
             accounts.set_contact(session, find_user(session, name), changes, by=None, via="cli")

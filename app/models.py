@@ -28,6 +28,8 @@ class User(SQLModel, table=True):
     emergency_contact_name: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_email: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_phone: str | None = Field(default=None, sa_type=Sealed)
+    # The escort's own phone, for those an escalation reaches (sealed at rest like the contact).
+    phone: str | None = Field(default=None, sa_type=Sealed)
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

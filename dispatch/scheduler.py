@@ -20,12 +20,12 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, func, or_, select
 
 from app.models import User
-from dispatch import alerts, notify, safety
+from dispatch import alerts, escalation, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
 from tracking.fix import iso_z
-from tracking.models import TripTrackState
+from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
@@ -270,9 +270,27 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         result.alerts.append(alert)
 
 
+def _where(session: Session, alert: Alert, trip: Trip | None, channels: notify.Channels) -> escalation.Where | None:
+    """Return where the alert is: its own position, else the device's last one; in words when a geocoder answers."""
+    detail = alerts.opened(alert.detail)
+    lat, lon, at = detail.get("lat"), detail.get("lon"), alert.raised_at
+    if not (isinstance(lat, (int, float)) and isinstance(lon, (int, float))):
+        device = session.get(Device, alert.device_id or (trip.device_id if trip else None) or 0)
+        if device is None or device.last_lat is None:
+            return None
+        lat, lon, at = device.last_lat, device.last_lon, device.last_fix_at
+    words = None
+    if channels.describe_place is not None:
+        try:
+            words = channels.describe_place(lat, lon)
+        except Exception:  # noqa: BLE001  (a geocoder fault never holds an escalation back: coordinates still go)
+            log.warning("no words for the place of alert %s", alert.id, exc_info=True)
+    return escalation.Where(lat=lat, lon=lon, at=at, words=words)
+
+
 def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
                channels: notify.Channels) -> list[notify.Attempt]:
-    """Notify the people of one escalation level."""
+    """Notify the people of one escalation level with what they need to act: kind, when, where, phone, what to do."""
     escort = session.get(User, trip.escort_user_id) if trip and trip.escort_user_id else None
     if level == 1:
         emails = [u.email for u in session.exec(select(User).where(User.role == "dispatcher", User.is_active)).all()
@@ -281,11 +299,10 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [channels.supervisor_email] if channels.supervisor_email else []
     else:
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
-    payload = {"alert_id": alert.id, "kind": alert.kind, "trip_id": alert.trip_id, "level": level,
-               "to": LEVELS[level], "raised_at": alert.raised_at.isoformat(),
-               "escort": escort.username if escort else None}
+    payload = escalation.payload(
+        alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=LEVELS[level],
+        raised_at=alert.raised_at, escort=escort.username if escort else None,
+        escort_phone=escort.phone if escort else None, dispatch_phone=channels.dispatch_phone,
+        where=_where(session, alert, trip, channels))
     subject = f"[Escort Dispatch] unanswered {alert.kind.replace('_', ' ')} alert on trip {alert.trip_id}"
-    body = (f"Alert {alert.id} ({alert.kind}) on trip {alert.trip_id} was raised at {alert.raised_at:%H:%M:%S} UTC "
-            f"and nobody has acknowledged it. Escalation step {level}: {LEVELS[level]}.\n"
-            f"Escort: {payload['escort'] or 'unknown'}. Open the live map to act on it.")
-    return notify.notify(channels, payload, emails, subject, body)
+    return notify.notify(channels, payload, emails, subject, escalation.email_body(payload))

@@ -1,4 +1,7 @@
-"""trip_message (a line between the escort and dispatch), user.on_duty and user.code_phrase_hash
+"""trip_message (a line between the escort and dispatch), user.on_duty, user.code_phrase_hash and user.phone
+
+user.phone is the escort's own phone for the people an escalation reaches, sealed at rest
+(app/crypto.py) like the emergency contact: a new column, so there is nothing to seal yet.
 
 Revision ID: 0023
 Revises: 0016
@@ -33,10 +36,12 @@ def upgrade() -> None:
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('code_phrase_hash', sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column('on_duty', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('phone', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('phone')
         batch_op.drop_column('on_duty')
         batch_op.drop_column('code_phrase_hash')
     op.drop_index('ix_trip_message_trip_id_id', table_name='trip_message')
