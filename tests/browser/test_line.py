@@ -3,7 +3,12 @@ read once the other side displayed it; a dose is recorded; off duty, the tablet 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
+
+from app.db import utcnow
+from dispatch.models import TripEvent
 
 from tests.browser.conftest import login_page
 from tests.factories import PASSWORD
@@ -48,11 +53,6 @@ def test_a_message_goes_from_the_tablet_to_the_trip_page_and_back_and_shows_as_r
 
 
 def test_a_dose_due_is_recorded_as_skipped_with_a_reason_from_the_tablet(browser, live, world, session):
-    from datetime import timedelta
-
-    from app.db import utcnow
-    from dispatch.models import TripEvent
-
     due = utcnow() + timedelta(minutes=30)
     world.patient.medications = [{"name": "Insulin", "dose": "8 units", "times": [due.strftime("%H:%M")]}]
     session.add(world.patient)

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from app import create_app
 from app.auth import hash_secret
 from app.db import upgrade, utcnow
+from dispatch import codeword
 from dispatch.models import Alert
 from tests.conftest import _emptied_at_head, make_config
 from tests.factories import World, fix_payload, login
@@ -241,8 +242,6 @@ CODE_PHRASES = {"held": "Blue Heron", "not held": "Red kite"}
 
 def _run_message(tmp_path, phrase: str) -> dict:
     """Send MESSAGE from the tablet with ``phrase`` as the code phrase, get dispatch's reply and read it; record the escort's side."""
-    from dispatch import codeword
-
     app = create_app(make_config(tmp_path))
     engine = app.extensions["escort"].engine
     if not _emptied_at_head(engine):

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from app.auth import hash_secret
 from app.realtime import socketio
-from dispatch import escalation, scheduler
+from dispatch import escalation, scheduler, service
 from dispatch.models import Alert
 from dispatch.notify import Channels
 from tests.dispatch.test_safety import smtp_server, webhook_server  # noqa: F401  (fixtures)
+from tests.live import wait_until
 
 PANIC_AT = {"lat": 51.50101, "lon": -0.14189}
 
@@ -64,9 +66,6 @@ def test_each_step_says_kind_when_where_phone_and_what_to_do(app, world, session
 def test_a_duress_step_says_not_to_call_the_escort_and_a_geocoder_fault_still_sends_coordinates(
         app, world, session, webhook_server):  # noqa: F811
     hook_url, hooks = webhook_server
-    from app.auth import hash_secret
-    from dispatch import service
-
     eve = world.users["escort"]
     eve.safe_pin_hash, eve.duress_pin_hash = hash_secret("1234"), hash_secret("9876")
     session.add(eve)
@@ -76,8 +75,6 @@ def test_a_duress_step_says_not_to_call_the_escort_and_a_geocoder_fault_still_se
                                                "ts": (world.trip.started_at + timedelta(seconds=1)).isoformat()}],
                        headers={"Authorization": f"Bearer {world.device_token}"}).json["accepted"] == [1]
     assert service.checkin(session, eve.id, "9876", now=world.trip.started_at + timedelta(seconds=2)) == {"ok": True}
-    from tests.live import wait_until
-
     assert wait_until(lambda: session.expire_all() or session.exec(select(Alert).where(Alert.kind == "duress")).first())
     alert = session.exec(select(Alert).where(Alert.kind == "duress")).one()
     scheduler.sweep(session, now=alert.raised_at + timedelta(seconds=130),

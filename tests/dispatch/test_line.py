@@ -10,11 +10,12 @@ import socketio as sio
 from sqlmodel import select
 
 from app.db import utcnow
-from dispatch import scheduler
+from dispatch import alerts, scheduler
 from dispatch.models import Alert, TripEvent, TripMessage
 from dispatch.notify import Channels
 from tests.factories import fix_payload
 from tests.live import ThreadedServer, wait_until
+from tracking.models import Fix
 
 
 class Client:
@@ -192,8 +193,6 @@ def test_a_dose_given_closes_medication_due_and_a_skipped_one_needs_a_reason(cli
 
 def alerts_medication(alert) -> str:
     """Return the medication an alert names (sealed at rest)."""
-    from dispatch import alerts
-
     return alerts.opened(alert.detail)["medication"]
 
 
@@ -236,8 +235,6 @@ def test_off_duty_with_no_trip_positions_are_refused_and_on_duty_stored(app, wor
     # Over HTTP too; what was acknowledged as stored is stored, the rest is not.
     resp = client.post("/api/v1/fixes", json=[fix_payload(6)], headers={"Authorization": f"Bearer {world.device_token}"})
     assert resp.json["accepted"] == [] and "off duty" in resp.json["rejected"][0]["error"]
-    from tracking.models import Fix
-
     session.expire_all()
     assert [f.seq for f in session.exec(select(Fix).order_by(Fix.seq)).all()] == [4]
 
