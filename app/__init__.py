@@ -52,7 +52,7 @@ class Escort:
 
         cfg = self.config
         return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
-                        supervisor_email=cfg.supervisor_email)
+                        supervisor_email=cfg.supervisor_email, dispatch_phone=cfg.dispatch_phone)
 
     def tell_supervisors(self, storm: dict) -> None:
         """Tell the supervisor (webhook, e-mail) that many accounts locked at once, when configured."""
@@ -169,14 +169,16 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # were declared before its first init_app and binds them to every app made after.
     from app import crypto
     from tracking import sockets as device_sockets  # noqa: F401
+    from dispatch import line, line_sockets  # noqa: F401  (line_sockets: the line's /device and /dispatch events)
     from tracking.ingest import ActiveTrips, Limits
 
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
+    app.jinja_env.globals["quick_replies"] = line.QUICK_REPLIES  # the tablet's one-tap messages
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
-        active_trips=ActiveTrips(),
+        active_trips=ActiveTrips(hidden=line.hidden_devices),  # off-duty escorts' positions are refused
         zones=ZoneCache(),
         router=_router(cfg),
         geocoder=build_geocoder(cfg),
@@ -226,6 +228,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(log_views.bp)
     app.register_blueprint(log_views.api)
+    from dispatch import line_views  # messages and doses on a trip (issue #16)
+
+    app.register_blueprint(line_views.api)
 
     @app.before_request
     def _idle_logout():

@@ -17,7 +17,7 @@ MAX_TOKEN_DAYS = 3650
 # What ``set_contact`` may change, with the words its messages use.
 CONTACT_FIELDS = {"email": "e-mail", "emergency_contact_name": "emergency contact name",
                   "emergency_contact_email": "emergency contact e-mail",
-                  "emergency_contact_phone": "emergency contact phone"}
+                  "emergency_contact_phone": "emergency contact phone", "phone": "escort's own phone"}
 
 
 def _user_credentials(session: Session, user: User) -> list[Credential]:

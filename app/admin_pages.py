@@ -25,7 +25,8 @@ CREATE_FIELDS = (("password", "password"), ("role", "role"), ("user", "username"
 PIN_FIELDS = (("duress", "duress_pin"), ("safe", "safe_pin"))
 CONTACT_FIELDS = (("emergency contact name", "emergency_contact_name"),
                   ("emergency contact e-mail", "emergency_contact_email"),
-                  ("emergency contact phone", "emergency_contact_phone"), ("emergency", "emergency_contact_name"),
+                  ("emergency contact phone", "emergency_contact_phone"), ("own phone", "phone"),
+                  ("emergency", "emergency_contact_name"),
                   ("e-mail", "email"))
 DEVICE_FIELDS = (("label", "label"), ("escort", "escort"), ("user", "escort"))
 

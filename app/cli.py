@@ -124,15 +124,20 @@ def users_create(name: str, role: str, password_stdin: bool) -> None:
 @users.command("set-pins")
 @click.argument("name")
 def users_set_pins(name: str) -> None:
-    """Read the escort's safe PIN, then the duress PIN, one per line on stdin."""
+    """Read the escort's safe PIN, then the duress PIN, then optionally a code phrase, one per line on stdin."""
     from app.auth import AuthError, find_user
+    from dispatch.codeword import CodePhraseError, check_new
+    from dispatch.line import QUICK_REPLIES, set_code_phrase
     from dispatch.safety import SafetyError, check_new_pins, set_escort_pins
 
     safe = sys.stdin.readline().strip()
     duress = sys.stdin.readline().strip()
+    phrase = sys.stdin.readline().strip() or None
     try:
         check_new_pins(safe, duress)
-    except SafetyError as exc:
+        if phrase is not None:
+            check_new(phrase, QUICK_REPLIES)
+    except (SafetyError, CodePhraseError) as exc:
         raise CliError(str(exc)) from None
     with _session() as session:
         try:
@@ -141,9 +146,11 @@ def users_set_pins(name: str) -> None:
             raise CliError(str(exc)) from None
         try:
             set_escort_pins(session, user, safe, duress, by=None, via="cli")
-        except SafetyError as exc:
+            if phrase is not None:
+                set_code_phrase(session, user, phrase, by=None, via="cli")
+        except (SafetyError, CodePhraseError) as exc:
             raise CliError(str(exc)) from None
-    click.echo(f"PINs set for {name}")
+    click.echo(f"PINs {'and code phrase ' if phrase else ''}set for {name}")
 
 
 @users.command("set-contact")
@@ -152,14 +159,15 @@ def users_set_pins(name: str) -> None:
 @click.option("--emergency-name", default=None, help="an escort's emergency contact: name")
 @click.option("--emergency-email", default=None, help="…e-mail (the last step of an escalation)")
 @click.option("--emergency-phone", default=None, help="…phone")
+@click.option("--phone", default=None, help="an escort's own phone (escalations tell responders to call it)")
 def users_set_contact(name: str, email: str | None, emergency_name: str | None, emergency_email: str | None,
-                      emergency_phone: str | None) -> None:
+                      emergency_phone: str | None, phone: str | None) -> None:
     """Set a user's e-mail and, for an escort, their emergency contact."""
     from app import accounts
     from app.auth import AuthError, find_user
 
     changes = {"email": email, "emergency_contact_name": emergency_name,
-               "emergency_contact_email": emergency_email, "emergency_contact_phone": emergency_phone}
+               "emergency_contact_email": emergency_email, "emergency_contact_phone": emergency_phone, "phone": phone}
     with _session() as session:
         try:
             accounts.set_contact(session, find_user(session, name), changes, by=None, via="cli")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, false
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -28,6 +28,8 @@ class User(SQLModel, table=True):
     emergency_contact_name: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_email: str | None = Field(default=None, sa_type=Sealed)
     emergency_contact_phone: str | None = Field(default=None, sa_type=Sealed)
+    # The escort's own phone, for those an escalation reaches (sealed at rest like the contact).
+    phone: str | None = Field(default=None, sa_type=Sealed)
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -35,6 +37,11 @@ class User(SQLModel, table=True):
     # (``dispatch.safety``): on the row, so every process counts the same attempts.
     pin_failures: int = 0
     pin_locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The escort's code phrase, hashed like the PINs as "<letters and digits in it>:<scrypt hash>":
+    # a message that contains it silently raises duress (``dispatch.codeword``).
+    code_phrase_hash: str | None = Field(default=None, max_length=300)
+    # Switched on by the escort on their tablet: the position is shared with no trip assigned too.
+    on_duty: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(sa_type=UTCDateTime)
 
     # Flask-Login's protocol, kept here so the model is the user object.

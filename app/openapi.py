@@ -27,6 +27,7 @@ from dispatch.schemas import (
     TripCreate,
     ZoneCreate,
 )
+from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
 from dispatch.trips import STATUSES
 from patients.schemas import PatientCreate, SheetFields
 from tracking.protocols import MAX_POSITIONS
@@ -264,6 +265,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=({"name": "lat", "in": "query", "required": True, "schema": {"type": "number", "minimum": -90, "maximum": 90}},
                {"name": "lon", "in": "query", "required": True,
                 "schema": {"type": "number", "minimum": -180, "maximum": 180}})),
+    ("line_api.list_messages", "get"): Operation("line", {200: _ARRAY, 401: "", 403: "", 404: ""}),
+    ("line_api.post_message", "post"): Operation("line", {201: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""},
+                                                 model=MessageIn),
+    ("line_api.read_messages", "post"): Operation("line", {200: _ARRAY, 400: "", 401: "", 403: "", 404: ""},
+                                                  model=MessagesRead),
+    ("line_api.list_doses", "get"): Operation("line", {200: _OBJECT, 401: "", 403: "", 404: ""}),
+    ("line_api.record_dose", "post"): Operation("line", {201: _OBJECT, 400: "", 401: "", 403: "", 404: ""},
+                                                model=DoseIn),
     ("openapi.openapi_json", "get"): Operation("service", {200: {"type": "object"}}, security=PUBLIC),
     ("healthz", "get"): Operation("service", {200: "Health", 503: "Health"}, security=PUBLIC),
     ("metrics", "get"): Operation("service", {200: "text/plain", 401: "", 403: ""}, security=PUBLIC),

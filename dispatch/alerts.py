@@ -66,7 +66,7 @@ def event_known(kind: str, detail: dict | None, hidden: frozenset[str], hidden_i
 
 # Keys of an alert's or trip event's detail that name a medication or reach a person (a
 # notification's targets are e-mail addresses): sealed at rest, opened for those who may read them.
-SEALED_DETAIL = ("medication", "dose", "key", "attempts")
+SEALED_DETAIL = ("medication", "dose", "key", "attempts", "reason")
 
 
 def sealed(detail: dict) -> dict:

@@ -72,6 +72,22 @@ class TripEvent(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_type=JSON)
 
 
+class TripMessage(SQLModel, table=True):
+    """A message on a trip between its escort and dispatch; ``read_at`` is when the other side displayed it."""
+
+    __tablename__ = "trip_message"
+    __table_args__ = (Index("ix_trip_message_trip_id_id", "trip_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: int = Field(foreign_key="trip.id")
+    # "escort" or "dispatch": the side that wrote it.
+    side: str = Field(max_length=10)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    text: str = Field(max_length=500)
+    at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Alert(SQLModel, table=True):
     """An alert on a trip; ``open_key`` is unique while open, so one per trip and kind."""
 

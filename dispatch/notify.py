@@ -7,6 +7,7 @@ import logging
 import smtplib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import urlparse
@@ -23,6 +24,9 @@ class Channels:
     smtp_url: str | None = None          # smtp://host:port
     mail_from: str = "escort-dispatch@localhost"
     supervisor_email: str | None = None
+    dispatch_phone: str | None = None  # ESCORT_DISPATCH_PHONE: whom a responder calls
+    # (lat, lon) -> the place in words, or None; raises on a geocoder fault (the notice goes without words).
+    describe_place: Callable[[float, float], str | None] | None = None
 
 
 @dataclass(frozen=True)

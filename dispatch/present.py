@@ -9,8 +9,7 @@ from sqlmodel import Session, select
 from app.db import utcnow
 from app.models import User
 from dispatch import alerts as alerts_mod
-from dispatch import arrival
-from dispatch import scheduler
+from dispatch import arrival, line, scheduler
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
@@ -98,11 +97,10 @@ def snapshot(session: Session, *, now: datetime) -> dict:
     busy_devices = {t.device_id for t in live if t.device_id} | {
         t["last_fix"]["device_id"] for t in trips if t["last_fix"]
     }
-    devices = [
-        {"device_id": d.id, "label": d.label, "last_fix": _device_fix(d)}
-        for d in session.exec(select(Device).where(Device.last_fix_at.is_not(None))).all()
-        if d.id not in busy_devices
-    ]
+    idle = [d for d in session.exec(select(Device).where(Device.last_fix_at.is_not(None))).all()
+            if d.id not in busy_devices]
+    off_duty = line.hidden_devices(session, [d.id for d in idle])  # an escort off duty is on no map
+    devices = [{"device_id": d.id, "label": d.label, "last_fix": _device_fix(d)} for d in idle if d.id not in off_duty]
     names = {u.id: u.username for u in session.exec(select(User)).all()}
     from dispatch import zones
 

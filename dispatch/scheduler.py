@@ -20,20 +20,21 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, func, or_, select
 
 from app.models import User
-from dispatch import alerts, notify, safety
-from dispatch.alert_places import position
+from dispatch import alerts, escalation, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
 from places.cache import as_coordinates
 from tracking.fix import iso_z
-from tracking.models import TripTrackState
+from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
 # Open alerts that stop the drive counting as evidence of life.
 PAUSING_KINDS = ("deviation", "stop")
 MEDICATION_LOOKBACK = timedelta(days=1)
+# A dose's reminder, and its record as given or skipped (after which it is neither reminded nor alerted on).
+MEDICATION_EVENTS = ("medication_reminder", "medication_given", "medication_skipped")
 SWEEP_LOCK_KEY = 0x45534344  # the advisory lock id of the sweep ("ESCD"), one per database
 
 
@@ -94,6 +95,7 @@ class _Facts:
     paused_at: dict[int, datetime] = field(default_factory=dict)  # when a deviation or stop alert opened
     patients: dict[int, object] = field(default_factory=dict)
     reminded: dict[int, set[str]] = field(default_factory=dict)
+    recorded: dict[int, set[str]] = field(default_factory=dict)  # doses the escort recorded as given or skipped
 
     @classmethod
     def load(cls, session: Session, trips: list[Trip], *, with_medication: bool = True) -> "_Facts":
@@ -124,9 +126,10 @@ class _Facts:
         if not with_medication:
             return facts
         for chunk in _chunks(on_board):
-            for trip_id, detail in session.exec(select(TripEvent.trip_id, TripEvent.detail).where(
-                    TripEvent.trip_id.in_(chunk), TripEvent.kind == "medication_reminder")):
-                facts.reminded.setdefault(trip_id, set()).add(alerts.opened(detail).get("key"))
+            for trip_id, kind, detail in session.exec(select(TripEvent.trip_id, TripEvent.kind, TripEvent.detail).where(
+                    TripEvent.trip_id.in_(chunk), TripEvent.kind.in_(MEDICATION_EVENTS))):
+                into = facts.reminded if kind == "medication_reminder" else facts.recorded
+                into.setdefault(trip_id, set()).add(alerts.opened(detail).get("key"))
         patient_ids = sorted({t.patient_id for t in trips if t.id in wanted})
         for chunk in _chunks(patient_ids):
             facts.patients.update((p.id, p) for p in session.exec(select(Patient).where(Patient.id.in_(chunk))))
@@ -221,10 +224,13 @@ def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: Sw
         return
     grace = timedelta(seconds=timer(trip, "medication_grace_s"))
     reminded = facts.reminded.get(trip.id, set())
+    recorded = facts.recorded.get(trip.id, set())
     # A trip left on board for days looks back one day at most: its doses before that were
     # reminded and alerted on in their time, and the window (so the work) stays bounded.
     since = max(trip.started_at, now - MEDICATION_LOOKBACK)
     for dose in doses_between(patient.medications, since, now + timedelta(seconds=1), tz):
+        if dose.key() in recorded:
+            continue
         detail = {"medication": dose.name, "dose": dose.dose, "due_at": dose.at.isoformat()}
         if dose.key() not in reminded and trip.escort_user_id is not None:
             session.add(TripEvent(trip_id=trip.id, at=now, kind="medication_reminder",
@@ -265,9 +271,29 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         result.alerts.append(alert)
 
 
+def _where(session: Session, alert: Alert, trip: Trip | None, channels: notify.Channels) -> escalation.Where | None:
+    """Return where the alert is: its own position, else the device's last one; in words when a geocoder answers."""
+    detail = alerts.opened(alert.detail)
+    lat, lon, at = detail.get("lat"), detail.get("lon"), alert.raised_at
+    if not (isinstance(lat, (int, float)) and isinstance(lon, (int, float))):
+        device = session.get(Device, alert.device_id or (trip.device_id if trip else None) or 0)
+        if device is None or device.last_lat is None:
+            return None
+        lat, lon, at = device.last_lat, device.last_lon, device.last_fix_at
+    # The sweep fills the alert's place off the ingest path (dispatch/alert_places.py); an
+    # escalation comes minutes later, so the words are usually there already.
+    words = alert.place
+    if words is None and channels.describe_place is not None:
+        try:
+            words = channels.describe_place(lat, lon)
+        except Exception:  # noqa: BLE001  (a geocoder fault never holds an escalation back: coordinates still go)
+            log.warning("no words for the place of alert %s", alert.id, exc_info=True)
+    return escalation.Where(lat=lat, lon=lon, at=at, words=words)
+
+
 def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
                channels: notify.Channels) -> list[notify.Attempt]:
-    """Notify the people of one escalation level."""
+    """Notify the people of one escalation level with what they need to act: kind, when, where, phone, what to do."""
     escort = session.get(User, trip.escort_user_id) if trip and trip.escort_user_id else None
     if level == 1:
         emails = [u.email for u in session.exec(select(User).where(User.role == "dispatcher", User.is_active)).all()
@@ -276,20 +302,13 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [channels.supervisor_email] if channels.supervisor_email else []
     else:
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
-    payload = {"alert_id": alert.id, "kind": alert.kind, "trip_id": alert.trip_id, "level": level,
-               "to": LEVELS[level], "raised_at": alert.raised_at.isoformat(),
-               "escort": escort.username if escort else None, "place": where_words(session, alert)}
+    payload = escalation.payload(
+        alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=LEVELS[level],
+        raised_at=alert.raised_at, escort=escort.username if escort else None,
+        escort_phone=escort.phone if escort else None, dispatch_phone=channels.dispatch_phone,
+        where=_where(session, alert, trip, channels))
+    # The place as one line (words, else coordinates) for consumers of the older webhook body.
+    where = payload["where"]
+    payload["place"] = (where["words"] or as_coordinates(where["lat"], where["lon"])) if where else None
     subject = f"[Escort Dispatch] unanswered {alert.kind.replace('_', ' ')} alert on trip {alert.trip_id}"
-    body = (f"Alert {alert.id} ({alert.kind}) on trip {alert.trip_id} was raised at {alert.raised_at:%H:%M:%S} UTC "
-            f"and nobody has acknowledged it. Escalation step {level}: {LEVELS[level]}.\n"
-            f"Escort: {payload['escort'] or 'unknown'}. Where: {payload['place'] or 'unknown'}.\n"
-            f"Open the live map to act on it.")
-    return notify.notify(channels, payload, emails, subject, body)
-
-
-def where_words(session: Session, alert: Alert) -> str | None:
-    """Return where the alert happened in words: its place, else its coordinates, else None."""
-    if alert.place:
-        return alert.place
-    where = position(session, alert)
-    return as_coordinates(*where) if where else None
+    return notify.notify(channels, payload, emails, subject, escalation.email_body(payload))

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, arrival, present, safety, trips
+from dispatch import alerts, arrival, codeword, line, present, safety, trips
 from dispatch.models import Alert, Trip
 from patients.models import Patient
 
@@ -130,20 +130,26 @@ def _raise_duress(engine, user_id: int, trip_id: int | None, now: datetime) -> N
 
 
 def change_pins(session: Session, user_id: int, data: dict, *, now: datetime, device_id: int | None = None) -> dict:
-    """Let an escort set their PINs; changing them needs the current one (through the limiter).
+    """Let an escort set their PINs and code phrase; changing them needs the current PIN (through the limiter).
 
     Given the duress PIN as the current one, the answer is the same success, nothing changes,
     and dispatch is silently alerted: someone may be forcing the change.
     """
     user = session.get(User, user_id)
     trip = trips.current_trip_for_escort(session, user)
+    phrase = data.get("code_phrase")
+    # A code phrase alone changes only the phrase; otherwise both PINs are given.
+    new_pins = phrase is None or data.get("safe") is not None or data.get("duress") is not None
     try:
-        safety.check_new_pins(data.get("safe"), data.get("duress"))
+        if new_pins:
+            safety.check_new_pins(data.get("safe"), data.get("duress"))
+        if phrase is not None:
+            codeword.check_new(phrase, line.QUICK_REPLIES)
         check = None
         if user.safe_pin_hash:
             check = _check_pin(session, user, data.get("current"), trip=trip, device_id=device_id,
                                source="change_pins", now=now)
-    except safety.SafetyError as exc:
+    except (safety.SafetyError, codeword.CodePhraseError) as exc:
         return {"ok": False, "error": str(exc)}
     if check is not None and not check.accepted:
         return {"ok": False, "error": safety.PIN_NOT_ACCEPTED}
@@ -152,7 +158,10 @@ def change_pins(session: Session, user_id: int, data: dict, *, now: datetime, de
         realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id,
                                                 trip.id if trip else None, now)
         return {"ok": True}
-    safety.set_pins(user, data["safe"], data["duress"])
+    if new_pins:
+        safety.set_pins(user, data["safe"], data["duress"])
+    if phrase is not None:
+        line.set_code_phrase(session, user, phrase, by=user, via="tablet")
     session.add(user)
     session.commit()
     return {"ok": True}

@@ -19,6 +19,8 @@ from dispatch import present
 
 WATCHERS = ("admin", "dispatcher")
 _watchers: set[str] = set()
+# sid -> the user id of this process's dispatcher connections (they write on trips' lines).
+users: dict[str, int] = {}
 
 
 @socketio.on("connect", namespace=DISPATCH_NS)
@@ -30,10 +32,12 @@ def on_connect(auth: Any = None):
         if token:
             found = token_and_user(session, token)
             role, credential = (found[1].role, Credential("api", found[0].id)) if found else (None, None)
+            user_id = found[1].id if found else None
         elif current_user.is_authenticated:
             role, credential = current_user.role, Credential("login", g.login_session_id)
+            user_id = current_user.id
         else:
-            role = credential = None
+            role = credential = user_id = None
         if role not in WATCHERS:
             raise ConnectionRefusedError("a dispatcher's login or API token is required "
                                      "(care coordinators review trips in the trip logs)")
@@ -41,6 +45,7 @@ def on_connect(auth: Any = None):
     join_room(DISPATCHERS_ROOM)
     riders.remember(request.sid, DISPATCH_NS, credential)
     _watchers.add(request.sid)
+    users[request.sid] = user_id
     fanout.connected["dispatch"] += 1
     ext.start_background()
     emit("snapshot", snap)
@@ -50,6 +55,7 @@ def on_connect(auth: Any = None):
 def on_disconnect(*_args):
     """Forget the connection."""
     riders.forget(request.sid, DISPATCH_NS)
+    users.pop(request.sid, None)
     if request.sid in _watchers:
         _watchers.discard(request.sid)
         fanout.connected["dispatch"] -= 1

@@ -436,6 +436,9 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
         return "notification", text + (f" ({failed})" if failed else "")
     if kind == "note":
         return "note", f"Note{who}: {detail.get('text', '')}"
+    if kind == "message":
+        side = "dispatch" if detail.get("from") == "dispatch" else "the escort"
+        return "message", f"Message from {side}{who}: {detail.get('text', '')}"
     if kind == "flag_warning":
         where = "drop-off" if detail.get("where") == "dropoff" else "pickup"
         return "warning", f"Flagged place at the {where}: {detail.get('title', 'Warning')}: {detail.get('reason', '')}"
@@ -446,7 +449,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
         return "place", _PLACES[kind]
     if kind.startswith("medication_"):
         if show_patient and detail.get("medication"):
-            return "medication", f"Medication {kind.removeprefix('medication_')}: {detail['medication']}"
+            reason = f" ({detail['reason']})" if detail.get("reason") else ""
+            return "medication", f"Medication {kind.removeprefix('medication_')}: {detail['medication']}{reason}"
         return "medication", f"Medication {kind.removeprefix('medication_')}"
     return "other", _label(kind).capitalize()
 

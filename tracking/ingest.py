@@ -23,6 +23,10 @@ from tracking.schemas import MAX_BATCH, parse_fix, raw_seq
 log = logging.getLogger(__name__)
 
 
+# The refusal of a fix from an escort who is off duty with no trip: not stored, not shown, not to be sent again.
+OFF_DUTY = "off duty: your position is not shared while you have no trip; switch on duty to share it"
+
+
 @dataclass(frozen=True)
 class Limits:
     """How far from the server's clock a fix's timestamp may be."""
@@ -99,6 +103,9 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
     if fixes:
         trip = trip_cache.get(session, device, now=now) if trip_cache else trips.active_trip_for_device(session, device)
         trip_ids = _assign_trips(device, trip, fixes, _backlog(session, [(device, trip, fixes)]))
+        if trip is None and trip_cache is not None:
+            fixes = _refuse_off_duty(session, trip_cache, [(device, fixes, trip_ids, result)])[0]
+    if fixes:
         fresh = _store(session, device, fixes, trip_ids, result, now=now)
         result.accepted.extend(f.seq for f in fixes)
         _touch_device(session, device, fresh, now=now)
@@ -118,6 +125,29 @@ def accept(session: Session, device: Device, fixes: list[Fix], *, now: datetime,
         metrics.alerts_raised.labels(alert.kind).inc()
     realtime.publish_ingest(result, alerts.public)
     return result
+
+
+def _refuse_off_duty(session: Session, trip_cache: "ActiveTrips", batches: list) -> list[list[Fix]]:
+    """Refuse the fixes of off-duty escorts that belong to no trip; return each batch's fixes kept.
+
+    ``batches`` holds (device, fixes, their trip ids, result) for devices with no trip under
+    way; a late fix that falls in an ended trip's window is that trip's, and kept.
+    """
+    loose = [device.id for device, fixes, trip_ids, _ in batches if any(trip_ids[_key(f)] is None for f in fixes)]
+    hidden = trip_cache.hidden(session, loose) if loose and trip_cache.hidden is not None else set()
+    kept = []
+    for device, fixes, trip_ids, result in batches:
+        if device.id not in hidden:
+            kept.append(fixes)
+            continue
+        mine = []
+        for fix in fixes:
+            if trip_ids[_key(fix)] is None:
+                result.rejected.append({"seq": fix.seq, "error": OFF_DUTY})
+            else:
+                mine.append(fix)
+        kept.append(mine)
+    return kept
 
 
 def _key(fix: Fix) -> tuple[int, datetime]:
@@ -224,8 +254,10 @@ class ActiveTrips:
     stream of changes, a fix in that window still belongs to the trip's time window.
     """
 
-    def __init__(self, ttl_s: float = 1.0, max_age_s: float = 10.0) -> None:
+    def __init__(self, ttl_s: float = 1.0, max_age_s: float = 10.0, hidden=None) -> None:
         self.ttl_s, self.max_age_s = ttl_s, max(ttl_s, max_age_s)
+        # (session, device ids) -> the ids of those whose fixes with no trip are refused (off duty); None: none are.
+        self.hidden = hidden
         self._entries: dict[int, tuple[datetime, Any, Any]] = {}  # device id -> (made at, trip, watermark)
 
     def _fresh(self, hit, now: datetime, mark) -> bool:
@@ -527,6 +559,14 @@ def _accept_group(session: Session, group: list[_Pending]) -> None:
     candidates = _backlog(session, [(p.device, p.trip, p.fixes) for p in work])
     for pending in work:
         pending.trip_ids = _assign_trips(pending.device, pending.trip, pending.fixes, candidates)
+    idle = [p for p in work if p.trip is None]
+    if idle and work[0].trip_cache is not None:
+        kept = _refuse_off_duty(session, work[0].trip_cache, [(p.device, p.fixes, p.trip_ids, p.result) for p in idle])
+        for pending, fixes in zip(idle, kept):
+            pending.fixes = fixes
+        work = [p for p in work if p.fixes]
+        if not work:
+            return
     raw = RawSQL(session)
     new = _store_many(raw, work)
     reused = _reuses(new)

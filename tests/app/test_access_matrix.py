@@ -74,6 +74,10 @@ TABLE: dict[str, set[str]] = {
     "logs_api.trip_figures_api": SEES_PATIENT, "logs_api.track_export": SEES_PATIENT,
     "logs.trip_log": SEES_PATIENT, "logs.trip_report": SEES_PATIENT,
     "logs_api.add_note": WATCH,
+    # The line: coordinators read what was said; only the trip's escort and dispatch write and read receipts.
+    "line_api.list_messages": SEES_PATIENT, "line_api.list_doses": SEES_PATIENT,
+    "line_api.post_message": STAFF | {"escort"}, "line_api.read_messages": STAFF | {"escort"},
+    "line_api.record_dose": STAFF | {"escort"},
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}

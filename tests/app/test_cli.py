@@ -10,6 +10,8 @@ from sqlmodel import Session, create_engine, select
 
 from app.cli import main
 from app.db import utcnow
+from app.models import User
+from dispatch import codeword
 
 
 @pytest.fixture
@@ -154,3 +156,15 @@ def test_keys_rotate_reseals_every_sheet_and_old_key_can_go(cli, monkeypatch):
     monkeypatch.setenv("ESCORT_DATA_KEYS", "not-a-key")
     bad = cli.invoke(main, ["keys", "rotate"])
     assert bad.exit_code == 1 and "Fernet keys" in bad.output
+
+
+def test_set_pins_takes_an_optional_code_phrase_on_a_third_line(cli):
+    cli.invoke(main, ["users", "create", "cy", "--role", "escort"], input="")
+    done = cli.invoke(main, ["users", "set-pins", "cy"], input="1234\n9876\nBlue Heron\n")
+    assert done.exit_code == 0 and "code phrase" in done.output, done.output
+    with Session(create_engine(cli.url)) as s:
+        cy = s.exec(select(User).where(User.username == "cy")).one()
+        assert "heron" not in cy.code_phrase_hash.lower() and codeword.contains(cy.code_phrase_hash, "the BLUE heron")
+    refused = cli.invoke(main, ["users", "set-pins", "cy"], input="1234\n9876\nNeed assistance\n")
+    assert refused.exit_code == 1 and "quick reply" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1

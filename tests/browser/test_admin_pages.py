@@ -109,6 +109,10 @@ def test_an_admin_creates_an_escort_and_enrols_then_revokes_their_phone(browser,
     assert admin.locator("#gpslogger-url").inner_text().startswith(f"{live.url}/osmand?app=gpslogger&id={token}")
     assert admin.locator("#owntracks-url").inner_text() == f"{live.url}/owntracks"
     fixes = f"{live.url}/api/v1/fixes"
+    zoe = _user(session, "zoe")
+    zoe.on_duty = True  # zoe has no trip: on duty, her phone's positions are stored (off duty they are refused)
+    session.add(zoe)
+    session.commit()
     sent = requests.post(fixes, json=[fix_payload(1)], headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert sent.status_code == 200 and sent.json()["accepted"] == [1]
 

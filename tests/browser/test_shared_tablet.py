@@ -55,6 +55,9 @@ def _hold_sos(page) -> None:
 
 
 def test_a_shared_tablet_sends_each_escorts_queue_only_as_that_escort(browser, live, world, session):
+    world.users["escort2"].on_duty = True  # Emil has no trip: on duty, his own position is shared
+    session.add(world.users["escort2"])
+    session.commit()
     dispatcher = browser.new_context(base_url=live.url).new_page()
     _log_in(dispatcher, "dan")
     dispatcher.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('live')")

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from app import create_app
 from app.auth import hash_secret
 from app.db import upgrade, utcnow
+from dispatch import codeword
 from dispatch.models import Alert
 from tests.conftest import _emptied_at_head, make_config
 from tests.factories import World, fix_payload, login
@@ -231,3 +232,59 @@ def test_a_purged_trips_kept_figures_count_only_the_alerts_the_reader_may_know(a
         url, headers=world.bearer("eve")).get_json()
     assert staff["from_summary"] and escort["from_summary"]
     assert (staff["alert_count"], escort["alert_count"]) == (1, 0)
+
+
+# The same message in both runs; only the escort's code phrase differs, so in one run the message
+# holds it (in other case and spacing) and silently raises duress, in the other it does not.
+MESSAGE = "Running late: stuck behind a BLUE   heron van, 10 min"
+CODE_PHRASES = {"held": "Blue Heron", "not held": "Red kite"}
+
+
+def _run_message(tmp_path, phrase: str) -> dict:
+    """Send MESSAGE from the tablet with ``phrase`` as the code phrase, get dispatch's reply and read it; record the escort's side."""
+    app = create_app(make_config(tmp_path))
+    engine = app.extensions["escort"].engine
+    if not _emptied_at_head(engine):
+        upgrade(engine)
+    seen: dict = {}
+    try:
+        with Session(engine, expire_on_commit=False) as session, ThreadedServer(app) as server:
+            world = World.build(app, session)
+            eve = world.users["escort"]
+            eve.safe_pin_hash, eve.duress_pin_hash = hash_secret(SAFE), hash_secret(DURESS)
+            eve.code_phrase_hash = codeword.stored_form(phrase)
+            session.add(eve)
+            session.commit()
+            web = login(app.test_client(), "eve")
+            urls = _escort_urls(app, world)
+            tablet = Tablet(server.url, world.device_token)
+            tablet.call("fix", fix_payload(1, ts=utcnow() - timedelta(seconds=5)))
+            tablet.call("message", {"trip_id": world.trip.id, "text": MESSAGE})
+            if phrase == CODE_PHRASES["held"]:
+                _wait_for_alerts(session, "duress", 1)
+            else:
+                time.sleep(1.5)  # the background check of the phrase has had its time (absence cannot be awaited)
+            staff = app.test_client()
+            reply = staff.post(f"/api/v1/trips/{world.trip.id}/messages", json={"text": "OK, noted"},
+                               headers=world.bearer("dan")).get_json()
+            tablet.call("messages_read", {"trip_id": world.trip.id, "up_to": reply["id"]})
+            tablet.settle(3)  # its own message, the reply, the reply read
+            seen["pages"] = {url: _fetch(web, url) for url in urls}
+            tablet.client.disconnect()
+            seen["tablet"] = tablet.log
+            seen["dispatcher alerts"] = [(a["kind"], a["detail"].get("via")) for a in staff.get(
+                "/api/v1/alerts", headers=world.bearer("dan")).get_json()]
+    finally:
+        engine.dispose()
+    return seen
+
+
+def test_a_message_with_the_code_phrase_looks_the_same_to_the_escort_and_raises_duress(tmp_path):
+    held = _run_message(tmp_path / "held", CODE_PHRASES["held"])
+    plain = _run_message(tmp_path / "plain", CODE_PHRASES["not held"])
+
+    differ = [url for url, got in plain["pages"].items() if held["pages"][url] != got]
+    assert differ == [], f"the escort's side differs after a message with the code phrase: {differ}"
+    assert held["tablet"] == plain["tablet"]
+    assert [e[1] for e in plain["tablet"] if e[0] == "message"].count("message") == 3
+    assert held["dispatcher alerts"] == [("duress", "code phrase")] and plain["dispatcher alerts"] == []

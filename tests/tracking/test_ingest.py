@@ -104,7 +104,8 @@ def test_a_late_backlog_after_the_trip_ended_goes_to_that_trip(client, world, se
     session.commit()
     after = utcnow() + timedelta(seconds=1)
     world.trip.started_at = during - timedelta(minutes=5)
-    session.add(world.trip)
+    world.users["escort"].on_duty = True  # off duty, a fix with no trip is refused (tests/dispatch/test_line.py)
+    session.add_all([world.trip, world.users["escort"]])
     session.commit()
     resp = _post(client, world.device_token, [fix_payload(1, ts=during), fix_payload(2, ts=after)])
     assert resp.json["accepted"] == [1, 2]

@@ -652,6 +652,7 @@
 
   var conn = document.getElementById("conn-status");
   var socket = io("/dispatch", { transports: ["websocket", "polling"] });
+  state.socket = socket;  // the messages panel (messages.js) listens on this connection
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function (reason) {
     conn.textContent = "reconnecting…"; conn.className = "offline";
@@ -666,6 +667,14 @@
   socket.on("positions", applyPositions);
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
+  // An escort went off duty with no trip: their position is no longer shared, so it leaves the map.
+  socket.on("duty", function (d) {
+    if (d.sharing) return;
+    (d.device_ids || []).forEach(function (id) {
+      if (state.deviceMarkers[id]) { map.removeLayer(state.deviceMarkers[id]); delete state.deviceMarkers[id]; }
+      delete state.devices[id];
+    });
+  });
   setInterval(tick, 1000);
   setInterval(refreshEtas, ETA_REFRESH_MS);
 })();

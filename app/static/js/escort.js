@@ -217,6 +217,7 @@
   }
 
   function onPosition(pos) {
+    if (state.sharing === false) return;  // off duty with no trip (escort-line.js): nothing is sent
     var c = pos.coords;
     var fix = { seq: nextSeq(), lat: c.latitude, lon: c.longitude, ts: new Date(pos.timestamp).toISOString(),
                 accuracy_m: c.accuracy, speed_mps: c.speed === null ? null : c.speed,
@@ -246,6 +247,7 @@
   var conn = $("conn-status");
   // The page names its escort: the server refuses the connection if the login is now someone else's.
   var socket = io("/device", { transports: ["websocket", "polling"], auth: { user_id: page.user_id } });
+  state.socket = socket;  // the line to dispatch (escort-line.js) talks on this connection
   socket.on("connect", function () {
     conn.textContent = "online"; conn.className = "live";
     sendQueuedPanics();  // before anything else

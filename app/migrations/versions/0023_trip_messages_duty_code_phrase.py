@@ -1,0 +1,48 @@
+"""trip_message (a line between the escort and dispatch), user.on_duty, user.code_phrase_hash and user.phone
+
+user.phone is the escort's own phone for the people an escalation reaches, sealed at rest
+(app/crypto.py) like the emergency contact: a new column, so there is nothing to seal yet.
+
+Revision ID: 0023
+Revises: 0016
+Create Date: 2026-12-01 06:30:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import app.db
+
+revision = '0023'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'trip_message',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('trip_id', sa.Integer(), nullable=False),
+        sa.Column('side', sa.String(length=10), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=True),
+        sa.Column('text', sa.String(length=500), nullable=False),
+        sa.Column('at', app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('read_at', app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(['trip_id'], ['trip.id']),
+        sa.ForeignKeyConstraint(['user_id'], ['user.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_trip_message_trip_id_id', 'trip_message', ['trip_id', 'id'], unique=False)
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('code_phrase_hash', sa.String(length=300), nullable=True))
+        batch_op.add_column(sa.Column('on_duty', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('phone', sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('phone')
+        batch_op.drop_column('on_duty')
+        batch_op.drop_column('code_phrase_hash')
+    op.drop_index('ix_trip_message_trip_id_id', table_name='trip_message')
+    op.drop_table('trip_message')
