@@ -64,7 +64,7 @@ TABLE: dict[str, set[str]] = {
     "patients_api.get_patient": SEES_PATIENT, "patients.sheet_page": SEES_PATIENT,
     # The list names patients (no sheet content); the forms create and change whole sheets.
     "patients.patient_list": STAFF, "patients.new_patient": STAFF, "patients.edit_patient": STAFF,
-    "dispatch_api.create_trip": STAFF, "dispatch_api.put_route": STAFF,
+    "dispatch_api.create_trip": STAFF, "dispatch_api.put_route": STAFF, "dispatch_api.compute_route": STAFF,
     "dispatch_api.get_trip": WATCH,
     "dispatch_api.change_status": STAFF | {"escort"},
     "logs_api.list_trips_api": ALL_USERS,  # filtered to what each may see

@@ -24,7 +24,8 @@ def _main_html(page) -> str:
         if (countdown) countdown.textContent = '';
         return main.innerHTML;
     }""")
-    return re.sub(r'"checkin_due_at": "[^"]*"', '"checkin_due_at": "<time>"', html)
+    # Times that move with the clock: the next check-in and the live ETA (computed at each load).
+    return re.sub(r'"(checkin_due_at|eta_at)": "[^"]*"', r'"\1": "<time>"', html)
 
 
 def test_held_panic_alerts_the_dispatcher_and_shows_nothing_to_the_escort(browser, live, world, session):

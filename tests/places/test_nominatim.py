@@ -9,6 +9,7 @@ import pytest
 from geopy.distance import great_circle
 
 from app.config import Config, ConfigError
+from places.embedded import EmbeddedGeocoder
 from places.factory import build_geocoder
 from places.geocoding import GeocoderUnavailable
 from places.nominatim import NominatimGeocoder
@@ -53,7 +54,7 @@ def test_the_same_question_is_asked_once(nominatim_url):
 def test_the_configured_url_builds_the_nominatim_geocoder(nominatim_url, tmp_path):
     geocoder = build_geocoder(Config(geocoder_url=nominatim_url, instance_path=tmp_path))
     assert isinstance(geocoder, NominatimGeocoder) and geocoder.url == nominatim_url
-    assert build_geocoder(Config(geocoder_url=None, instance_path=tmp_path)) is None
+    assert isinstance(build_geocoder(Config(geocoder_url=None, instance_path=tmp_path)), EmbeddedGeocoder)
     with pytest.raises(ConfigError, match="ESCORT_GEOCODER_URL"):
         build_geocoder(Config(geocoder_url="ftp://example.org", instance_path=tmp_path))
 
