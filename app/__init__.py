@@ -206,6 +206,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(log_views.bp)
     app.register_blueprint(log_views.api)
+    from dispatch import plan_views  # re-planning, the board, standing orders (issue #14)
+
+    app.register_blueprint(plan_views.api)
 
     @app.before_request
     def _idle_logout():
