@@ -16,6 +16,8 @@ from app.config import REPO_ROOT, Config, instance_secret
 
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
+# How often a process makes standing orders' trips up to their horizon (days ahead: minutes are plenty).
+STANDING_TOP_UP_EVERY_S = 600
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Escort:
     active_trips: object = None
     zones: object = None
     last_sweep_at: object = None
+    last_top_up_at: object = None
     _started: bool = field(default=False)
 
     def start_background(self) -> None:
@@ -71,10 +74,13 @@ class Escort:
         from sqlmodel import Session
 
         from app import realtime
-        from dispatch import alerts, scheduler
+        from dispatch import alerts, scheduler, service
 
         with Session(self.engine, expire_on_commit=False) as session:
             result = scheduler.sweep(session, now=now, channels=self.channels(), tz=self.config.timezone)
+        if self.last_top_up_at is None or (now - self.last_top_up_at).total_seconds() >= STANDING_TOP_UP_EVERY_S:
+            self.last_top_up_at = now
+            service.top_up_standing_orders(self.engine, now=now)
         for alert in result.alerts:
             realtime.emit_alert(alerts.public(alert))
         for reminder in result.reminders:
@@ -206,9 +212,10 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(log_views.bp)
     app.register_blueprint(log_views.api)
-    from dispatch import plan_views  # re-planning, the board, standing orders (issue #14)
+    from dispatch import plan_pages, plan_views  # re-planning, the board, standing orders (issue #14)
 
     app.register_blueprint(plan_views.api)
+    app.register_blueprint(plan_pages.pages)
 
     @app.before_request
     def _idle_logout():

@@ -22,6 +22,8 @@ from app.db import MAX_ROW_ID
 from dispatch.schemas import (
     AlertResolve,
     FlagCreate,
+    StandingOrderCreate,
+    StandingOrderSkip,
     StatusChange,
     TripCreate,
     TripDuplicate,
@@ -404,6 +406,16 @@ OPERATIONS.update({
         query=(_str_query("start", "when the trip starts, ISO-8601 with a zone (required)"),
                _str_query("end", "when it ends; 90 minutes after start by default"),
                _id_query("except_trip", "a trip whose own escort counts as free (editing it)"))),
+    ("plan_api.create_standing_order", "post"): Operation(
+        "standing orders", {201: _OBJECT, 400: "", 401: "", 403: ""}, model=StandingOrderCreate),
+    ("plan_api.list_standing_orders", "get"): Operation(
+        "standing orders", {200: _ARRAY, 401: "", 403: ""},
+        query=(_str_query("active", "0: the ended orders too", enum=["1", "0", "true", "false"]),)),
+    ("plan_api.get_standing_order", "get"): Operation("standing orders", {200: _OBJECT, 401: "", 403: "", 404: ""}),
+    ("plan_api.end_standing_order", "delete"): Operation(
+        "standing orders", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+    ("plan_api.skip_standing_date", "post"): Operation(
+        "standing orders", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}, model=StandingOrderSkip),
 })
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -165,3 +165,30 @@ class TripDuplicate(BaseModel):
     scheduled_pickup_at: UtcDatetime | None = None
     appointment_at: UtcDatetime | None = None
     escort: str | None = Field(default=None, min_length=1, max_length=80)
+
+
+class StandingOrderCreate(BaseModel):
+    """``POST /api/v1/standing-orders``: a repeating trip; times are local to the office's zone."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    patient_id: int = Field(gt=0, le=MAX_ROW_ID)
+    escort: str | None = Field(default=None, max_length=80)
+    pickup: Place
+    dropoff: Place
+    route: dict[str, Any] | None = None
+    allowed_stops: list[Place] = Field(default_factory=list, max_length=50)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    pickup_time: str = Field(max_length=5, description="HH:MM, local")
+    appointment_time: str | None = Field(default=None, max_length=5, description="HH:MM, local")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1, max_length=7)
+    starts_on: date
+    ends_on: date
+
+
+class StandingOrderSkip(BaseModel):
+    """``POST /api/v1/standing-orders/<id>/skip``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: date = Field(alias="date")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, planning, present, safety, trips
+from dispatch import alerts, planning, present, safety, standing, trips
 from dispatch.models import Alert, Trip
 
 
@@ -199,3 +200,22 @@ def duplicate_trip(session: Session, source: Trip, user: User, *, now: datetime,
     realtime.emit_trip(present.trip_public(session, copy), present.trip_for_escort(session, copy),
                        copy.escort_user_id)
     return copy
+
+
+def top_up_standing_orders(engine, *, now: datetime) -> list[int]:
+    """Make standing orders' trips up to the horizon in one transaction, and tell the screens; return their ids.
+
+    Two processes topping up at once: the second meets the first's dates (unique per order
+    and date), rolls back, and leaves the trips to the first.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            made = standing.top_up(session, now=now)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return []
+        for trip in made:
+            realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),
+                               trip.escort_user_id)
+        return [t.id for t in made]
