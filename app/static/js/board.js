@@ -96,9 +96,10 @@
         return false;
       });
       if (before !== tr) body.insertBefore(tr, before);
-      if (focused) focused.focus();
     }
     applyFilters();
+    // A moved node loses focus; give it back once its group's table is shown again.
+    if (focused && document.activeElement !== focused) focused.focus();
   }
 
   function inOrder(tr) {
