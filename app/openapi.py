@@ -409,7 +409,7 @@ OPERATIONS.update({
     ("plan_api.create_standing_order", "post"): Operation(
         "standing orders", {201: _OBJECT, 400: "", 401: "", 403: ""}, model=StandingOrderCreate),
     ("plan_api.list_standing_orders", "get"): Operation(
-        "standing orders", {200: _ARRAY, 401: "", 403: ""},
+        "standing orders", {200: _ARRAY, 400: "", 401: "", 403: ""},
         query=(_str_query("active", "0: the ended orders too", enum=["1", "0", "true", "false"]),)),
     ("plan_api.get_standing_order", "get"): Operation("standing orders", {200: _OBJECT, 401: "", 403: "", 404: ""}),
     ("plan_api.end_standing_order", "delete"): Operation(
