@@ -79,12 +79,16 @@ def test_the_board_moves_a_trip_as_the_escort_drives_and_keeps_focus(browser, li
             "route": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in ROUTE]},
             "scheduled_pickup_at": (utcnow() + timedelta(minutes=5)).isoformat()}
     trip_id = _api(live, world, "POST", "/api/v1/trips", json=body).json()["id"]
+    for minutes in (3, 4, 6):  # neighbours in the same group: a row is placed among them in pickup order
+        _api(live, world, "POST", "/api/v1/trips", json={**body, "escort": "emil", "device_id": None,
+             "scheduled_pickup_at": (utcnow() + timedelta(minutes=minutes)).isoformat()})
     page = login_page(browser, live, "dan", PASSWORD)
     page.goto(f"{live.url}/dispatch")
     page.get_by_role("link", name="Today's board").click()
     page.wait_for_function("() => document.body.dataset.live === '1'", timeout=15000)
     row = page.locator(f"#board-trip-{trip_id}")
     assert page.locator("#group-assigned").locator(f"#board-trip-{trip_id}").count() == 1
+    assert page.locator("#group-assigned tbody tr").count() == 4
     assert row.locator(".c-status").inner_text() == "Assigned"
     page.locator(f"#board-trip-{trip_id} .c-trip a").focus()
 

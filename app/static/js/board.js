@@ -104,8 +104,9 @@
 
   function inOrder(tr) {
     var prev = tr.previousElementSibling, next = tr.nextElementSibling, t = state.rows[tr.dataset.tripId];
-    var key = function (x) { return x.scheduled_pickup_at + "#" + String(x.id).padStart(12, "0"); };
-    return (!prev || key(state.rows[prev.dataset.tripId]) <= key(t)) && (!next || key(t) <= key(state.rows[next.dataset.tripId]));
+    var key = function (x) { return x ? x.scheduled_pickup_at + "#" + String(x.id).padStart(12, "0") : ""; };
+    return (!prev || key(state.rows[prev.dataset.tripId]) <= key(t)) &&
+           (!next || !state.rows[next.dataset.tripId] || key(t) <= key(state.rows[next.dataset.tripId]));
   }
 
   function remove(id) {
@@ -184,14 +185,15 @@
 
   // ---- start: the rows the server rendered, then live ----------------------------------------
 
+  // Every row known first: rendering one compares it with its neighbours, already in the page.
   page.rows.forEach(function (r) {
     var alerts = {};
     r.alerts.forEach(function (a) { alerts[a.id] = a.kind; });
     r.alerts = alerts;
     r._shown = r.status;
     state.rows[r.id] = r;
-    render(r);
   });
+  page.rows.forEach(render);
   setInterval(function () {
     var now = new Date();
     Object.keys(state.rows).forEach(function (id) {
