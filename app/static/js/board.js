@@ -97,7 +97,7 @@
       });
       if (before !== tr) body.insertBefore(tr, before);
     }
-    applyFilters();
+    if (!state.batching) applyFilters();
     // A moved node loses focus; give it back once its group's table is shown again.
     if (focused && document.activeElement !== focused) focused.focus();
   }
@@ -183,6 +183,15 @@
     select.appendChild(o);
   }
 
+  // Many rows at once (the first paint, a snapshot): filters and counts once at the end, not per row.
+  function batch(work) {
+    var focused = document.activeElement;
+    state.batching = true;
+    try { work(); } finally { state.batching = false; }
+    applyFilters();
+    if (focused && focused !== document.activeElement && document.contains(focused)) focused.focus();
+  }
+
   // ---- start: the rows the server rendered, then live ----------------------------------------
 
   // Every row known first: rendering one compares it with its neighbours, already in the page.
@@ -193,7 +202,7 @@
     r._shown = r.status;
     state.rows[r.id] = r;
   });
-  page.rows.forEach(render);
+  batch(function () { page.rows.forEach(render); });
   setInterval(function () {
     var now = new Date();
     Object.keys(state.rows).forEach(function (id) {
@@ -207,10 +216,15 @@
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function () { conn.textContent = "offline, reconnecting…"; conn.className = "offline"; });
   socket.on("snapshot", function (snap) {
-    Object.keys(state.rows).forEach(function (id) { state.rows[id].alerts = {}; });
-    (snap.trips || []).forEach(function (t) { if (state.rows[t.id] || onDay(t)) { escortOption(t.escort); upsert(t); } });
-    (snap.alerts || []).forEach(function (a) { if (a.state !== "resolved") setAlert(a); });
-    Object.keys(state.rows).forEach(function (id) { render(state.rows[id]); });
+    batch(function () {
+      Object.keys(state.rows).forEach(function (id) { state.rows[id].alerts = {}; });
+      (snap.alerts || []).forEach(function (a) {
+        var t = state.rows[a.trip_id];
+        if (t && a.state !== "resolved") t.alerts[a.id] = a.kind;
+      });
+      (snap.trips || []).forEach(function (t) { if (state.rows[t.id] || onDay(t)) { escortOption(t.escort); upsert(t); } });
+      Object.keys(state.rows).forEach(function (id) { render(state.rows[id]); });
+    });
     document.body.dataset.live = "1";
   });
   socket.on("trip", function (t) { escortOption(t.escort); upsert(t); });
