@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from app import realtime
-from app.api import ApiError, describe, json_payload, parse
+from app.api import ApiError, describe, id_arg, json_payload, parse
 from app.auth import api_roles
 from app.db import request_session, utcnow
 from dispatch import planning, present, service, standing, trips
@@ -95,7 +95,7 @@ def escorts():
     end = time_arg("end")
     if end is not None and end <= start:
         raise ApiError("end must lie after start")
-    except_trip = request.args.get("except_trip", type=int)
+    except_trip = id_arg("except_trip")
     return jsonify(planning.escort_choices(request_session(), start, end, except_trip=except_trip))
 
 

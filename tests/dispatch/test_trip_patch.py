@@ -147,3 +147,5 @@ def test_free_escorts_are_listed_first_and_a_busy_one_names_the_trip(client, wor
     assert eve["free"] is False and eve["busy_with"] in (planned.id, world.trip.id)
     assert client.get("/api/v1/escorts", headers=world.bearer("dan")).status_code == 400
     assert client.get("/api/v1/escorts", query_string={"start": "soon"}, headers=world.bearer("dan")).status_code == 400
+    huge = {"start": at.isoformat(), "except_trip": str(10**30)}
+    assert client.get("/api/v1/escorts", query_string=huge, headers=world.bearer("dan")).status_code == 400
