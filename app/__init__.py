@@ -19,6 +19,8 @@ from places.factory import build_geocoder, build_router
 
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
+# How often a process makes standing orders' trips up to their horizon (days ahead: minutes are plenty).
+STANDING_TOP_UP_EVERY_S = 600
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Escort:
     zones: object = None
     geocoder: object = None  # places.geocoding.Geocoder, or None when none is configured
     last_sweep_at: object = None
+    last_top_up_at: object = None
     _started: bool = field(default=False)
 
     def start_background(self) -> None:
@@ -76,10 +79,13 @@ class Escort:
         from sqlmodel import Session
 
         from app import realtime
-        from dispatch import alerts, scheduler
+        from dispatch import alerts, scheduler, service
 
         with Session(self.engine, expire_on_commit=False) as session:
             result = scheduler.sweep(session, now=now, channels=self.channels(), tz=self.config.timezone)
+        if self.last_top_up_at is None or (now - self.last_top_up_at).total_seconds() >= STANDING_TOP_UP_EVERY_S:
+            self.last_top_up_at = now
+            service.top_up_standing_orders(self.engine, now=now)
         for alert in result.alerts:
             realtime.emit_alert(alerts.public(alert))
         for reminder in result.reminders:
@@ -231,6 +237,10 @@ def _register(app: Flask) -> None:
     from dispatch import line_views  # messages and doses on a trip (issue #16)
 
     app.register_blueprint(line_views.api)
+    from dispatch import plan_pages, plan_views  # re-planning, the board, standing orders (issue #14)
+
+    app.register_blueprint(plan_views.api)
+    app.register_blueprint(plan_pages.pages)
 
     @app.before_request
     def _idle_logout():

@@ -477,3 +477,19 @@ def evaluate(paths: tuple[Path, ...]) -> None:
     click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise SystemExit(1)
+
+
+@main.group("standing-orders")
+def standing_orders() -> None:
+    """Standing orders: repeating trips made ahead."""
+
+
+@standing_orders.command("top-up")
+def standing_top_up() -> None:
+    """Make the trips every active standing order lacks up to its horizon (the sweep does this too)."""
+    from app.db import utcnow
+    from dispatch import standing
+
+    with _session() as session:
+        made = standing.top_up(session, now=utcnow())
+    click.echo(f"made {len(made)} trips (standing orders are filled {standing.HORIZON_DAYS} days ahead)")

@@ -23,8 +23,12 @@ from dispatch.schemas import (
     AlertResolve,
     FlagCreate,
     RouteCompute,
+    StandingOrderCreate,
+    StandingOrderSkip,
     StatusChange,
     TripCreate,
+    TripDuplicate,
+    TripPatch,
     ZoneCreate,
 )
 from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
@@ -461,6 +465,30 @@ def _responses(statuses: dict[int, str | dict]) -> dict:
     return out
 
 
+# Re-planning, the board and standing orders (issue #14).
+OPERATIONS.update({
+    ("plan_api.patch_trip", "patch"): Operation(
+        "trips", {200: "Trip", 400: "", 401: "", 403: "", 404: "", 409: ""}, model=TripPatch),
+    ("plan_api.duplicate", "post"): Operation(
+        "trips", {201: "Trip", 400: "", 401: "", 403: "", 404: ""}, model=TripDuplicate, body_required=False),
+    ("plan_api.escorts", "get"): Operation(
+        "trips", {200: _ARRAY, 400: "", 401: "", 403: ""},
+        query=(_str_query("start", "when the trip starts, ISO-8601 with a zone (required)"),
+               _str_query("end", "when it ends; 90 minutes after start by default"),
+               _id_query("except_trip", "a trip whose own escort counts as free (editing it)"))),
+    ("plan_api.create_standing_order", "post"): Operation(
+        "standing orders", {201: _OBJECT, 400: "", 401: "", 403: ""}, model=StandingOrderCreate),
+    ("plan_api.list_standing_orders", "get"): Operation(
+        "standing orders", {200: _ARRAY, 400: "", 401: "", 403: ""},
+        query=(_str_query("active", "0: the ended orders too", enum=["1", "0", "true", "false"]),)),
+    ("plan_api.get_standing_order", "get"): Operation("standing orders", {200: _OBJECT, 401: "", 403: "", 404: ""}),
+    ("plan_api.end_standing_order", "delete"): Operation(
+        "standing orders", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+    ("plan_api.skip_standing_date", "post"): Operation(
+        "standing orders", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}, model=StandingOrderSkip),
+})
+
+
 def build(app: Flask) -> dict:
     """Return the OpenAPI 3.1 document of every rule that has an entry in OPERATIONS."""
     schemas: dict[str, dict] = {**RESPONSE_SCHEMAS, **BODY_SCHEMAS}
@@ -487,7 +515,7 @@ def build(app: Flask) -> dict:
                 entry["parameters"] = params + list(op.query)
             if op.model is not None:
                 ref = _add_model(schemas, op.model)
-                entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+                entry["requestBody"] = {"required": op.body_required, "content": {"application/json": {"schema": ref}}}
             elif op.body is not None:
                 entry["requestBody"] = {"required": op.body_required,
                                         "content": {k: {"schema": v} for k, v in op.body.items()}}

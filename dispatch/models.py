@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -154,3 +154,48 @@ class FlaggedPlace(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StandingOrder(SQLModel, table=True):
+    """A repeating trip (dialysis Monday, Wednesday and Friday): its trips are created ahead, one per date."""
+
+    __tablename__ = "standing_order"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    escort_user_id: int | None = Field(default=None, foreign_key="user.id")
+    pickup_lat: float
+    pickup_lon: float
+    pickup_radius_m: float
+    dropoff_lat: float
+    dropoff_lon: float
+    dropoff_radius_m: float
+    route: list = Field(default_factory=list, sa_type=JSON)
+    allowed_stops: list = Field(default_factory=list, sa_type=JSON)
+    settings: dict = Field(default_factory=dict, sa_type=JSON)
+    # Local wall-clock times "HH:MM" in ``tz`` (the office's zone when the order was made).
+    pickup_time: str = Field(max_length=5)
+    appointment_time: str | None = Field(default=None, max_length=5)
+    tz: str = Field(max_length=64)
+    days: list = Field(default_factory=list, sa_type=JSON)  # ["mon", "wed", "fri"]
+    starts_on: date
+    ends_on: date
+    # Trips exist for every date up to here; the sweep tops up to the horizon.
+    filled_until: date | None = None
+    active: bool = True
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StandingOrderDate(SQLModel, table=True):
+    """One date of a standing order: the trip made for it, or skipped (the other dates untouched)."""
+
+    __tablename__ = "standing_order_date"
+    __table_args__ = (UniqueConstraint("order_id", "on_date", name="uq_standing_order_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="standing_order.id", index=True)
+    on_date: date
+    trip_id: int | None = Field(default=None, foreign_key="trip.id")
+    skipped: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -68,6 +68,8 @@ class StatusChange(BaseModel):
 
     status: str = Field(max_length=20)
     pin: str | None = Field(default=None, max_length=8)
+    # Why (a cancellation's reason, said in the timeline); optional over the API, asked for on the page.
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class AlertResolve(BaseModel):
@@ -120,3 +122,74 @@ class FlagCreate(BaseModel):
     point: FlagPoint | None = None
     polygon: dict[str, Any] | None = None
     expires_at: UtcDatetime
+
+
+class TripPatch(BaseModel):
+    """``PATCH /api/v1/trips/<id>``: only the fields given change; ``escort: null`` unassigns a planned trip."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    escort: str | None = Field(default=None, min_length=1, max_length=80)
+    pickup: Place | None = None
+    dropoff: Place | None = None
+    scheduled_pickup_at: UtcDatetime | None = None
+    appointment_at: UtcDatetime | None = None
+    allowed_stops: list[Place] | None = Field(default=None, max_length=50)
+    settings: dict[str, Any] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Return the fields the body named, as plain values; refuse null where a value is needed."""
+        named = self.model_fields_set
+        nullable = {"escort", "appointment_at"}
+        for name in sorted(named - nullable):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: may not be null")
+        if not named:
+            raise ValueError("name at least one field to change: " + ", ".join(type(self).model_fields))
+        return {name: _plain(getattr(self, name)) for name in named}
+
+
+def _plain(value: Any) -> Any:
+    """Return pydantic values as dicts and lists of dicts (Places dumped)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class TripDuplicate(BaseModel):
+    """``POST /api/v1/trips/<id>/duplicate``: new times and an escort, each optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_pickup_at: UtcDatetime | None = None
+    appointment_at: UtcDatetime | None = None
+    escort: str | None = Field(default=None, min_length=1, max_length=80)
+
+
+class StandingOrderCreate(BaseModel):
+    """``POST /api/v1/standing-orders``: a repeating trip; times are local to the office's zone."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    patient_id: int = Field(gt=0, le=MAX_ROW_ID)
+    escort: str | None = Field(default=None, max_length=80)
+    pickup: Place
+    dropoff: Place
+    route: dict[str, Any] | None = None
+    allowed_stops: list[Place] = Field(default_factory=list, max_length=50)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    pickup_time: str = Field(max_length=5, description="HH:MM, local")
+    appointment_time: str | None = Field(default=None, max_length=5, description="HH:MM, local")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1, max_length=7)
+    starts_on: date
+    ends_on: date
+
+
+class StandingOrderSkip(BaseModel):
+    """``POST /api/v1/standing-orders/<id>/skip``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: date = Field(alias="date")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import realtime
 from app.models import User
-from dispatch import alerts, arrival, codeword, line, present, safety, trips
+from dispatch import alerts, arrival, codeword, line, planning, present, safety, standing, trips
 from dispatch.models import Alert, Trip
 from patients.models import Patient
 
 
 def set_status(session: Session, trip: Trip, status: str, user: User, *, now: datetime,
-               pin: str | None = None) -> Trip:
+               pin: str | None = None, reason: str | None = None) -> Trip:
     """Change a trip's status, commit, and tell dispatchers and the escort.
 
     An escort with PINs ends a trip with one; the duress PIN ends it just the same and
@@ -29,7 +30,7 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
         if check is None or not check.accepted:
             raise trips.TripError("enter your PIN to end the trip")
         duress = check.duress
-    trips.change_status(session, trip, status, user, now=now)
+    trips.change_status(session, trip, status, user, now=now, reason=(reason or "").strip() or None)
     session.commit()
     _forget_active_trips()
     if duress:
@@ -200,3 +201,43 @@ def plan_warnings(session: Session, trip: Trip, *, tz: str) -> list[dict]:
     for warning in flagged:
         session.add(TripEvent(trip_id=trip.id, at=trip.created_at, kind="flag_warning", detail=warning))
     return [{"kind": "medication", **w} for w in found] + [{"kind": "flagged_place", **w} for w in flagged]
+
+
+def edit_trip(session: Session, trip: Trip, changes: dict, user: User, *, now: datetime) -> planning.Edit:
+    """Apply a trip's changes, commit, and tell dispatchers, the escort who lost it and the one who got it."""
+    edit = planning.edit_trip(session, trip, changes, user, now=now)
+    session.commit()
+    _forget_active_trips()
+    if edit.reassigned and edit.old_escort_id is not None:
+        realtime.emit_to_escort("trip_withdrawn", {"id": trip.id}, edit.old_escort_id)
+    realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),
+                       trip.escort_user_id)
+    return edit
+
+
+def duplicate_trip(session: Session, source: Trip, user: User, *, now: datetime, **times) -> Trip:
+    """Copy a trip, commit, and tell dispatchers (and the escort, when one is named)."""
+    copy = planning.duplicate_trip(session, source, user, now=now, **times)
+    session.commit()
+    realtime.emit_trip(present.trip_public(session, copy), present.trip_for_escort(session, copy),
+                       copy.escort_user_id)
+    return copy
+
+
+def top_up_standing_orders(engine, *, now: datetime) -> list[int]:
+    """Make standing orders' trips up to the horizon in one transaction, and tell the screens; return their ids.
+
+    Two processes topping up at once: the second meets the first's dates (unique per order
+    and date), rolls back, and leaves the trips to the first.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            made = standing.top_up(session, now=now)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return []
+        for trip in made:
+            realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),
+                               trip.escort_user_id)
+        return [t.id for t in made]

@@ -404,7 +404,15 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
     if kind == "created":
         return "status", f"Trip created{who} ({_label(detail.get('status'))})"
     if kind == "status":
-        return "status", f"Status {_label(detail.get('from'))} → {_label(detail.get('to'))}{who}"
+        reason = f": {detail['reason']}" if detail.get("reason") else ""
+        return "status", f"Status {_label(detail.get('from'))} → {_label(detail.get('to'))}{who}{reason}"
+    # Re-planning (issue #14): reassignments, edits and copies.
+    if kind == "reassigned":
+        return "status", f"Escort {detail.get('from') or 'none'} → {detail.get('to') or 'none'}{who}"
+    if kind == "edited":
+        return "status", f"Trip changed{who}: {', '.join(_label(f) for f in detail.get('fields') or [])}"
+    if kind == "duplicated":
+        return "status", f"Copied from trip {detail.get('from_trip')}{who}"
     if kind == "checkin":
         return "checkin", f"Check-in{who}"
     if kind.startswith("alert_"):

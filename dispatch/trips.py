@@ -73,7 +73,7 @@ def allowed_next(trip: Trip, role: str) -> list[str]:
 
 
 def change_status(session: Session, trip: Trip, new_status: str, user: User, *, now: datetime,
-                  lat: float | None = None, lon: float | None = None) -> Trip:
+                  lat: float | None = None, lon: float | None = None, reason: str | None = None) -> Trip:
     """Move a trip to a new status if the lifecycle and the user's role allow it."""
     if new_status not in STATUSES:
         raise TripError(f"unknown status {new_status!r}; one of {', '.join(STATUSES)}")
@@ -89,6 +89,8 @@ def change_status(session: Session, trip: Trip, new_status: str, user: User, *, 
     detail = {"from": old, "to": new_status, "by": user.username}
     if lat is not None and lon is not None:
         detail.update(lat=lat, lon=lon)
+    if reason:
+        detail["reason"] = reason
     session.add(TripEvent(trip_id=trip.id, at=now, kind="status", user_id=user.id, detail=detail))
     session.add(trip)
     return trip

@@ -121,7 +121,7 @@ def change_status(trip_id: int):
     trip = _trip_or_404(trip_id)  # before the body: a refusal must not tell whether the trip exists
     body = parse(StatusChange)
     try:
-        service.set_status(session, trip, body.status, g.user, now=utcnow(), pin=body.pin)
+        service.set_status(session, trip, body.status, g.user, now=utcnow(), pin=body.pin, reason=body.reason)
     except trips.TripError as exc:
         raise ApiError(str(exc), 409) from None
     if g.user.role == "escort":

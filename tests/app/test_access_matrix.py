@@ -20,7 +20,7 @@ from sqlalchemy import func
 from app.auth import create_api_token, create_user
 from app.db import utcnow
 from app.models import ApiToken, User
-from dispatch.models import Alert, FlaggedPlace, HazardZone
+from dispatch.models import Alert, FlaggedPlace, HazardZone, StandingOrder
 from tests.factories import PASSWORD, login
 
 ROLES = ("anon", "admin", "dispatcher", "escort", "escort_other", "coordinator", "coordinator_other")
@@ -78,6 +78,13 @@ TABLE: dict[str, set[str]] = {
     "line_api.list_messages": SEES_PATIENT, "line_api.list_doses": SEES_PATIENT,
     "line_api.post_message": STAFF | {"escort"}, "line_api.read_messages": STAFF | {"escort"},
     "line_api.record_dose": STAFF | {"escort"},
+    # The dispatcher's day (issue #14): planning is the dispatch office's, pages and API alike.
+    "plan_api.patch_trip": STAFF, "plan_api.duplicate": STAFF, "plan_api.escorts": STAFF,
+    "plan_api.create_standing_order": STAFF, "plan_api.list_standing_orders": STAFF,
+    "plan_api.get_standing_order": STAFF, "plan_api.end_standing_order": STAFF, "plan_api.skip_standing_date": STAFF,
+    "plan.board_page": STAFF, "plan.new_trip_page": STAFF, "plan.edit_trip_page": STAFF,
+    "plan.reassign_action": STAFF, "plan.cancel_action": STAFF, "plan.duplicate_action": STAFF,
+    "plan.standing_orders_page": STAFF, "plan.skip_order_date": STAFF, "plan.end_order": STAFF,
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}
@@ -120,7 +127,13 @@ def _fresh_ids(world, session) -> dict:
     device, _ = create_device(session, f"victim-phone{n}", victim, now=now)
     session.commit()
     token_id = session.exec(select(ApiToken.id).where(ApiToken.user_id == victim.id)).one()
-    return {"trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
+    order = StandingOrder(patient_id=world.patient.id, pickup_lat=51.5, pickup_lon=-0.1, pickup_radius_m=75,
+                          dropoff_lat=51.51, dropoff_lon=-0.1, dropoff_radius_m=75, pickup_time="09:00", tz="UTC",
+                          days=["mon"], starts_on=now.date(), ends_on=now.date() + timedelta(days=30),
+                          created_at=now, updated_at=now)
+    session.add(order)
+    session.commit()
+    return {"order_id": order.id, "trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
             "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
             "token_id": token_id, "device_id": device.id}
 
@@ -130,7 +143,7 @@ def _call(app, world, session, role: str, rule, method: str):
     client = app.test_client()
     headers = {}
     if role != "anon":
-        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort")):
+        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.")):
             login(client, USERS[role])  # pages ride on the login session
         else:
             headers = world.bearer(USERS[role])

@@ -33,7 +33,10 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
     page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
     page.wait_for_function(f"() => document.querySelector('path.trip-{world.trip.id}') !== null")
     found = {"/dispatch": audit(page, live)}
-    for path in (f"/dispatch/trips/{world.trip.id}", "/trips", f"/trips/{world.trip.id}"):
+    for path in (f"/dispatch/trips/{world.trip.id}", "/trips", f"/trips/{world.trip.id}",
+                 # The dispatcher's day (issue #14).
+                 "/dispatch/board", "/dispatch/trips/new", f"/dispatch/trips/{world.trip.id}/edit",
+                 "/dispatch/standing-orders"):
         page.goto(f"{live.url}{path}")
         page.wait_for_load_state("networkidle")
         found[path] = audit(page, live)

@@ -1,7 +1,7 @@
 """alert.place (where, in words) and place_cache (reverse geocoding answers by rounded position)
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-01 06:10:00
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import app.db
 
 revision = '0020'
-down_revision = '0016'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ user.phone is the escort's own phone for the people an escalation reaches, seale
 (app/crypto.py) like the emergency contact: a new column, so there is nothing to seal yet.
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-01 06:30:00
 """
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision = '0023'
-down_revision = '0016'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

@@ -278,6 +278,10 @@
     conn.textContent = "offline"; conn.className = "offline";
     if (err && /another escort/.test(err.message)) location.reload(); // show the page of whoever is logged in now
   });
+  // Reassigned to another escort (issue #14): this tablet drops the trip and shows what is next.
+  socket.on("trip_withdrawn", function (gone) {
+    if (state.trip && gone.id === state.trip.id) location.reload();
+  });
   socket.on("trip", function (trip) {
     if (!state.trip) { location.reload(); return; } // a trip was assigned: show it (the queue is kept)
     if (trip.id !== state.trip.id) return;
