@@ -8,13 +8,17 @@ from datetime import timedelta
 
 from flask import Flask, jsonify, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
 from app import logs, security
+from app.auth import csrf
 from app.config import REPO_ROOT, Config, instance_secret
 
-csrf = CSRFProtect()
+# The rooms (dispatch, tracking, patients) and the roof's modules are imported inside the
+# factory's functions, not here: this file is also the package every floor module lives in,
+# so ``import app.db`` runs it first, and a room imported here would import the floor it
+# stands on while the floor is half made. Only floor modules are imported at the top.
+__all__ = ["create_app", "csrf"]
 log = logging.getLogger(__name__)
 
 
@@ -151,7 +155,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # were declared before its first init_app and binds them to every app made after.
     from app import crypto
     from tracking import sockets as device_sockets  # noqa: F401
-    from tracking.ingest import ActiveTrips, Limits
+    from dispatch.ingest import ActiveTrips, Limits
 
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)

@@ -7,14 +7,13 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts as alerts_mod
 from dispatch import scheduler
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
-from tracking.fix import iso_z
-from tracking.models import Device
-from tracking.models import Fix as FixRow
+from tracking.models import Device, FixRow
 
 
 def fix_public(fix, device_id: int, trip_id: int | None) -> dict:

@@ -9,7 +9,7 @@ from sqlmodel import select
 from app.db import utcnow
 from app.demo import seed
 from dispatch.models import Alert, Trip
-from tracking import ingest
+from dispatch import ingest
 from tracking.models import Device
 
 
