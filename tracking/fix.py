@@ -21,8 +21,3 @@ class Fix:
     battery_pct: float | None = None
     # The phone says the position came from a mock-location provider (a test app, or a spoof).
     mock: bool = False
-
-
-def iso_z(value: datetime | None) -> str | None:
-    """Return a UTC datetime as ISO-8601 with a ``Z``, as every wire format here shows times."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
