@@ -64,9 +64,14 @@ class ActiveTrips:
         """Return {device id: its trip under way or None}, one query for all not remembered."""
         out: dict[int, Any] = {}
         missing: dict[int, Any] = {}
-        mark = self._watermark(session) if self.ttl_s > 0 else None  # read before any entry is made
+        mark, marked = None, self.ttl_s <= 0
         for device in devices:
             hit = self._entries.get(device.id)
+            if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
+                out[device.id] = hit[1]  # younger than ttl_s: stands whatever changed (no query)
+                continue
+            if not marked:  # read once, and before any entry is made
+                mark, marked = self._watermark(session), True
             if self._fresh(hit, now, mark):
                 out[device.id] = hit[1]
             else:

@@ -8,8 +8,9 @@ sees trips only through the small ``Trips`` interface it is given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 from sqlmodel import Session
@@ -62,9 +63,12 @@ class Stored(NamedTuple):
     trip_id: int | None
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One device's payloads on their way: what the steps have made of them so far."""
+class Batch(NamedTuple):
+    """One device's payloads on their way: what the steps have made of them so far.
+
+    A NamedTuple, not a frozen dataclass: every step makes a new one with ``_replace``,
+    several times per fix on the hot path, and ``dataclasses.replace`` costs ten times more.
+    """
 
     device: Any  # needs ``id`` and ``escort_user_id`` (a Device or a DeviceRef)
     now: datetime
@@ -74,7 +78,7 @@ class Batch:
     accepted: tuple[int, ...] = ()
     rejected: tuple[dict, ...] = ()
     trip: Any = None  # the trip under way
-    trip_ids: Mapping[Key, Any] = field(default_factory=dict)
+    trip_ids: Mapping[Key, Any] = MappingProxyType({})
     stored: tuple[Stored, ...] = ()  # the new rows, in arrival order
     reused: int = 0  # new fixes reusing a seq the device sent at another time (counted in /metrics)
     alerts: tuple = ()
@@ -120,8 +124,11 @@ def validate(ctx: Context, batches: list[Batch]) -> list[Batch]:
     """Parse raw payloads into fixes; refuse a batch above MAX_BATCH whole, and each bad payload."""
     out = []
     for b in batches:
+        if not b.raws:  # decoded already (a tracker protocol's fixes): nothing to parse
+            out.append(b)
+            continue
         if len(b.raws) > MAX_BATCH:
-            out.append(replace(b, raws=(), rejected=b.rejected + tuple(
+            out.append(b._replace(raws=(), rejected=b.rejected + tuple(
                 {"seq": raw_seq(r), "error": f"batch larger than {MAX_BATCH}"} for r in b.raws)))
             continue
         fixes, rejected = list(b.fixes), list(b.rejected)
@@ -130,7 +137,7 @@ def validate(ctx: Context, batches: list[Batch]) -> list[Batch]:
                 fixes.append(parse_fix(raw))
             except ValueError as exc:
                 rejected.append({"seq": raw_seq(raw), "error": str(exc)})
-        out.append(replace(b, raws=(), fixes=tuple(fixes), rejected=tuple(rejected)))
+        out.append(b._replace(raws=(), fixes=tuple(fixes), rejected=tuple(rejected)))
     return out
 
 
@@ -148,7 +155,7 @@ def check_times(ctx: Context, batches: list[Batch]) -> list[Batch]:
                 rejected.append({"seq": fix.seq, "error": "ts: timestamp is too old"})
             else:
                 kept.append(fix)
-        out.append(replace(b, fixes=tuple(kept), rejected=tuple(rejected)))
+        out.append(b if len(kept) == len(b.fixes) else b._replace(fixes=tuple(kept), rejected=tuple(rejected)))
     return out
 
 
@@ -165,7 +172,7 @@ def deduplicate(ctx: Context, batches: list[Batch]) -> list[Batch]:
             if key(fix) not in seen:
                 seen.add(key(fix))
                 kept.append(fix)
-        out.append(replace(b, fixes=tuple(kept), accepted=b.accepted + tuple(f.seq for f in b.fixes)))
+        out.append(b._replace(fixes=tuple(kept), accepted=b.accepted + tuple(f.seq for f in b.fixes)))
     return out
 
 
@@ -188,7 +195,7 @@ def assign_trips(ctx: Context, batches: list[Batch]) -> list[Batch]:
             trip_ids = {key(f): trip.id for f in b.fixes}
         else:
             trip_ids = {key(f): ended(b.device, f.ts) for f in b.fixes}
-        out.append(replace(b, trip=trip, trip_ids=trip_ids))
+        out.append(b._replace(trip=trip, trip_ids=trip_ids))
     return out
 
 
@@ -205,7 +212,7 @@ def store(ctx: Context, batches: list[Batch]) -> list[Batch]:
             continue
         rows = next(new)  # this batch's new rows: a repeat of an earlier batch's fix is not new
         stored = tuple(Stored(f, b.trip_ids[key(f)]) for f, _ in rows)
-        out.append(replace(b, stored=stored, reused=sum(1 for _, reused in rows if reused)))
+        out.append(b._replace(stored=stored, reused=sum(1 for _, reused in rows if reused)))
     return out
 
 
@@ -215,7 +222,7 @@ def signal_back(ctx: Context, batches: list[Batch]) -> list[Batch]:
     if not live:
         return batches
     changed = ctx.trips.signal_back(ctx.session, live)
-    return [replace(b, alerts=b.alerts + tuple(changed.pop(b.trip.id, ()))) if b.detectable else b
+    return [b._replace(alerts=b.alerts + tuple(changed.pop(b.trip.id, ()))) if b.detectable else b
             for b in batches]
 
 
@@ -227,7 +234,7 @@ def detect(ctx: Context, batches: list[Batch]) -> list[Batch]:
     raised = detection.run(ctx.session, ctx.writer, ctx.trips, [j[1:] for j in jobs])
     out = list(batches)
     for (i, *_), (alerts, notices) in zip(jobs, raised):
-        out[i] = replace(out[i], alerts=out[i].alerts + tuple(alerts), notices=out[i].notices + tuple(notices))
+        out[i] = out[i]._replace(alerts=out[i].alerts + tuple(alerts), notices=out[i].notices + tuple(notices))
     return out
 
 

@@ -243,3 +243,22 @@ def test_grouped_path_over_the_socket_acks_and_stores(app, world, session, count
     for seq in range(1, count + 1):
         assert dev.emit("fix", fix_payload(seq), namespace="/device", callback=True) == {"ok": True, "seq": seq}
     assert _stored(session, device_id=world.device.id) == count
+
+
+def test_active_trips_younger_than_their_ttl_cost_no_query(app, world, session):
+    """A device sending several fixes a second: its trip stands for ttl_s without even the watermark."""
+    from tests.tracking.test_seq_reuse import Statements
+
+    cache = ingest.ActiveTrips(ttl_s=60.0)
+    eve = DeviceRef(world.device.id, world.users["escort"].id)
+    now = utcnow()
+    first = cache.get_many(session, [eve], now=now)[eve.id]
+    counter = Statements(app.extensions["escort"].engine, session)
+    try:
+        again = cache.get_many(session, [eve], now=now + timedelta(seconds=1))[eve.id]
+    finally:
+        counter.close()
+    assert first.id == world.trip.id and again is first
+    assert (counter.orm, counter.driver) == (0, 0)
+    later = cache.get_many(session, [eve], now=now + timedelta(seconds=61))[eve.id]  # past the ttl: asked again
+    assert later.id == world.trip.id
