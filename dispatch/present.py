@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from app.db import utcnow
 from app.models import User
 from app.times import iso_z
 from dispatch import alerts as alerts_mod
-from dispatch import scheduler
+from dispatch import flags, scheduler, zones
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
@@ -64,9 +65,6 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
     """
     if trip is None:
         return None
-    from app.db import utcnow
-    from dispatch import flags
-
     clock = scheduler.checkin_clock_for(session, trip)
     patient = session.get(Patient, trip.patient_id)
     return {
@@ -93,8 +91,6 @@ def snapshot(session: Session, *, now: datetime) -> dict:
         if d.id not in busy_devices
     ]
     names = {u.id: u.username for u in session.exec(select(User)).all()}
-    from dispatch import zones
-
     return {
         "server_time": iso_z(now), "trips": trips, "devices": devices,
         "alerts": [alerts_mod.public(a, names) for a in alerts_mod.listed_alerts(session)],

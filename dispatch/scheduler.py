@@ -25,6 +25,8 @@ from dispatch import alerts, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
+from patients.medication import doses_between
+from patients.models import Patient
 from tracking.models import TripTrackState
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,6 @@ class _Facts:
     @classmethod
     def load(cls, session: Session, trips: list[Trip], *, with_medication: bool = True) -> "_Facts":
         """Read the facts of ``trips``: latest fix, latest check-in, detection state, open alerts, patients."""
-        from patients.models import Patient
-
         facts = cls()
         ids = [t.id for t in trips]
         on_board = [t.id for t in trips if t.status == "on_board" and t.started_at is not None]
@@ -209,8 +209,6 @@ def _claim_reminder(session: Session, trip: Trip, due_at: datetime) -> bool:
 
 def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult, facts: _Facts) -> None:
     """Remind the escort at each dose time in transit; raise ``medication_due`` after the grace."""
-    from patients.medication import doses_between
-
     if trip.status != "on_board" or trip.started_at is None:
         return
     patient = facts.patients.get(trip.patient_id)
