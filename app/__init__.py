@@ -8,16 +8,17 @@ from datetime import timedelta
 
 from flask import Flask, jsonify, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Engine
 
 from app import logs, security
+from app.auth import csrf
 from app.config import REPO_ROOT, Config, ConfigError, instance_secret
-from dispatch.alert_places import fill_places
-from places import views as place_views
-from places.factory import build_geocoder, build_router
 
-csrf = CSRFProtect()
+# The rooms (dispatch, tracking, patients) and the roof's modules are imported inside the
+# factory's functions, not here: this file is also the package every floor module lives in,
+# so ``import app.db`` runs it first, and a room imported here would import the floor it
+# stands on while the floor is half made. Only floor modules are imported at the top.
+__all__ = ["create_app", "csrf"]
 log = logging.getLogger(__name__)
 # How often a process makes standing orders' trips up to their horizon (days ahead: minutes are plenty).
 STANDING_TOP_UP_EVERY_S = 600
@@ -92,6 +93,8 @@ class Escort:
             realtime.emit_to_escort(reminder["event"], reminder["payload"], reminder["escort_user_id"])
         self.last_sweep_at = now
         # Where the alerts happened, in words: after the timers (the geocoder is paced and may be slow).
+        from dispatch.alert_places import fill_places
+
         with Session(self.engine, expire_on_commit=False) as session:
             described = fill_places(session, self.geocoder, now=now)
         for alert in described:
@@ -157,6 +160,8 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
 
 def _router(cfg: Config):
     """Return the configured router, or raise ConfigError naming ESCORT_ROUTER_URL."""
+    from places.factory import build_router
+
     try:
         return build_router(cfg)
     except ValueError as exc:
@@ -170,13 +175,14 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     from app.realtime import socketio
     from dispatch import sockets as dispatch_sockets  # noqa: F401
     from dispatch.zones import ZoneCache
+    from places.factory import build_geocoder
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
     from app import crypto
     from tracking import sockets as device_sockets  # noqa: F401
     from dispatch import line, line_sockets  # noqa: F401  (line_sockets: the line's /device and /dispatch events)
-    from tracking.ingest import ActiveTrips, Limits
+    from dispatch.ingest import ActiveTrips, Limits
 
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
@@ -184,7 +190,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),
-        active_trips=ActiveTrips(hidden=line.hidden_devices),  # off-duty escorts' positions are refused
+        active_trips=ActiveTrips(),
         zones=ZoneCache(),
         router=_router(cfg),
         geocoder=build_geocoder(cfg),
@@ -216,6 +222,7 @@ def _register(app: Flask) -> None:
     from app import api, auth, bodylimit, openapi
     from dispatch import views as dispatch_views
     from patients import views as patient_views
+    from places import views as place_views
     from tracking import views as tracking_views
 
     bodylimit.install(app, app.extensions["escort"].config.max_body_bytes)

@@ -14,8 +14,8 @@ from app.auth import AuthError, api_roles, find_user, page_roles
 from app.db import request_session, utcnow
 from app.models import AuditEvent
 from app.realtime import riders
+from app.times import iso_z
 from tracking import devices
-from tracking.fix import iso_z
 
 api = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 pages = Blueprint("admin", __name__, url_prefix="/admin")

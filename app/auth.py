@@ -23,15 +23,21 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as cookie
 from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import logins
-from app.db import utcnow
+from app.audit import record
+from app.db import request_session, utcnow
 from app.models import ROLES, ApiToken, User
+from app.realtime import Credential, riders
 
 login_manager = LoginManager()
+# CSRF protection of the forms and of requests riding on the login cookie (bound by the factory).
+csrf = CSRFProtect()
 login_manager.login_view = "auth.login"
 bp = Blueprint("auth", __name__)
 
@@ -118,7 +124,6 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
-            from app.audit import record
 
             record(session, user, "account_locked", object_type="user", object_id=user.id,
                    detail={"until": user.locked_until.isoformat()})
@@ -178,7 +183,6 @@ def request_user() -> User | None:
         return g.api_user
     token = bearer_token()
     if token is not None:
-        from app.db import request_session
 
         db = request_session()
         g.api_user = user_for_api_token(db, token)
@@ -230,9 +234,7 @@ def _load_user(user_id: str) -> User | None:
 
     A request with a bearer token authenticates by the token alone: its cookie is ignored.
     """
-    from flask import session as cookie
 
-    from app.db import request_session
 
     if has_request_context() and bearer_token() is not None:
         return None
@@ -254,8 +256,6 @@ def _load_user(user_id: str) -> User | None:
 
 def _end_login_session(db: Session, row, user: User, reason: str, *, now: datetime) -> None:
     """End one login session, audit it, and drop this process's sockets that rode on it."""
-    from app.audit import record
-    from app.realtime import Credential, riders
 
     if logins.end(db, [row.id], reason, now=now):
         action = "logout_idle" if reason == "idle" else "logout"
@@ -294,13 +294,9 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login form (GET, HEAD) and log the user in (POST only)."""
-    from app.audit import record
-    from app.db import request_session
 
     if request.method != "POST":
         return render_template("auth/login.html", next=_safe_next(request.args.get("next")) or "", error=None)
-    from app import csrf
-
     csrf.protect()
     session = request_session()
     now = utcnow()
@@ -318,7 +314,6 @@ def login():
             current_app.extensions["escort"].tell_supervisors(storm)
         error = "Wrong user name or password, or the account is locked for a while."
         return render_template("auth/login.html", next=next_page, error=error), 401
-    from flask import session as cookie
 
     previous = logins.find_open(session, cookie.get(SESSION_KEY))
     if previous is not None:  # a second login in this browser: the cookie's old session must not live on unseen
@@ -334,9 +329,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """End this login session (not the user's others) and go back to the login page."""
-    from flask import session as cookie
 
-    from app.db import request_session
 
     if current_user.is_authenticated:
         db = request_session()
@@ -355,7 +348,6 @@ def idle_check():
     cookie idles out with the original; escorts are exempt (their tablet's panic button must
     keep working through a long trip, and the device has its own screen lock).
     """
-    from flask import session as cookie
 
     if request.endpoint == "static":
         return None

@@ -437,7 +437,7 @@ def keys_rotate() -> None:
 def purge(days: int) -> None:
     """Delete raw fixes older than DAYS; trips, alerts and the audit log stay."""
     from app.db import utcnow
-    from tracking.retention import purge_fixes
+    from dispatch.retention import purge_fixes
 
     with _session() as session:
         deleted = purge_fixes(session, older_than_days=days, now=utcnow(), progress=click.echo)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import DateTime, TypeDecorator, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
@@ -18,6 +19,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The largest row id: primary keys are INTEGER, 32-bit on PostgreSQL. An id above it names no
 # row, and the drivers raise (OverflowError, NumericValueOutOfRange) rather than find nothing.
 MAX_ROW_ID = 2**31 - 1
+# The database is away (restarting, network cut, pool exhausted): a device is told to send
+# again later (503 with Retry-After, or an ack with "retry": true), so nothing is lost.
+DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 class UTCDateTime(TypeDecorator):

@@ -119,7 +119,7 @@ class Replayer:
 
     def replay(self, device, fixes: list[Fix], batch: int = 1) -> None:
         """Feed fixes through the pipeline, ``batch`` at a time, each as if it had just arrived."""
-        from tracking import ingest
+        from dispatch import ingest
 
         with self.app.app_context():
             for i in range(0, len(fixes), batch):

@@ -83,11 +83,6 @@ DISPATCH_NS = "/dispatch"
 DISPATCHERS_ROOM = "dispatchers"
 
 
-def device_room(device_id: int) -> str:
-    """Return the room of one device's connections (a tablet may have several tabs)."""
-    return f"device:{device_id}"
-
-
 def escort_room(user_id: int) -> str:
     """Return the room of one escort's connections."""
     return f"escort:{user_id}"

@@ -12,7 +12,8 @@ from typing import Callable
 
 import socketio
 
-from tracking.fix import Fix, iso_z
+from app.times import iso_z
+from tracking.fix import Fix
 from tracking.simulator import Scenario, generate
 
 log = logging.getLogger(__name__)

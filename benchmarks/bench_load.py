@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_load.py MODE [--devices N] [--dispatchers M] [--seconds S]
                                              [--interval-s I] [--targets pipeline,echo]
+                                             [--route-vertices V] [--client generator|python-socketio]
                                              [--database-url postgresql+psycopg://postgres@127.0.0.1/EMPTY_DB]
 
 MODE is one of
@@ -19,6 +20,11 @@ for the sending modes), and ``benchmarks/echo_server.py``. The load generator
 (benchmarks/loadgen.py: raw websockets on one asyncio loop) runs in this process on the
 same cores. It prints progress lines, then for each target: fixes/s acknowledged, ack
 latency, emit-to-dispatcher p50/p99, server RSS and CPU per fix, and the pipeline/echo ratio.
+
+Shapes: ``--route-vertices`` sets the seeded trips' route length (50 by default; a real
+road route has hundreds), ``--client python-socketio`` sends each device's fixes through a
+``socketio.AsyncClient`` awaiting each ack, as a Python tracker would, instead of the lean
+raw-websocket generator; three dispatchers watch by default.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import socketio  # noqa: E402
+
 from benchmarks.loadgen import SioConnection, http_session  # noqa: E402
 from tests.live import free_port  # noqa: E402
 
@@ -49,6 +57,46 @@ DEFAULT_DEVICES = {"throughput": 100, "latency": 1000, "idle": 5000}
 DEFAULT_SECONDS = {"throughput": 20.0, "latency": 40.0, "idle": 45.0}
 # The route the seeded trips follow: due north from (51.50, -0.12) for about 5.5 km.
 ROUTE = [[51.50 + i * 0.001, -0.12] for i in range(50)]
+
+
+def make_route(vertices: int) -> list[list[float]]:
+    """Return the seeded route with ``vertices`` points over the same 5.5 km, zigzagging by a metre.
+
+    The zigzag keeps every vertex (a straight line could be simplified to two points).
+    """
+    if vertices == len(ROUTE):
+        return ROUTE
+    step = (ROUTE[-1][0] - ROUTE[0][0]) / (vertices - 1)
+    return [[round(ROUTE[0][0] + i * step, 7), round(ROUTE[0][1] + (i % 2) * 1.5e-5, 7)] for i in range(vertices)]
+
+
+class PySioConnection:
+    """A device on python-socketio's ``AsyncClient`` (the interface of ``loadgen.SioConnection``)."""
+
+    def __init__(self, url: str, namespace: str, auth: dict) -> None:
+        self.url, self.namespace, self.auth = url, namespace, auth
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.closed = asyncio.Event()
+        self.client.on("disconnect", self.closed.set, namespace=namespace)
+
+    async def connect(self, timeout_s: float = 30.0) -> None:
+        """Connect over a websocket with the device token."""
+        await self.client.connect(self.url, namespaces=[self.namespace], transports=["websocket"],
+                                  auth=self.auth, wait_timeout=timeout_s)
+
+    async def call(self, event: str, data, timeout_s: float = 60.0):
+        """Emit and await the ack."""
+        try:
+            return await self.client.call(event, data, namespace=self.namespace, timeout=timeout_s)
+        except socketio.exceptions.TimeoutError:
+            raise asyncio.TimeoutError from None
+        except socketio.exceptions.BadNamespaceError:
+            raise ConnectionError("disconnected") from None
+
+    async def close(self) -> None:
+        """Disconnect."""
+        await self.client.disconnect()
+        self.closed.set()
 
 
 # --- servers -------------------------------------------------------------------------------
@@ -120,7 +168,7 @@ class Seeded:
     dispatcher_token: str
 
 
-def seed(env: dict[str, str], count: int, *, with_trips: bool) -> Seeded:
+def seed(env: dict[str, str], count: int, *, with_trips: bool, route: list[list[float]] = ROUTE) -> Seeded:
     """Create ``count`` devices (each with an escort and a trip on board, if asked) and a dispatcher.
 
     The app is built here from the server's own environment, so whatever ``create_app``
@@ -156,9 +204,9 @@ def seed(env: dict[str, str], count: int, *, with_trips: bool) -> Seeded:
             device, token = create_device(s, f"bench-{i}", escort, now=now)
             if with_trips:
                 trip = trips.create_trip(s, patient_id=patient.id, escort=escort.username, device_id=device.id,
-                                         pickup={"lat": ROUTE[0][0], "lon": ROUTE[0][1]},
-                                         dropoff={"lat": ROUTE[-1][0], "lon": ROUTE[-1][1]},
-                                         route=ROUTE, settings={}, scheduled_pickup_at=now, appointment_at=None,
+                                         pickup={"lat": route[0][0], "lon": route[0][1]},
+                                         dropoff={"lat": route[-1][0], "lon": route[-1][1]},
+                                         route=route, settings={}, scheduled_pickup_at=now, appointment_at=None,
                                          user=boss, now=now)
                 for status in ("en_route_pickup", "arrived_pickup", "on_board"):
                     trips.change_status(s, trip, status, escort, now=now)
@@ -260,7 +308,7 @@ async def _send(conn: SioConnection, device_id: int, payload: dict, tally: Tally
 
 
 async def connect_all(http, url: str, seeded: Seeded, devices: int, dispatchers: int, tally: Tally,
-                      parallel: int = 50) -> tuple[list[SioConnection], list[SioConnection]]:
+                      parallel: int = 50, client: str = "generator") -> tuple[list, list[SioConnection]]:
     """Connect the dispatchers, then the devices ``parallel`` at a time, printing progress."""
     watchers = []
     for _ in range(dispatchers):
@@ -273,7 +321,9 @@ async def connect_all(http, url: str, seeded: Seeded, devices: int, dispatchers:
 
     async def one(i: int) -> None:
         token, device_id = seeded.devices[i]
-        conn = SioConnection(http, url, "/device", {"token": token, "device_id": device_id})
+        auth = {"token": token, "device_id": device_id}
+        conn = PySioConnection(url, "/device", auth) if client == "python-socketio" else \
+            SioConnection(http, url, "/device", auth)
         async with gate:
             try:
                 await conn.connect()
@@ -296,7 +346,8 @@ async def drive(server: Server, seeded: Seeded, args, target: str) -> Tally:
     tally = Tally(target)
     async with http_session() as http:
         began = time.perf_counter()
-        conns, watchers = await connect_all(http, server.url, seeded, args.devices, args.dispatchers, tally)
+        conns, watchers = await connect_all(http, server.url, seeded, args.devices, args.dispatchers, tally,
+                                            client=args.client)
         print(f"  [{target}] {tally.connected} devices and {len(watchers)} dispatchers connected in "
               f"{time.perf_counter() - began:.1f} s ({tally.refused} refused)", flush=True)
         stop = asyncio.Event()
@@ -392,13 +443,17 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("mode", choices=sorted(DEFAULT_DEVICES))
     parser.add_argument("--devices", type=int, default=None, help="simulated devices (default by mode)")
-    parser.add_argument("--dispatchers", type=int, default=2, help="dispatcher clients receiving positions")
+    parser.add_argument("--dispatchers", type=int, default=3, help="dispatcher clients receiving positions")
     parser.add_argument("--seconds", type=float, default=None, help="measuring window (default by mode)")
     parser.add_argument("--warmup-s", type=float, default=3.0)
     parser.add_argument("--interval-s", type=float, default=5.0, help="latency mode: seconds between a device's fixes")
     parser.add_argument("--targets", default="echo,pipeline", help="which servers, in order (echo, pipeline)")
     parser.add_argument("--database-url", default=None,
                         help="an empty database to run the pipeline on (default: a fresh SQLite file)")
+    parser.add_argument("--route-vertices", type=int, default=len(ROUTE),
+                        help=f"vertices of the seeded trips' route (default {len(ROUTE)})")
+    parser.add_argument("--client", choices=("generator", "python-socketio"), default="generator",
+                        help="devices on the raw-websocket generator, or python-socketio clients awaiting each ack")
     parser.add_argument("--sweep-interval-s", default=None,
                         help="the app's ESCORT_SWEEP_INTERVAL_S (default: the app's own; 0 turns the timers off)")
     args = parser.parse_args()
@@ -411,7 +466,10 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     sweep = "app default" if args.sweep_interval_s is None else f"{args.sweep_interval_s} s"
-    print(f"mode {args.mode}: {args.devices} devices, {args.dispatchers} dispatchers, {args.seconds:g} s window, "
+    if args.route_vertices < 2:
+        raise SystemExit("error: --route-vertices must be at least 2")
+    print(f"mode {args.mode}: {args.devices} {args.client} devices, {args.dispatchers} dispatchers, "
+          f"{args.route_vertices}-vertex routes, {args.seconds:g} s window, "
           f"scheduler sweep {sweep}; database {url.split('@')[-1]}; "
           f"{os.cpu_count()} cores shared with the load generator; work dir {tmp}", flush=True)
     began = time.perf_counter()
@@ -419,7 +477,7 @@ def main() -> None:
                "ESCORT_INSTANCE_PATH": str(tmp), "ESCORT_TILE_URL": ""}
     if args.sweep_interval_s is not None:
         app_env["ESCORT_SWEEP_INTERVAL_S"] = str(args.sweep_interval_s)
-    seeded = seed(app_env, args.devices, with_trips=args.mode != "idle")
+    seeded = seed(app_env, args.devices, with_trips=args.mode != "idle", route=make_route(args.route_vertices))
     print(f"  seeded {args.devices} devices in {time.perf_counter() - began:.1f} s", flush=True)
     specs = {"pipeline": ("app:create_app()", app_env), "echo": ("benchmarks.echo_server:app", {})}
     tallies: dict[str, Tally] = {}

@@ -67,7 +67,7 @@ def seed(url: str, n_trips: int, n_fixes: int, instance_path: Path) -> int:
     from app import crypto
     from patients.models import Patient
     from tracking.devices import create_device
-    from tracking.models import Fix
+    from tracking.models import FixRow as Fix
 
     # The sheet's sealed columns need the keyring the server will use (its instance folder's).
     crypto.install(crypto.keyring_for(None, instance_path))

@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 
 from app.crypto import open_fields, seal_fields
 from app.models import User
+from app.times import iso_z
 from dispatch.models import Alert, TripEvent
-from tracking.fix import iso_z
 
 KINDS = (
     "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from app.times import iso_z
 from dispatch.models import Trip
+from dispatch.tripbook import plan_for
 from tracking import detectors
 from tracking import eta as eta_mod
-from tracking.detection import plan_for
 from tracking.eta import Estimate, LegRouter
-from tracking.fix import iso_z
 from tracking.models import TripTrackState
 
 # Driving to the pickup: the leg is the escort's position to the pickup.

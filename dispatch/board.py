@@ -11,7 +11,7 @@ from app.models import User
 from dispatch import alerts as alerts_mod
 from dispatch.models import Alert, Trip
 from patients.models import Patient
-from tracking.fix import iso_z
+from app.times import iso_z
 
 # The board's groups, in the order a dispatcher reads them, and the statuses in each.
 GROUPS: tuple[tuple[str, str, frozenset[str]], ...] = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tracking.fix import iso_z
+from app.times import iso_z
 
 KIND_WORDS = {
     "panic": "PANIC", "duress": "DURESS (a silent call for help)", "pin_attempts": "wrong PINs on the escort's tablet",

@@ -12,9 +12,10 @@ import json
 import math
 from typing import Iterable, Sequence
 
+from app.times import iso_z
 from dispatch import figures
 from dispatch.models import Trip
-from tracking.fix import Fix, iso_z
+from tracking.fix import Fix
 from tracking.gpxio import track_to_gpx
 
 TRACK_COLUMNS = ("seq", "ts", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "altitude_m", "battery_pct",

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from app.models import User
+from app.times import iso_z
 from dispatch.models import FlaggedPlace, Trip
 from dispatch.zones import ring_from_geojson
-from tracking.fix import iso_z
 from tracking.geo import CircleFence, PolygonFence, Projection
 
 CATEGORIES = ("aggressive_resident", "unsafe_parking", "no_lift", "dog", "access", "other")

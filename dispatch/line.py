@@ -15,7 +15,7 @@ from dispatch.models import Trip, TripEvent, TripMessage
 from dispatch.trips import LIVE
 from patients.medication import doses_between
 from patients.models import Patient
-from tracking.fix import iso_z
+from app.times import iso_z
 from tracking.models import Device
 
 MAX_TEXT_CHARS = 500

@@ -12,7 +12,7 @@ from app.realtime import DEVICE_NS, DISPATCH_NS, socketio
 from dispatch import line
 from dispatch import sockets as dispatch_sockets
 from dispatch.models import Trip
-from patients import access
+from dispatch import access
 from tracking import sockets as device_sockets
 from tracking.sockets import _retry_when_db_down
 

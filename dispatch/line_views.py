@@ -10,7 +10,7 @@ from app.db import request_session, utcnow
 from dispatch import line
 from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
 from dispatch.models import Trip
-from patients import access
+from dispatch import access
 
 api = Blueprint("line_api", __name__, url_prefix="/api/v1")
 

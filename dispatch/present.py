@@ -8,15 +8,14 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts as alerts_mod
-from dispatch import arrival, line, scheduler
+from dispatch import arrival, flags, line, scheduler, zones
 from dispatch import trips as trips_mod
 from dispatch.models import Trip
 from patients.models import Patient
 from tracking.eta import LegRouter
-from tracking.fix import iso_z
-from tracking.models import Device
-from tracking.models import Fix as FixRow
+from tracking.models import Device, FixRow
 
 
 def fix_public(fix, device_id: int, trip_id: int | None) -> dict:
@@ -74,8 +73,6 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
     """
     if trip is None:
         return None
-    from dispatch import flags
-
     clock = scheduler.checkin_clock_for(session, trip)
     patient = session.get(Patient, trip.patient_id)
     return {
@@ -108,8 +105,6 @@ def snapshot(session: Session, *, now: datetime) -> dict:
     devices = [{"device_id": d.id, "label": d.label, "last_fix": _device_fix(d)} for d in idle if d.id not in off_duty]
     names = {u.id: u.username for u in users}
     del patients
-    from dispatch import zones
-
     return {
         "server_time": iso_z(now), "trips": trips, "devices": devices,
         "alerts": [alerts_mod.public(a, names) for a in alerts_mod.listed_alerts(session)],

@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 from app.audit import record
 from app.auth import check_secret
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts
 from dispatch.models import Alert, Trip, TripEvent
-from tracking.fix import iso_z
 
 # The PIN limiter. After PIN_FREE_WRONG wrong PINs in a row, each further attempt waits
 # PIN_WAIT_BASE_S * 2^(n - PIN_FREE_WRONG) seconds (n: wrong PINs in a row), at most

@@ -20,12 +20,14 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, func, or_, select
 
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts, escalation, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
+from patients.medication import doses_between
+from patients.models import Patient
 from places.cache import as_coordinates
-from tracking.fix import iso_z
 from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
@@ -100,22 +102,19 @@ class _Facts:
     @classmethod
     def load(cls, session: Session, trips: list[Trip], *, with_medication: bool = True) -> "_Facts":
         """Read the facts of ``trips``: latest fix, latest check-in, detection state, open alerts, patients."""
-        from patients.models import Patient
-
         facts = cls()
         ids = [t.id for t in trips]
         on_board = [t.id for t in trips if t.status == "on_board" and t.started_at is not None]
         wanted = set(on_board)
-        # One field of the detection state, read by the database (no JSON decoded here).
-        last_ts = TripTrackState.state["last_ts"].as_string()
         for chunk in _chunks(ids):
-            # The trip's detection state row moves with every fresh fix: when the last one came, and the state.
+            # The trip's detection state row moves with every fresh fix: when the last one came,
+            # and the time of the last fix detection used.
             for trip_id, received_at, driven in session.exec(select(
-                    TripTrackState.trip_id, TripTrackState.updated_at, last_ts).where(
-                    TripTrackState.trip_id.in_(chunk))):
+                    TripTrackState.trip_id, TripTrackState.last_fix_received_at, TripTrackState.last_detected_at)
+                    .where(TripTrackState.trip_id.in_(chunk))):
                 facts.last_fix[trip_id] = received_at
-                if trip_id in wanted and driven:
-                    facts.last_driven[trip_id] = datetime.fromisoformat(driven)
+                if trip_id in wanted and driven is not None:
+                    facts.last_driven[trip_id] = driven
             facts.last_checkin.update(session.exec(
                 select(TripEvent.trip_id, func.max(TripEvent.at))
                 .where(TripEvent.trip_id.in_(chunk), TripEvent.kind == "checkin").group_by(TripEvent.trip_id)).all())
@@ -215,8 +214,6 @@ def _claim_reminder(session: Session, trip: Trip, due_at: datetime) -> bool:
 
 def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: SweepResult, facts: _Facts) -> None:
     """Remind the escort at each dose time in transit; raise ``medication_due`` after the grace."""
-    from patients.medication import doses_between
-
     if trip.status != "on_board" or trip.started_at is None:
         return
     patient = facts.patients.get(trip.patient_id)

@@ -87,13 +87,6 @@ class AlertResolve(BaseModel):
         return value.strip() or None if value is not None else None
 
 
-def parse_when(value: datetime) -> datetime:
-    """Return an aware datetime in UTC."""
-    from datetime import timezone
-
-    return value.astimezone(timezone.utc)
-
-
 class ZoneCreate(BaseModel):
     """``POST /api/v1/hazard-zones``."""
 

@@ -1,6 +1,6 @@
 """Trip log queries: the filtered, keyset-paged trip list, a trip's timeline, replay data and figures.
 
-Every query here takes the user and keeps to what ``patients.access`` lets them see; the
+Every query here takes the user and keeps to what ``dispatch.access`` lets them see; the
 patient is named only where ``access.sheet_view`` allows.
 """
 
@@ -17,14 +17,16 @@ from sqlalchemy import exists, func, tuple_
 from sqlmodel import Session, select
 
 from app.models import User
+from app.times import iso_z
+from dispatch import access
 from dispatch import alerts as alerts_mod
 from dispatch import figures
 from dispatch.models import Alert, Trip, TripEvent
+from dispatch.settings import detection_settings
 from dispatch.trips import STATUSES
-from patients import access
 from patients.models import Patient
-from tracking.fix import Fix, iso_z
-from tracking.models import Fix as FixRow
+from tracking.fix import Fix
+from tracking.models import FixRow
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -263,13 +265,7 @@ def outcome(trip, reached: dict[str, datetime], trip_alerts) -> figures.Outcome:
 
 def _detection(trip: Trip):
     """Return the trip's detection settings (defaults where its stored ones do not validate)."""
-    from dispatch.settings import detection_overrides
-    from tracking.detectors import DetectionSettings
-
-    try:
-        return DetectionSettings.from_overrides(detection_overrides(trip.settings or {}))
-    except ValueError:
-        return DetectionSettings()
+    return detection_settings(trip.settings)
 
 
 def trip_figures(session: Session, trip: Trip, track: list[Fix], *, user: User | None,

@@ -8,11 +8,10 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import alerts, present, routes, service, trips, vouchers
+from dispatch import access, alerts, present, routes, service, trips, vouchers
 from dispatch.models import Alert, Trip
 from dispatch.schemas import AlertResolve, RouteCompute, StatusChange, TripCreate
 from dispatch.settings import validate_settings
-from patients import access
 from places.views import located
 from tracking.gpxio import read_gpx, route_from_geojson
 

@@ -16,10 +16,10 @@ from sqlmodel import Session, select
 from app import realtime
 from app.audit import record
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts, safety, trips
 from dispatch.models import Alert
 from tracking import devices
-from tracking.fix import iso_z
 from tracking.schemas import parse_panic
 
 SALT = "escort-panic-voucher"

@@ -10,8 +10,8 @@ from typing import Any
 from sqlmodel import Session, func, or_, select
 
 from app.models import User
+from app.times import iso_z
 from dispatch.models import HazardZone
-from tracking.fix import iso_z
 
 MAX_VERTICES = 2000
 

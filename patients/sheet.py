@@ -7,14 +7,16 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from app.models import User
-from patients import access
+from app.times import iso_z
 from patients.medication import doses_between
 from patients.models import Patient
 from patients.schemas import COLUMN_FIELDS, DETAIL_FIELDS, SheetFields
-from tracking.fix import iso_z
 
 # What the escort and the coordinator are not shown.
 STAFF_ONLY = ("dispatcher_notes",)
+
+# Sheet views, from most to least: what a role is shown (``dispatch.access.sheet_view`` picks one).
+FULL, ESCORT, REVIEW = "full", "escort", "review"
 
 
 class SheetError(ValueError):
@@ -61,9 +63,9 @@ def _coordinator_id(session: Session, username: str | None) -> int | None:
 
 
 def shown(session: Session, patient: Patient, view: str, *, now: datetime, tz: str = "UTC") -> dict:
-    """Return the sheet as ``view`` (access.FULL, ESCORT or REVIEW) may see it."""
+    """Return the sheet as ``view`` (FULL, ESCORT or REVIEW) may see it."""
     details = dict(patient.details or {})
-    if view != access.FULL:
+    if view != FULL:
         for name in STAFF_ONLY:
             details.pop(name, None)
     coordinator = session.get(User, patient.coordinator_user_id) if patient.coordinator_user_id else None

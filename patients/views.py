@@ -8,7 +8,8 @@ from app.api import ApiError, parse
 from app.audit import record
 from app.auth import api_roles, page_roles
 from app.db import request_session, utcnow
-from patients import access, directory, form, sheet
+from dispatch import access, directory
+from patients import form, sheet
 from patients.models import Patient
 from patients.schemas import PatientCreate, SheetFields
 from places.schemas import Located

@@ -7,19 +7,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import settings
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import Config
 from app.db import upgrade
 from tests.live import LiveServer
+from tests.shared import IN_CI, SHARED_DATA, require, shared_data
 
-# CI explores the same examples every run (a red CI must mean a real regression); locally,
-# hypothesis keeps exploring new ones.
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
-settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
+__all__ = ["IN_CI", "SHARED_DATA", "require", "shared_data"]  # here too, for the tests that import them from here
 
 
 def _database_of_this_worker() -> None:
@@ -43,24 +39,6 @@ def _database_of_this_worker() -> None:
 
 
 _database_of_this_worker()
-
-SHARED_DATA = Path(os.environ.get("ESCORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-IN_CI = os.environ.get("CI") == "true"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip when a component is missing, but fail under CI=true, where everything must run."""
-    if not condition:
-        if IN_CI:
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
-
-
-def shared_data(*parts: str) -> Path:
-    """Return a path in ../shared/data, skipping the test when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    require(path.exists(), f"reference data {path} is absent")
-    return path
 
 
 def pytest_collection_modifyitems(config, items):

@@ -21,8 +21,6 @@ from tracking.filters import noise_reason
 from tracking.fix import Fix
 from tracking.geo import CircleFence, LatLon, PolygonFence, Projection, Route
 
-# Settings that belong to the safety timers (dispatch.settings): accepted here and ignored.
-FOREIGN_KEYS = frozenset({"checkin_interval_s", "checkin_grace_s", "signal_lost_after_s", "escalate_after_s"})
 ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone", "low_battery")
 NOTICE_KINDS = ("arrived_pickup", "left_pickup", "arrived_dropoff", "left_dropoff")
 
@@ -83,7 +81,8 @@ class DetectionSettings:
     def from_overrides(cls, overrides: dict[str, Any] | None) -> DetectionSettings:
         """Return the defaults with a trip's overrides; raise ValueError naming a bad key or value.
 
-        Keys in FOREIGN_KEYS (safety timers) are ignored. Overriding corridor_m alone also
+        Only detection keys: a trip's other settings (its safety timers) are taken out by
+        ``dispatch.settings.detection_settings``, their one home. Overriding corridor_m alone also
         narrows rejoin_m to two thirds of it, so a tighter corridor needs one key, not two.
         """
         if overrides is None:
@@ -91,9 +90,9 @@ class DetectionSettings:
         if not isinstance(overrides, dict):
             raise ValueError("settings must be an object of name: number")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(overrides) - set(known) - FOREIGN_KEYS, key=str)
+        unknown = sorted(set(overrides) - set(known), key=str)
         if unknown:
-            raise ValueError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(set(known) | FOREIGN_KEYS))}")
+            raise ValueError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
         values = {name: _number(name, value, int if name == "offroute_min_fixes" else float)
                   for name, value in overrides.items() if name in known}
         if "corridor_m" in values and "rejoin_m" not in values:

@@ -12,7 +12,7 @@ from app.audit import record
 from app.auth import hash_token, new_token
 from app.models import User
 from app.realtime import Credential
-from tracking.models import Device, Fix
+from tracking.models import Device, FixRow
 
 
 class DeviceRef(NamedTuple):
@@ -53,8 +53,8 @@ def device_for_token(session: Session, token: str | None) -> Device | None:
 def list_devices(session: Session) -> list[dict]:
     """Return every device with its escort, when it was last heard from, its battery, and whether it is revoked."""
     # The battery of the device's newest fix that reported one: the (device_id, seq) index finds it.
-    battery = (select(Fix.battery_pct).where(Fix.device_id == Device.id, Fix.battery_pct.is_not(None))
-               .order_by(Fix.seq.desc()).limit(1).scalar_subquery())
+    battery = (select(FixRow.battery_pct).where(FixRow.device_id == Device.id, FixRow.battery_pct.is_not(None))
+               .order_by(FixRow.seq.desc()).limit(1).scalar_subquery())
     rows = session.exec(select(Device, User.username, battery)
                         .join(User, User.id == Device.escort_user_id, isouter=True).order_by(Device.label)).all()
     return [{"id": d.id, "label": d.label, "escort": name, "has_token": d.token_hash is not None,

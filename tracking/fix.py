@@ -24,8 +24,3 @@ class Fix:
     # The device says it is charging (the Battery Status API; None: it does not say). Not stored:
     # it only keeps a low battery on a charger from raising an alert.
     charging: bool | None = None
-
-
-def iso_z(value: datetime | None) -> str | None:
-    """Return a UTC datetime as ISO-8601 with a ``Z``, as every wire format here shows times."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None

@@ -28,8 +28,8 @@ class Device(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Fix(SQLModel, table=True):
-    """One stored position report, unique per device, sequence number and time.
+class FixRow(SQLModel, table=True):
+    """One stored position report (the table ``fix``; ``tracking.fix.Fix`` is the value a report becomes), unique per device, sequence number and time.
 
     Not unique per device and seq alone: a device whose counter starts again (storage
     cleared, app reinstalled) sends new fixes under old numbers; only the same seq at the
@@ -41,6 +41,8 @@ class Fix(SQLModel, table=True):
         Index("ix_fix_trip_ts", "trip_id", "ts"),
         Index("ix_fix_received_at", "received_at"),
     )
+
+    __tablename__ = "fix"
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="device.id")
@@ -59,15 +61,20 @@ class Fix(SQLModel, table=True):
     mock: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
-class TripTrackState(SQLModel, table=True):
-    """The detection state of one trip, so any process can carry on where another stopped.
+# The name the stored row had before it became FixRow: kept while other branches still import it.
+Fix = FixRow
 
-    ``updated_at`` is when the trip's latest fix was received (every fresh fix moves it,
-    whatever detection made of it): the sweep's signal-lost clock.
-    """
+
+class TripTrackState(SQLModel, table=True):
+    """The detection state of one trip, so any process can carry on where another stopped."""
 
     __tablename__ = "trip_track_state"
 
     trip_id: int = Field(primary_key=True, foreign_key="trip.id")
     state: dict = Field(default_factory=dict, sa_type=JSON)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
+    # When the trip's latest fix was received (every fresh fix moves it, whatever detection
+    # made of it): the sweep's signal-lost clock.
+    last_fix_received_at: datetime = Field(sa_type=UTCDateTime)
+    # The time of the last fix detection used (None before the first): the check-in clock's
+    # evidence of driving. The state holds it too, for the detectors; this is the one others read.
+    last_detected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

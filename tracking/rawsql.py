@@ -1,4 +1,4 @@
-"""The ingest hot path's statements as plain driver SQL (SQLite and PostgreSQL).
+"""The one writer of the track tables (fix, device contact, detection state), as plain driver SQL.
 
 A group of a hundred fixes runs a handful of statements; through SQLAlchemy Core most of
 their cost is statement handling and per-value bind processing, not the database's work.
@@ -13,7 +13,8 @@ column types store them:
   whatever the group's size: psycopg parses placeholders in Python and runs ``executemany``
   row by row, which cost more than the database's own work.
 
-``tests/tracking/test_rawsql.py`` checks that rows written here read back through the ORM
+Table and column names come from the models (``_Names``), so a renamed column fails at
+import, not at the first fix. ``tests/tracking/test_rawsql.py`` checks that rows written here read back through the ORM
 equal to rows written through it, on whichever backend the suite runs.
 """
 
@@ -23,24 +24,94 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
+
+from tracking.fix import Fix
+from tracking.models import Device, FixRow, TripTrackState
 
 UTC = timezone.utc
 # Rows per SQLite INSERT: 13 values each, well under SQLite's 32,766 parameters.
 INSERT_CHUNK = 1000
 
-FIX_COLUMNS = ("device_id", "seq", "trip_id", "ts", "received_at", "lat", "lon", "accuracy_m", "speed_mps",
-               "heading_deg", "altitude_m", "battery_pct", "mock")
+
+class _Names:
+    """A model's table name (``table``) and column names (attributes), checked against the model."""
+
+    def __init__(self, model: type[SQLModel]) -> None:
+        self.table = model.__table__.name
+        self._columns = model.__table__.c
+
+    def __getattr__(self, name: str) -> str:
+        return self._columns[name].name  # KeyError: the model has no such column
+
+
+F, D, S = _Names(FixRow), _Names(Device), _Names(TripTrackState)
+FIX_COLUMNS = tuple(getattr(F, c) for c in ("device_id", "seq", "trip_id", "ts", "received_at", "lat", "lon",
+                                            "accuracy_m", "speed_mps", "heading_deg", "altitude_m", "battery_pct",
+                                            "mock"))
 
 
 class RawSQL:
-    """The driver cursor of a session's connection, and the SQL dialect details it needs."""
+    """A driver cursor on the session's connection (inside its transaction), and the dialect details it needs.
+
+    Close it when done (``with RawSQL(session) as writer:``); the connection stays the session's.
+    """
 
     def __init__(self, session: Session) -> None:
         conn = session.connection()
         self.postgres = conn.dialect.name == "postgresql"
         self.mark = "%s" if self.postgres else "?"
         self.cursor = conn.connection.cursor()
+
+    def __enter__(self) -> "RawSQL":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the cursor (the connection is the session's and stays open)."""
+        self.cursor.close()
+
+    def store(self, batches: Sequence[tuple[int, datetime, Sequence[tuple[Fix, int | None]]]]
+              ) -> list[list[tuple[Fix, bool]]]:
+        """Store batches of (device id, received at, [(fix, trip id)]) and the devices' last contact.
+
+        Fixes go in one statement, once per (device, seq, ts); each device's row then says when
+        it was last seen and, if newer than stored, where. Returns for each batch its new fixes
+        as (fix, whether it reuses a seq), in arrival order; a fix repeated in a later batch of
+        the same call is new only in the first.
+        """
+        when = self.when
+        bound: list[tuple[int, Any, list[tuple[Fix, Any]]]] = []
+        rows = []
+        for device_id, now, fixes in batches:
+            received_at = when(now)
+            times = [(fix, when(fix.ts)) for fix, _ in fixes]
+            bound.append((device_id, received_at, times))
+            rows.extend((device_id, f.seq, trip_id, ts, received_at, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+                         f.heading_deg, f.altitude_m, f.battery_pct, f.mock)
+                        for (f, trip_id), (_, ts) in zip(fixes, times))
+        new = self.insert_fixes(rows)
+        reused = _reuses(new)
+        out, moved, seen = [], [], []
+        for device_id, received_at, times in bound:
+            fresh = []
+            newest = None
+            for fix, ts in times:
+                row_key = (device_id, fix.seq, ts)
+                if new.pop(row_key, None) is not None:  # popped: a repeat in a later batch is not new
+                    fresh.append((fix, row_key in reused))
+                    if newest is None or fix.ts > newest[0].ts:
+                        newest = (fix, ts)
+            out.append(fresh)
+            if newest is None:
+                seen.append((received_at, device_id))
+            else:
+                fix, ts = newest
+                moved.append((received_at, ts, fix.lat, fix.lon, fix.seq, device_id))
+        self.touch_devices(moved, seen)
+        return out
 
     def when(self, value: datetime | None) -> Any:
         """Return a timestamp as the driver should bind it for a UTC column."""
@@ -88,18 +159,18 @@ class RawSQL:
             return
         m = self.mark
         if moved:
-            newer = f"(last_fix_at IS NULL OR last_fix_at <= {m})"
+            newer = f"({D.last_fix_at} IS NULL OR {D.last_fix_at} <= {m})"
             self.cursor.executemany(
-                f"UPDATE device SET last_seen_at = {m}, "
-                f"last_lat = CASE WHEN {newer} THEN {m} ELSE last_lat END, "
-                f"last_lon = CASE WHEN {newer} THEN {m} ELSE last_lon END, "
-                f"last_seq = CASE WHEN {newer} THEN {m} ELSE last_seq END, "
-                f"last_fix_at = CASE WHEN {newer} THEN {m} ELSE last_fix_at END "
-                f"WHERE id = {m}",
+                f"UPDATE {D.table} SET {D.last_seen_at} = {m}, "
+                f"{D.last_lat} = CASE WHEN {newer} THEN {m} ELSE {D.last_lat} END, "
+                f"{D.last_lon} = CASE WHEN {newer} THEN {m} ELSE {D.last_lon} END, "
+                f"{D.last_seq} = CASE WHEN {newer} THEN {m} ELSE {D.last_seq} END, "
+                f"{D.last_fix_at} = CASE WHEN {newer} THEN {m} ELSE {D.last_fix_at} END "
+                f"WHERE {D.id} = {m}",
                 [(seen_at, ts, lat, ts, lon, ts, seq, ts, ts, device_id)
                  for seen_at, ts, lat, lon, seq, device_id in moved])
         if seen:
-            self.cursor.executemany(f"UPDATE device SET last_seen_at = {m} WHERE id = {m}", seen)
+            self.cursor.executemany(f"UPDATE {D.table} SET {D.last_seen_at} = {m} WHERE {D.id} = {m}", seen)
 
     def _touch_devices_pg(self, moved: list[tuple], seen: list[tuple]) -> None:
         """``touch_devices`` as one UPDATE … FROM unnest(arrays): psycopg runs ``executemany`` row by row.
@@ -121,77 +192,93 @@ class RawSQL:
             row[0] = max(row[0], seen_at)
         if not rows:
             return
-        newer = "(v.ts IS NOT NULL AND (d.last_fix_at IS NULL OR d.last_fix_at <= v.ts))"
+        newer = f"(v.ts IS NOT NULL AND (d.{D.last_fix_at} IS NULL OR d.{D.last_fix_at} <= v.ts))"
         self.cursor.execute(
-            f"UPDATE device AS d SET last_seen_at = v.seen, "
-            f"last_lat = CASE WHEN {newer} THEN v.lat ELSE d.last_lat END, "
-            f"last_lon = CASE WHEN {newer} THEN v.lon ELSE d.last_lon END, "
-            f"last_seq = CASE WHEN {newer} THEN v.seq ELSE d.last_seq END, "
-            f"last_fix_at = CASE WHEN {newer} THEN v.ts ELSE d.last_fix_at END "
+            f"UPDATE {D.table} AS d SET {D.last_seen_at} = v.seen, "
+            f"{D.last_lat} = CASE WHEN {newer} THEN v.lat ELSE d.{D.last_lat} END, "
+            f"{D.last_lon} = CASE WHEN {newer} THEN v.lon ELSE d.{D.last_lon} END, "
+            f"{D.last_seq} = CASE WHEN {newer} THEN v.seq ELSE d.{D.last_seq} END, "
+            f"{D.last_fix_at} = CASE WHEN {newer} THEN v.ts ELSE d.{D.last_fix_at} END "
             f"FROM unnest(%b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], %b::bigint[], "
-            f"%b::int[]) AS v(seen, ts, lat, lon, seq, id) WHERE d.id = v.id",
+            f"%b::int[]) AS v(seen, ts, lat, lon, seq, id) WHERE d.{D.id} = v.id",
             [list(column) for column in zip(*rows.values())])
 
-    def open_keys(self, keys: list[str]) -> set[str]:
-        """Return which of these alert open keys are open."""
-        if not keys:
+    def existing(self, table: str, column: str, values: list[str]) -> set[str]:
+        """Return which of these text values ``table.column`` holds (names from the caller's model)."""
+        if not values:
             return set()
         if self.postgres:
-            self.cursor.execute("SELECT open_key FROM alert WHERE open_key = ANY(%b::text[])", [keys])
+            self.cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%b::text[])", [values])
         else:
-            self.cursor.execute(f"SELECT open_key FROM alert WHERE open_key IN ({self.marks(len(keys))})", keys)
+            self.cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({self.marks(len(values))})", values)
         return {row[0] for row in self.cursor.fetchall()}
+
+    def newest(self, table: str, column: str) -> Any:
+        """Return ``max(table.column)`` as the driver gives it (an index lookup; names from the caller's model).
+
+        For equality checks only: plain SQL skips the ORM's statement handling, which costs
+        more than the query.
+        """
+        self.cursor.execute(f"SELECT max({column}) FROM {table}")
+        return self.cursor.fetchone()[0]
 
     def track_states(self, trip_ids: list[int]) -> list[tuple[int, str]]:
         """Return (trip id, state JSON text) of these trips, locking the rows on PostgreSQL."""
         if not trip_ids:
             return []
         if self.postgres:
-            self.cursor.execute("SELECT trip_id, state::text FROM trip_track_state WHERE trip_id = ANY(%b::int[]) "
-                                "ORDER BY trip_id FOR UPDATE", [trip_ids])
+            self.cursor.execute(f"SELECT {S.trip_id}, {S.state}::text FROM {S.table} "
+                                f"WHERE {S.trip_id} = ANY(%b::int[]) ORDER BY {S.trip_id} FOR UPDATE", [trip_ids])
         else:
-            self.cursor.execute(f"SELECT trip_id, state FROM trip_track_state WHERE trip_id IN "
-                                f"({self.marks(len(trip_ids))}) ORDER BY trip_id", trip_ids)
+            self.cursor.execute(f"SELECT {S.trip_id}, {S.state} FROM {S.table} WHERE {S.trip_id} IN "
+                                f"({self.marks(len(trip_ids))}) ORDER BY {S.trip_id}", trip_ids)
         return [(row[0], row[1]) for row in self.cursor.fetchall()]
 
-    def save_track_states(self, old: Iterable[tuple[str, Any, int]], new: Iterable[tuple[int, str, Any]]) -> None:
-        """Write detection states as JSON text: ``old`` rows (text, updated at, trip id) are updated,
-        ``new`` rows (trip id, text, updated at) inserted; each trip at most once."""
+    def save_track_states(self, old: Iterable[tuple[str, Any, Any, int]],
+                          new: Iterable[tuple[int, str, Any, Any]]) -> None:
+        """Write detection states as JSON text: ``old`` rows (text, last fix received at, last detected
+        at, trip id) are updated, ``new`` rows (trip id, text, received at, detected at) inserted;
+        each trip at most once, timestamps bound by ``when``."""
         m = self.mark
         old, new = list(old), list(new)
         if self.postgres:  # one statement per kind: psycopg runs executemany row by row
             if old:
                 self.cursor.execute(
-                    "UPDATE trip_track_state AS t SET state = v.state::json, updated_at = v.at "
-                    "FROM unnest(%b::text[], %b::timestamptz[], %b::int[]) AS v(state, at, trip_id) "
-                    "WHERE t.trip_id = v.trip_id", [list(column) for column in zip(*old)])
+                    f"UPDATE {S.table} AS t SET {S.state} = v.state::json, {S.last_fix_received_at} = v.at, "
+                    f"{S.last_detected_at} = v.detected "
+                    "FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[], %b::int[]) "
+                    f"AS v(state, at, detected, trip_id) WHERE t.{S.trip_id} = v.trip_id",
+                    [list(column) for column in zip(*old)])
             if new:
                 self.cursor.execute(
-                    "INSERT INTO trip_track_state (trip_id, state, updated_at) "
-                    "SELECT trip_id, state::json, at FROM unnest(%b::int[], %b::text[], %b::timestamptz[]) "
-                    "AS v(trip_id, state, at)", [list(column) for column in zip(*new)])
+                    f"INSERT INTO {S.table} ({S.trip_id}, {S.state}, {S.last_fix_received_at}, {S.last_detected_at}) "
+                    "SELECT trip_id, state::json, at, detected FROM unnest(%b::int[], %b::text[], "
+                    "%b::timestamptz[], %b::timestamptz[]) AS v(trip_id, state, at, detected)",
+                    [list(column) for column in zip(*new)])
             return
         if old:
-            self.cursor.executemany(f"UPDATE trip_track_state SET state = {m}, updated_at = {m} "
-                                    f"WHERE trip_id = {m}", old)
+            self.cursor.executemany(f"UPDATE {S.table} SET {S.state} = {m}, {S.last_fix_received_at} = {m}, "
+                                    f"{S.last_detected_at} = {m} WHERE {S.trip_id} = {m}", old)
         if new:
-            self.cursor.executemany(f"INSERT INTO trip_track_state (trip_id, state, updated_at) "
-                                    f"VALUES ({m}, {m}, {m})", new)
+            self.cursor.executemany(f"INSERT INTO {S.table} ({S.trip_id}, {S.state}, {S.last_fix_received_at}, "
+                                    f"{S.last_detected_at}) VALUES ({m}, {m}, {m}, {m})", new)
 
 
 # A new fix reuses a seq when the device already has a stored fix with that seq at another
 # time: a counter that started again, not a repeat and not a late fix. One probe of the
 # (device_id, seq, ts) index per new row, in the same statement. (PostgreSQL's subquery
-# sees the rows as they were before the statement: ``tracking.ingest`` counts reuses among
+# sees the rows as they were before the statement: ``dispatch.ingest`` counts reuses among
 # the statement's own rows.)
-_REUSED = "EXISTS (SELECT 1 FROM fix AS old WHERE old.device_id = fix.device_id AND old.seq = fix.seq AND old.ts <> fix.ts)"
-_RETURNING = f"ON CONFLICT (device_id, seq, ts) DO NOTHING RETURNING device_id, seq, ts, {_REUSED}"
+_REUSED = (f"EXISTS (SELECT 1 FROM {F.table} AS old WHERE old.{F.device_id} = {F.table}.{F.device_id} "
+           f"AND old.{F.seq} = {F.table}.{F.seq} AND old.{F.ts} <> {F.table}.{F.ts})")
+_RETURNING = (f"ON CONFLICT ({F.device_id}, {F.seq}, {F.ts}) DO NOTHING "
+              f"RETURNING {F.device_id}, {F.seq}, {F.ts}, {_REUSED}")
 
 # PostgreSQL takes whole columns as arrays: a short statement whatever the number of rows
 # (psycopg parses a statement's placeholders in Python, and caches only short statements).
 # ``%b``: arrays go in binary, with no text escaping of each element (JSON text is full of it).
 _PG_INSERT_FIXES = (
-    f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) SELECT * FROM unnest("
+    f"INSERT INTO {F.table} ({', '.join(FIX_COLUMNS)}) SELECT * FROM unnest("
     "%b::int[], %b::bigint[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], "
     f"%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) {_RETURNING}"
 )
@@ -201,4 +288,22 @@ _PG_INSERT_FIXES = (
 def _insert_fixes_sql(mark: str, rows: int) -> str:
     """Return the INSERT … ON CONFLICT DO NOTHING RETURNING for ``rows`` rows."""
     one = "(" + ", ".join([mark] * len(FIX_COLUMNS)) + ")"
-    return f"INSERT INTO fix ({', '.join(FIX_COLUMNS)}) VALUES {', '.join([one] * rows)} {_RETURNING}"
+    return f"INSERT INTO {F.table} ({', '.join(FIX_COLUMNS)}) VALUES {', '.join([one] * rows)} {_RETURNING}"
+
+
+def _reuses(new: dict[tuple[int, int, Any], bool]) -> set[tuple[int, int, Any]]:
+    """Return the new fixes that reuse a seq: of k new fixes with one device and seq, all k if
+    one was stored before this statement, else all but the earliest.
+
+    The database marks a row that found its seq stored at another time; whether it sees the
+    rows inserted earlier by the same statement depends on the backend (SQLite does,
+    PostgreSQL does not): at least k - 1 marked means the database counted them.
+    """
+    groups: dict[tuple[int, int], list] = {}
+    for key in new:
+        groups.setdefault(key[:2], []).append(key)
+    out = set()
+    for keys in groups.values():
+        marked = [k for k in keys if new[k]]
+        out.update(marked if len(marked) >= len(keys) - 1 else sorted(keys, key=lambda k: k[2])[1:])
+    return out

@@ -79,16 +79,6 @@ def _offset(s_m: float, detour: Detour | None) -> float:
     return detour.offset_m * ramp
 
 
-def total_duration_s(scenario: Scenario) -> float:
-    """Return roughly how long the drive takes, halts included."""
-    length = Route(list(scenario.route)).length_m
-    extra = 0.0
-    if scenario.detour:
-        extra = 2 * scenario.detour.offset_m  # out and back
-    halts = sum(s.duration_s for s in scenario.stops + scenario.traffic_lights)
-    return (length + extra) / scenario.speed_mps + halts
-
-
 def generate(scenario: Scenario, start: datetime, seed: int) -> list[Fix]:
     """Drive the scenario from ``start``; return one fix per 1/rate_hz seconds, seq from 1."""
     rng = random.Random(seed)

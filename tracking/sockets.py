@@ -10,13 +10,13 @@ from typing import Any
 from flask import current_app, g, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
-from sqlalchemy import exc as sa_exc
 
-from app.db import MAX_ROW_ID, session_scope, utcnow
+from app.db import DB_DOWN, MAX_ROW_ID, session_scope, utcnow
+from app.models import User
 from app.realtime import DEVICE_NS, Credential, Undecodable, escort_room, fanout, riders, socketio
-from dispatch import present, trips
+from dispatch import ingest, present, service, trips
 from dispatch.models import Trip
-from tracking import devices, ingest
+from tracking import devices
 from tracking.models import Device
 from tracking.schemas import MAX_BATCH, batch_too_large, raw_seq
 
@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 # sid -> (device id, escort user id or None); the connection lives in this process only.
 _connections: dict[str, tuple[int, int | None]] = {}
 
-# The database is away (restarting, network cut, pool exhausted): the device keeps the fix
-# and sends it again, so nothing it was not told ``ok`` about is lost.
-DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 DB_DOWN_ERROR = "database unavailable, send again later"
 SERVER_ERROR = "server error, send again later"
 
@@ -166,9 +163,6 @@ def register_hot_handlers(server) -> None:
 @_retry_when_db_down
 def on_status(data: Any = None):
     """Change the escort's own trip status; ack with the trip as the tablet shows it."""
-    from app.models import User
-    from dispatch import service
-
     device_id, user_id = _connections[request.sid]
     if user_id is None:
         return {"ok": False, "error": "this device is not linked to an escort"}
@@ -192,8 +186,6 @@ def on_status(data: Any = None):
 @_retry_when_db_down
 def on_panic(data: Any = None):
     """Raise a panic alert with the last position; the ack says nothing a bystander could read."""
-    from dispatch import service
-
     device_id, user_id = _connections[request.sid]
     data = data if isinstance(data, dict) else {}
     with session_scope(_engine()) as session:
@@ -206,8 +198,6 @@ def on_panic(data: Any = None):
 @_retry_when_db_down
 def on_checkin(data: Any = None):
     """Record a check-in; a duress PIN answers exactly as the safe PIN does."""
-    from dispatch import service
-
     device_id, user_id = _connections[request.sid]
     if user_id is None:
         return {"ok": False, "error": "this device is not linked to an escort"}
@@ -220,8 +210,6 @@ def on_checkin(data: Any = None):
 @_retry_when_db_down
 def on_set_pins(data: Any = None):
     """Set the escort's safe and duress PINs (the current PIN is needed to change them)."""
-    from dispatch import service
-
     device_id, user_id = _connections[request.sid]
     if user_id is None or not isinstance(data, dict):
         return {"ok": False, "error": "send {\"current\"?, \"safe\", \"duress\"} from an escort's device"}

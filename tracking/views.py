@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory
 from flask_login import current_user
-from sqlalchemy import exc as sa_exc
 
 from app.api import ApiError, json_payload
 from app.auth import bearer_token, page_roles
-from app.db import request_session, utcnow
-from dispatch import present, trips, vouchers
-from tracking import devices, ingest
+from app.db import DB_DOWN, request_session, utcnow
+from dispatch import ingest, present, service, trips, vouchers
+from tracking import devices
+from tracking.protocols import ProtocolError, decode_osmand_json, decode_osmand_query, decode_owntracks
 from tracking.schemas import MAX_BATCH, batch_too_large
+from tracking.sockets import DB_DOWN_ERROR
 
 bp = Blueprint("tracking", __name__)
 
 
-@bp.errorhandler(sa_exc.OperationalError)
-@bp.errorhandler(sa_exc.InterfaceError)
-@bp.errorhandler(sa_exc.TimeoutError)
 def _database_away(_exc):
     """Answer 503 with Retry-After while the database is away: trackers keep the fix and send it again."""
-    from tracking.sockets import DB_DOWN_ERROR
-
     return jsonify(error=DB_DOWN_ERROR, retry=True), 503, {"Retry-After": "5"}
+
+
+for _away in DB_DOWN:
+    bp.register_error_handler(_away, _database_away)
 
 
 @bp.route("/escort")
@@ -85,8 +85,6 @@ def post_fixes():
 
 def _ingest_decoded(session, device, decoded) -> ingest.IngestResult:
     """Store decoded fixes through the common pipeline; an alarm=sos is a panic."""
-    from dispatch import service
-
     ext = current_app.extensions["escort"]
     now = utcnow()
     result = ingest.accept(session, device, decoded.fixes, now=now, limits=ext.limits,
@@ -102,12 +100,6 @@ def _ingest_decoded(session, device, decoded) -> ingest.IngestResult:
 @bp.route("/osmand", methods=["GET", "POST"], strict_slashes=False)
 def osmand():
     """Take the OsmAnd protocol: a query (Traccar Client, or the app its ``app=`` names), or Traccar Client 9's JSON."""
-    from tracking.protocols import (
-        ProtocolError,
-        decode_osmand_json,
-        decode_osmand_query,
-    )
-
     session = request_session()
     device = _query_device(session)  # before the body is read: a stranger's body is never parsed
     try:
@@ -140,8 +132,6 @@ def _query_device(session):
 @bp.post("/owntracks", strict_slashes=False)
 def owntracks():
     """Take OwnTracks in HTTP mode: Basic auth (device label, device token); answers ``[]``."""
-    from tracking.protocols import ProtocolError, decode_owntracks
-
     session = request_session()
     auth = request.authorization
     device = devices.device_for_token(session, auth.password if auth else None)

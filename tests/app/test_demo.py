@@ -11,8 +11,8 @@ from app import demo_data
 from app.db import utcnow
 from app.demo import plan_trips, seed
 from dispatch.models import Alert, Trip
+from dispatch import ingest
 from places.embedded import EmbeddedGeocoder, EmbeddedRouter
-from tracking import ingest
 from tracking.geo import Route, haversine_m
 from tracking.models import Device
 

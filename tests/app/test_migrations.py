@@ -58,3 +58,33 @@ def test_existing_contacts_and_medications_are_sealed_by_the_upgrade(tmp_path):
         assert patient.contacts == [{"name": "Zebedee", "phone": "+44 1"}]
         assert patient.medications[0]["name"] == "Xylofenamate" and patient.details == {}
     engine.dispose()
+
+
+def test_the_last_detected_time_moves_out_of_the_state_into_its_column(app, world):
+    """0017: ``updated_at`` becomes ``last_fix_received_at``; ``state["last_ts"]`` fills ``last_detected_at``."""
+    from datetime import datetime, timedelta, timezone
+
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlmodel import Session
+
+    from app.db import UTCDateTime, alembic_config, upgrade
+    from tracking.models import TripTrackState
+
+    engine = app.extensions["escort"].engine
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    received = datetime(2026, 11, 30, 9, 0, 5, 250000, tzinfo=timezone.utc)
+    detected = received - timedelta(seconds=5)
+    old = sa.table("trip_track_state", sa.column("trip_id", sa.Integer), sa.column("state", sa.JSON),
+                   sa.column("updated_at", UTCDateTime()))
+    with engine.begin() as conn:
+        conn.execute(old.insert().values(trip_id=world.trip.id, state={"last_ts": detected.isoformat()},
+                                         updated_at=received))
+    upgrade(engine)
+    with Session(engine) as session:
+        row = session.get(TripTrackState, world.trip.id)
+        assert (row.last_fix_received_at, row.last_detected_at) == (received, detected)
+        assert row.state["last_ts"] == detected.isoformat()  # the detectors' own copy stays

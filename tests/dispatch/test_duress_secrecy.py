@@ -214,7 +214,7 @@ def test_the_escort_side_is_the_same_after_a_duress_and_a_safe_checkin(tmp_path)
 
 def test_a_purged_trips_kept_figures_count_only_the_alerts_the_reader_may_know(app, world, session, client):
     from dispatch import service
-    from tracking.retention import purge_fixes
+    from dispatch.retention import purge_fixes
 
     eve = world.users["escort"]
     eve.safe_pin_hash, eve.duress_pin_hash = hash_secret(SAFE), hash_secret(DURESS)

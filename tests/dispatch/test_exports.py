@@ -86,7 +86,7 @@ def test_a_trip_someone_may_not_see_is_not_exported_nor_audited(client, world, s
     for user in ("cora", "eve"):  # not cora's caseload; not eve's trip
         resp = client.get(f"/api/v1/trips/{trip.id}/track.gpx", headers=world.bearer(user))
         assert resp.status_code == 404 and resp.get_json() == {"error": f"no trip with id {trip.id}"}
-    # emil's own trip ended days ago: past the escort's window (patients.access.ESCORT_SHEET_GRACE)
+    # emil's own trip ended days ago: past the escort's window (dispatch.access.ESCORT_SHEET_GRACE)
     assert client.get(f"/api/v1/trips/{trip.id}/track.gpx", headers=world.bearer("emil")).status_code == 404
     assert client.get(f"/api/v1/trips/{trip.id}/track.gpx", headers=world.bearer("ada")).status_code == 200
     assert client.get("/api/v1/trips/999999/track.csv", headers=world.bearer("ada")).get_json() == \

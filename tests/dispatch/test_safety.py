@@ -103,7 +103,8 @@ def test_signal_lost_after_silence_and_cleared_by_a_fresh_fix(app, world, sessio
 @pytest.mark.parametrize("path", ["grouped", "one at a time"])
 def test_a_fix_detection_fails_on_still_counts_as_signal(app, world, session, monkeypatch, path):
     """The signal-lost clock is the trip's last fix received, whatever detection made of it."""
-    from tracking import detection, ingest
+    from dispatch import ingest
+    from tracking import detection
     from tracking.devices import DeviceRef
 
     ext = app.extensions["escort"]

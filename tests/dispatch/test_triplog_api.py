@@ -46,7 +46,7 @@ def test_each_role_lists_only_the_trips_it_may_see(client, world, session):
     assert set(ids(client.get("/api/v1/trips", headers=world.bearer("dan")))) == everyone
     assert set(ids(client.get("/api/v1/trips", headers=world.bearer("ada")))) == everyone
     assert set(ids(client.get("/api/v1/trips", headers=world.bearer("cora")))) == {world.trip.id, mine.id}
-    # An escort sees their own trips while their access to the patient is open (patients.access):
+    # An escort sees their own trips while their access to the patient is open (dispatch.access):
     # the ones that ended days ago are gone from their list, because a track shows a home address.
     assert set(ids(client.get("/api/v1/trips", headers=world.bearer("emil")))) == set()
     rows = {t["id"]: t for t in client.get("/api/v1/trips", headers=world.bearer("eve")).get_json()["trips"]}

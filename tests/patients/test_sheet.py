@@ -12,7 +12,7 @@ from sqlmodel import select
 from app.db import utcnow
 from app.models import AuditEvent
 from dispatch import trips as trips_mod
-from patients import access
+from dispatch import access
 from patients.models import Patient
 from tests.factories import login
 

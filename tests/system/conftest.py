@@ -23,9 +23,9 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.db import upgrade
+from app.times import iso_z
 from tests.conftest import make_config, require
 from tests.live import LiveServer
-from tracking.fix import iso_z
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 

@@ -16,6 +16,7 @@ import socketio as sio
 from sqlmodel import Session, select
 
 from app.db import utcnow
+from app.times import iso_z
 from dispatch.models import Alert
 from tests.factories import ROUTE, fix_payload
 from tests.live import LiveServer
@@ -32,7 +33,6 @@ from tests.system.conftest import (
     wait_for,
 )
 from tracking.devices import create_device
-from tracking.fix import iso_z
 from tracking.models import Fix
 from tracking.simulator import Detour, Scenario, generate
 

@@ -22,7 +22,7 @@ from tests.system.conftest import (
     two_processes,
     wait_for,
 )
-from tracking import ingest
+from dispatch import ingest
 from tracking.devices import DeviceRef, create_device
 from tracking.models import TripTrackState
 from tracking.simulator import Detour, Scenario, generate

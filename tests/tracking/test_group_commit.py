@@ -11,12 +11,13 @@ from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from app.db import utcnow
-from dispatch import alerts
+from dispatch import alerts, ingest
 from dispatch.models import Alert
 from tests.factories import ROUTE, fix_payload
-from tracking import detection, ingest
+from tracking import detection
 from tracking.devices import DeviceRef, create_device
 from tracking.models import Device, Fix, TripTrackState
+from tracking.schemas import MAX_BATCH
 
 
 def _engine(app):
@@ -24,7 +25,7 @@ def _engine(app):
     return app.extensions["escort"].engine
 
 
-def _submit_together(app, group: ingest.GroupCommit, calls: list[tuple]) -> list:
+def _submit_together(app, group, calls: list[tuple]) -> list:
     """Submit (device, raws) pairs from one thread each, all at once; return results or exceptions."""
     ext = app.extensions["escort"]
     out: list = [None] * len(calls)
@@ -34,7 +35,7 @@ def _submit_together(app, group: ingest.GroupCommit, calls: list[tuple]) -> list
         with app.app_context():
             start.wait()
             try:
-                out[i] = group.submit(ingest._Pending(device=device, raws=raws, now=utcnow(), limits=ext.limits,
+                out[i] = group.submit(ingest.pending(device=device, raws=raws, now=utcnow(), limits=ext.limits,
                                                       trip_cache=ext.active_trips, zone_cache=ext.zones))
             except Exception as exc:  # noqa: BLE001  (the test looks at it)
                 out[i] = exc
@@ -68,7 +69,7 @@ def _stored(session, **where) -> int:
 
 def test_concurrent_devices_share_one_transaction_and_each_is_committed_when_answered(app, world, session):
     refs = _devices(session, world, 6)
-    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    group = ingest.group_commit(_engine(app), window_s=0.3)
     seen_at_return: list[int] = []
     original = group.submit
 
@@ -76,7 +77,7 @@ def test_concurrent_devices_share_one_transaction_and_each_is_committed_when_ans
         result = original(pending)
         with Session(_engine(app)) as other:  # a separate connection sees it: committed, not just flushed
             seen_at_return.append(other.exec(select(func.count()).select_from(Fix)
-                                             .where(Fix.device_id == pending.device.id)).one())
+                                             .where(Fix.device_id == pending.work.batch.device.id)).one())
         return result
 
     group.submit = submit_and_look
@@ -92,7 +93,7 @@ def test_concurrent_devices_share_one_transaction_and_each_is_committed_when_ans
 
 def test_a_fix_repeated_within_a_group_is_stored_once_and_shown_once(app, world, session):
     [ref] = _devices(session, world, 1)
-    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    group = ingest.group_commit(_engine(app), window_s=0.3)
     repeat = fix_payload(7)
     first, second = _submit_together(app, group, [(ref, [repeat]), (ref, [dict(repeat)])])
     assert group.groups == 1
@@ -105,7 +106,7 @@ def test_a_fix_repeated_within_a_group_is_stored_once_and_shown_once(app, world,
 def test_a_seq_at_another_time_within_a_group_is_another_fix(app, world, session):
     """Two tablets on one token, both counting from 1: each one's fix is stored, one counted as a reuse."""
     [ref] = _devices(session, world, 1)
-    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    group = ingest.group_commit(_engine(app), window_s=0.3)
     t0 = utcnow() - timedelta(seconds=30)
     first, second = _submit_together(app, group, [(ref, [fix_payload(7, ts=t0)]),
                                                   (ref, [fix_payload(7, ts=t0 + timedelta(seconds=2), lat=51.51)])])
@@ -118,22 +119,22 @@ def test_a_seq_at_another_time_within_a_group_is_another_fix(app, world, session
 
 def test_bad_input_in_a_group_is_refused_alone(app, world, session):
     refs = _devices(session, world, 2)
-    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    group = ingest.group_commit(_engine(app), window_s=0.3)
     good, bad, big = _submit_together(app, group, [
         (refs[0], [fix_payload(1)]),
         (refs[1], [{"seq": 2, "lat": 200, "lon": 0, "ts": utcnow().isoformat()}]),
-        (refs[1], [fix_payload(i) for i in range(ingest.MAX_BATCH + 1)]),
+        (refs[1], [fix_payload(i) for i in range(MAX_BATCH + 1)]),
     ])
     assert good.accepted == [1] and not good.rejected
     assert bad.accepted == [] and bad.rejected[0]["seq"] == 2
-    assert big.accepted == [] and len(big.rejected) == ingest.MAX_BATCH + 1
+    assert big.accepted == [] and len(big.rejected) == MAX_BATCH + 1
     assert _stored(session) == 1
 
 
 def test_a_caller_that_breaks_the_transaction_fails_alone_and_the_others_are_stored(app, world, session):
     refs = _devices(session, world, 3)
     ghost = DeviceRef(999_999, None)  # no such device: its INSERT breaks the foreign key
-    group = ingest.GroupCommit(_engine(app), window_s=0.3)
+    group = ingest.group_commit(_engine(app), window_s=0.3)
     results = _submit_together(app, group, [(refs[0], [fix_payload(1)]), (ghost, [fix_payload(2)]),
                                             (refs[1], [fix_payload(3)]), (refs[2], [fix_payload(4)])])
     assert isinstance(results[1], Exception)
@@ -167,7 +168,7 @@ def test_grouped_detection_raises_what_one_by_one_detection_raises(app, world, s
     for payload in drive:
         with app.app_context(), Session(_engine(app), expire_on_commit=False) as s:
             ingest.accept_payloads(s, eve, [payload], now=utcnow(), limits=ext.limits)
-    group = ingest.GroupCommit(_engine(app), window_s=0.05)
+    group = ingest.group_commit(_engine(app), window_s=0.05)
     for payload in drive:
         results = _submit_together(app, group, [(DeviceRef(phone.id, emil.id), [payload]),
                                                 (bystander, [{**payload, "lat": payload["lat"] + 0.1}])])
@@ -191,14 +192,14 @@ def test_a_fresh_fix_in_a_group_clears_signal_lost(app, world, session):
     alerts.raise_alert(session, trip_id=world.trip.id, device_id=world.device.id, kind="signal_lost",
                        detail={}, at=now, now=now)
     session.commit()
-    group = ingest.GroupCommit(_engine(app), window_s=0.0)
+    group = ingest.group_commit(_engine(app), window_s=0.0)
     [result] = _submit_together(app, group, [(DeviceRef(world.device.id, world.users["escort"].id), [fix_payload(1)])])
     assert [(a.kind, a.resolved_at is not None) for a in result.alerts] == [("signal_lost", True)]
     assert not alerts.is_open(session, world.trip.id, world.device.id, "signal_lost")
 
 
 def test_a_state_written_by_another_process_is_read_not_the_remembered_one(app, world, session):
-    group = ingest.GroupCommit(_engine(app), window_s=0.0)
+    group = ingest.group_commit(_engine(app), window_s=0.0)
     eve = DeviceRef(world.device.id, world.users["escort"].id)
     start = utcnow() - timedelta(minutes=5)
     _submit_together(app, group, [(eve, [fix_payload(1, ts=start)])])
@@ -242,3 +243,22 @@ def test_grouped_path_over_the_socket_acks_and_stores(app, world, session, count
     for seq in range(1, count + 1):
         assert dev.emit("fix", fix_payload(seq), namespace="/device", callback=True) == {"ok": True, "seq": seq}
     assert _stored(session, device_id=world.device.id) == count
+
+
+def test_active_trips_younger_than_their_ttl_cost_no_query(app, world, session):
+    """A device sending several fixes a second: its trip stands for ttl_s without even the watermark."""
+    from tests.tracking.test_seq_reuse import Statements
+
+    cache = ingest.ActiveTrips(ttl_s=60.0)
+    eve = DeviceRef(world.device.id, world.users["escort"].id)
+    now = utcnow()
+    first = cache.get_many(session, [eve], now=now)[eve.id]
+    counter = Statements(app.extensions["escort"].engine, session)
+    try:
+        again = cache.get_many(session, [eve], now=now + timedelta(seconds=1))[eve.id]
+    finally:
+        counter.close()
+    assert first.id == world.trip.id and again is first
+    assert (counter.orm, counter.driver) == (0, 0)
+    later = cache.get_many(session, [eve], now=now + timedelta(seconds=61))[eve.id]  # past the ttl: asked again
+    assert later.id == world.trip.id

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.realtime import socketio
-from tracking.ingest import Limits
+from tracking.pipeline import Limits
 from tracking.models import Fix
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,

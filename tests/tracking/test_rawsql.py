@@ -137,17 +137,17 @@ def test_track_states_round_trip_as_text_and_through_the_orm(world, session):
     at = utcnow()
     raw = RawSQL(session)
     assert raw.track_states([world.trip.id]) == []
-    raw.save_track_states(old=[], new=[(world.trip.id, text, raw.when(at))])
+    raw.save_track_states(old=[], new=[(world.trip.id, text, raw.when(at), raw.when(state.last_ts))])
     session.commit()
     raw = RawSQL(session)
     assert raw.track_states([world.trip.id]) == [(world.trip.id, text)]
     moved = json.dumps(detectors.DetectionState(off_fixes=2).to_dict())
-    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=1)), world.trip.id)], new=[])
+    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=1)), None, world.trip.id)], new=[])
     session.commit()
     session.expire_all()
     row = session.get(TripTrackState, world.trip.id)
     assert detectors.DetectionState.from_dict(row.state).off_fixes == 2
-    assert row.updated_at == at + timedelta(seconds=1)
+    assert row.last_fix_received_at == at + timedelta(seconds=1) and row.last_detected_at is None
 
 
 def test_several_states_updated_and_inserted_in_one_call(world, session):
@@ -156,20 +156,21 @@ def test_several_states_updated_and_inserted_in_one_call(world, session):
     raw = RawSQL(session)
     texts = {trip_id: json.dumps(detectors.DetectionState(off_fixes=n).to_dict())
              for n, trip_id in enumerate((world.trip.id, second.id), start=1)}
-    raw.save_track_states(old=[], new=[(world.trip.id, texts[world.trip.id], raw.when(at))])
+    raw.save_track_states(old=[], new=[(world.trip.id, texts[world.trip.id], raw.when(at), None)])
     session.commit()
     raw = RawSQL(session)
     moved = json.dumps(detectors.DetectionState(off_fixes=7).to_dict())
-    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=2)), world.trip.id)],
-                          new=[(second.id, texts[second.id], raw.when(at + timedelta(seconds=3)))])
+    raw.save_track_states(old=[(moved, raw.when(at + timedelta(seconds=2)), raw.when(at), world.trip.id)],
+                          new=[(second.id, texts[second.id], raw.when(at + timedelta(seconds=3)), None)])
     session.commit()
     assert dict(RawSQL(session).track_states([second.id, world.trip.id])) == {world.trip.id: moved,
                                                                               second.id: texts[second.id]}
     session.expire_all()
-    assert session.get(TripTrackState, second.id).updated_at == at + timedelta(seconds=3)
+    assert session.get(TripTrackState, second.id).last_fix_received_at == at + timedelta(seconds=3)
+    assert session.get(TripTrackState, world.trip.id).last_detected_at == at
 
 
-def test_open_keys_finds_only_open_alerts(world, session):
+def test_existing_finds_only_open_alerts_by_their_open_key(world, session):
     from dispatch import alerts
 
     now = utcnow()
@@ -181,5 +182,6 @@ def test_open_keys_finds_only_open_alerts(world, session):
                         at=now, now=now)
     session.commit()
     keys = [alerts.open_key(world.trip.id, world.device.id, kind) for kind in ("signal_lost", "stop", "panic")]
-    assert RawSQL(session).open_keys(keys) == {keys[0]}
-    assert RawSQL(session).open_keys([]) == set()
+    with RawSQL(session) as raw:
+        assert raw.existing("alert", "open_key", keys) == {keys[0]}
+        assert raw.existing("alert", "open_key", []) == set()

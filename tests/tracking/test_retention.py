@@ -13,7 +13,7 @@ from dispatch import triplog
 from dispatch.models import Trip, TripEvent
 from tests.dispatch.triplog_world import T0, finished_trip
 from tracking.models import Fix
-from tracking.retention import purge_fixes
+from dispatch.retention import purge_fixes
 
 
 def test_purge_keeps_trip_figures_and_the_audit_log(client, world, session):

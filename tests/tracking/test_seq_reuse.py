@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from tests.factories import ROUTE, World, fix_payload
-from tracking import ingest
+from dispatch import ingest
 from tracking.devices import DeviceRef
 from tracking.models import Fix
 
@@ -142,9 +142,9 @@ def _statements_for(app, device, raws, path: str) -> tuple[int, int, ingest.Inge
             if path == "http":
                 result = ingest.accept_payloads(own, device, raws, now=utcnow())
             else:
-                pending = ingest._Pending(device=DeviceRef(device.id, device.escort_user_id), raws=raws, now=utcnow(),
+                pending = ingest.pending(device=DeviceRef(device.id, device.escort_user_id), raws=raws, now=utcnow(),
                                           limits=ingest.Limits(), trip_cache=None, zone_cache=None)
-                ingest._accept_group(own, [pending])
+                ingest.run_group(own, [pending])
                 own.commit()
                 result = pending.result
         finally:

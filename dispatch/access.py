@@ -25,12 +25,11 @@ from app.models import User
 from dispatch.models import Trip
 from dispatch.trips import TERMINAL
 from patients.models import Patient
+from patients.sheet import ESCORT, FULL, REVIEW
 
 STAFF = frozenset({"admin", "dispatcher"})
 # How long an escort may still read the sheet after the trip ended (to finish a handover).
 ESCORT_SHEET_GRACE = timedelta(hours=2)
-# Sheet views, from most to least: what a role is shown.
-FULL, ESCORT, REVIEW = "full", "escort", "review"
 
 
 def trip_filter(user: User | None, *, now: datetime | None = None) -> ColumnElement[bool]:
@@ -92,9 +91,3 @@ def sheet_view(session: Session, user: User | None, patient: Patient, *, now: da
         ).all()
         return ESCORT if any(escort_window_open(t, now=now) for t in trips) else None
     return None
-
-
-def may_see_patient_identity(session: Session, user: User | None, trip: Trip, *, now: datetime) -> bool:
-    """Say whether ``user`` may see who the trip's patient is and where they are picked up."""
-    patient = session.get(Patient, trip.patient_id)
-    return patient is not None and sheet_view(session, user, patient, now=now) is not None

@@ -8,7 +8,9 @@ from typing import Callable
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-from tracking.models import Fix
+from dispatch.models import Trip, TripEvent
+from dispatch.triplog import load_track, trip_figures
+from tracking.models import FixRow
 
 BATCH = 5000
 
@@ -19,17 +21,12 @@ def summarise_trips(session: Session, cutoff: datetime, *, now: datetime,
 
     A trip summarised once is not summarised again (its figures came from the whole track).
     """
-    from dispatch.models import TripEvent
-    from dispatch.triplog import load_track, trip_figures
-
-    trip_ids = session.execute(select(Fix.trip_id).where(Fix.received_at < cutoff, Fix.trip_id.is_not(None))
+    trip_ids = session.execute(select(FixRow.trip_id).where(FixRow.received_at < cutoff, FixRow.trip_id.is_not(None))
                                .distinct()).scalars().all()
     done = set(session.execute(select(TripEvent.trip_id).where(TripEvent.kind == "track_summary",
                                                                TripEvent.trip_id.in_(trip_ids))).scalars().all()
                ) if trip_ids else set()
     made = 0
-    from dispatch.models import Trip
-
     for n, trip_id in enumerate(sorted(set(trip_ids) - done), 1):
         trip = session.get(Trip, trip_id)
         track = load_track(session, trip_id)
@@ -53,13 +50,13 @@ def purge_fixes(session: Session, *, older_than_days: int, now: datetime,
     summaries = summarise_trips(session, cutoff, now=now, progress=progress)
     if progress and summaries:
         progress(f"purge: kept the figures of {summaries} trips")
-    total = session.execute(select(func.count()).select_from(Fix).where(Fix.received_at < cutoff)).scalar_one()
+    total = session.execute(select(func.count()).select_from(FixRow).where(FixRow.received_at < cutoff)).scalar_one()
     deleted = 0
     while deleted < total:
-        ids = session.execute(select(Fix.id).where(Fix.received_at < cutoff).limit(BATCH)).scalars().all()
+        ids = session.execute(select(FixRow.id).where(FixRow.received_at < cutoff).limit(BATCH)).scalars().all()
         if not ids:
             break
-        session.execute(delete(Fix).where(Fix.id.in_(ids)))
+        session.execute(delete(FixRow).where(FixRow.id.in_(ids)))
         session.commit()
         deleted += len(ids)
         if progress:

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, func, select
 
 from app.models import User
+from app.times import iso_z
+from dispatch import access
 from dispatch.models import Trip
 from dispatch.trips import TERMINAL
-from patients import access
 from patients.models import Patient
-from tracking.fix import iso_z
 
 SEARCH_LIMIT = 200
 QUERY_MAX_CHARS = 100

@@ -1,0 +1,240 @@
+"""Trips as the fix pipeline sees them (``tracking.pipeline.Trips``): which trip, its plan, where events go."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from datetime import datetime
+from threading import Lock
+from typing import Any, Callable, Iterable, Sequence
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from app.times import iso_z
+from dispatch import alerts, line, trips
+from dispatch.models import Alert, Trip, TripEvent
+from dispatch.settings import detection_settings
+from dispatch.zones import ZoneCache
+from tracking import detectors
+from tracking.fix import Fix
+from tracking.rawsql import RawSQL
+
+# Above the number of trips under way at once: a plan rebuilt on every fix costs more than the rest.
+_PLAN_CACHE_SIZE = 4096
+_plans: OrderedDict[tuple, tuple[detectors.TripPlan, detectors.DetectionSettings]] = OrderedDict()
+_plans_lock = Lock()
+
+
+class ActiveTrips:
+    """Which trip each device is reporting for, remembered while no trip changes.
+
+    Looking the trip up for every fix costs more than storing the fix. Every change to a
+    trip moves its ``updated_at``, so one indexed ``max(updated_at)`` says whether any trip
+    changed since an entry was made: while it has not, entries stand (up to ``max_age_s``);
+    once it has, they are looked up again (and a trip is loaded again only if its own
+    ``updated_at`` moved). A status change made in this process also forgets them at once.
+    ``max_age_s`` bounds the one case the watermark misses: another process committing a
+    change stamped earlier than the newest stamp already read (commit order is not clock
+    order). ``ttl_s`` is the shortest an entry stands even when the watermark moves: under a
+    stream of changes, a fix in that window still belongs to the trip's time window.
+    """
+
+    def __init__(self, ttl_s: float = 1.0, max_age_s: float = 10.0) -> None:
+        self.ttl_s, self.max_age_s = ttl_s, max(ttl_s, max_age_s)
+        self._entries: dict[int, tuple[datetime, Any, Any]] = {}  # device id -> (made at, trip, watermark)
+
+    def _fresh(self, hit, now: datetime, mark) -> bool:
+        """Say whether an entry still stands at ``now`` with the trips' watermark at ``mark``."""
+        if hit is None:
+            return False
+        age_s = (now - hit[0]).total_seconds()
+        return age_s < self.ttl_s or (mark is not None and hit[2] == mark and age_s < self.max_age_s)
+
+    @staticmethod
+    def _watermark(session: Session):
+        """Return the newest ``updated_at`` of any trip as the driver gives it (compared for equality only)."""
+        with RawSQL(session) as raw:
+            return raw.newest(Trip.__table__.name, Trip.__table__.c.updated_at.name)
+
+    def get(self, session: Session, device: Any, *, now: datetime):
+        """Return the device's trip under way (detached, read-only), or None."""
+        return self.get_many(session, [device], now=now)[device.id]
+
+    def get_many(self, session: Session, devices: Iterable, *, now: datetime) -> dict[int, Any]:
+        """Return {device id: its trip under way or None}, one query for all not remembered."""
+        out: dict[int, Any] = {}
+        missing: dict[int, Any] = {}
+        mark, marked = None, self.ttl_s <= 0
+        for device in devices:
+            hit = self._entries.get(device.id)
+            if hit is not None and (now - hit[0]).total_seconds() < self.ttl_s:
+                out[device.id] = hit[1]  # younger than ttl_s: stands whatever changed (no query)
+                continue
+            if not marked:  # read once, and before any entry is made
+                mark, marked = self._watermark(session), True
+            if self._fresh(hit, now, mark):
+                out[device.id] = hit[1]
+            else:
+                missing[device.id] = device
+        if not missing:
+            return out
+        escorts = {d.escort_user_id for d in missing.values() if d.escort_user_id is not None}
+        mine = Trip.device_id.in_(list(missing))
+        if escorts:
+            mine = or_(mine, Trip.escort_user_id.in_(sorted(escorts)))
+        # Which trip and which version of it: a light query. The same order as
+        # trips.active_trip_for_device (the latest started wins).
+        heads = session.exec(select(Trip.id, Trip.updated_at, Trip.device_id, Trip.escort_user_id)
+                             .where(Trip.status.in_(trips.ACTIVE), mine).order_by(Trip.started_at.desc())).all()
+        chosen: dict[int, Any] = {}
+        for device in missing.values():
+            chosen[device.id] = next((h for h in heads if h.device_id == device.id or (
+                device.escort_user_id is not None and h.escort_user_id == device.escort_user_id)), None)
+        known = {}
+        for device_id, head in chosen.items():
+            old = self._entries.get(device_id)
+            if head is not None and old is not None and old[1] is not None and old[1].id == head.id \
+                    and old[1].updated_at == head.updated_at:
+                known[head.id] = old[1]  # unchanged since it was loaded: every change moves updated_at
+        wanted = {h.id for h in chosen.values() if h is not None} - set(known)
+        if wanted:
+            for trip in session.exec(select(Trip).where(Trip.id.in_(sorted(wanted)))).all():
+                session.expunge(trip)
+                known[trip.id] = trip
+        for device_id, head in chosen.items():
+            trip = known.get(head.id) if head is not None else None
+            self._entries[device_id] = (now, trip, mark)
+            out[device_id] = trip
+        return out
+
+    def forget(self) -> None:
+        """Drop every entry (a trip changed status here)."""
+        self._entries.clear()
+
+
+def segment_durations(trip: Trip) -> list[float] | None:
+    """Return the route's segment durations when they fit the route (one per segment), else None."""
+    durations = trip.route_durations_s
+    if not durations or len(durations) != len(trip.route) - 1:
+        return None  # a route replaced without its timing: the expected speed stands in
+    if not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d < math.inf for d in durations):
+        return None
+    return [float(d) for d in durations]
+
+
+def plan_for(trip: Trip, zones: tuple = (None, ())) -> tuple[detectors.TripPlan, detectors.DetectionSettings]:
+    """Return the trip's prepared plan and settings, built once per version of the trip and zones.
+
+    Every change to a trip (status, route, geofences, settings) moves its ``updated_at``,
+    so the version key is cheap: no hashing of a long route on every fix. ``zones`` is
+    (version, hazards) from the zone cache; without it the plan has no hazard zones (the
+    live ETA needs none).
+    """
+    zones_version, hazards = zones
+    key = (trip.id, trip.updated_at, trip.status, zones_version)
+    with _plans_lock:
+        cached = _plans.get(key)
+        if cached is not None:
+            _plans.move_to_end(key)
+            return cached
+    plan = detectors.build_plan(
+        route=[tuple(p) for p in trip.route],
+        pickup=(trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
+        dropoff=(trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m),
+        hazards=hazards,
+        allowed_stops=[(p["lat"], p["lon"], p["radius_m"]) for p in trip.allowed_stops or []],
+        appointment_at=trip.appointment_at,
+        route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
+        segment_durations_s=segment_durations(trip),
+    )
+    cached = (plan, detection_settings(trip.settings))
+    with _plans_lock:
+        _plans[key] = cached
+        while len(_plans) > _PLAN_CACHE_SIZE:
+            _plans.popitem(last=False)
+    return cached
+
+
+class TripBook:
+    """The ``tracking.pipeline.Trips`` of one ingest: trips, plans and alerts from dispatch.
+
+    Made per call with the app's caches (or none: every lookup then reads the database).
+    """
+
+    def __init__(self, active: ActiveTrips | None = None, zones: ZoneCache | None = None) -> None:
+        self.active = active or ActiveTrips(ttl_s=0)
+        self.zones = zones or ZoneCache(ttl_s=0)
+        self._zones_now: tuple | None = None  # (version, hazards), read once per call
+
+    def under_way(self, session: Session, devices: Sequence[Any], *, now: datetime) -> dict[int, Any]:
+        """Return {device id: the trip it reports for now, or None}."""
+        return self.active.get_many(session, devices, now=now)
+
+    def backlog(self, session: Session, late: Sequence[tuple[Any, Sequence[Fix]]]) -> Callable[[Any, datetime], Any]:
+        """Return a lookup (device, fix time) -> ended trip id, from one query for all late fixes."""
+        times = [f.ts for _, fixes in late for f in fixes]
+        candidates = trips.backlog_candidates(session, [device for device, _ in late], min(times), max(times))
+        return lambda device, ts: trips.backlog_trip(candidates, device, ts)
+
+    def off_duty(self, session: Session, device_ids: Sequence[int]) -> set[int]:
+        """Return the devices of escorts off duty with no trip: their fixes outside a trip are refused."""
+        return line.hidden_devices(session, list(device_ids))
+
+    def signal_back(self, session: Session, live: Sequence[tuple[Any, datetime]]) -> dict[int, list]:
+        """Clear these trips' open ``signal_lost`` alerts (one query to find them); return {trip id: [alert]}."""
+        keys = {alerts.open_key(trip.id, trip.device_id, "signal_lost"): (trip, now) for trip, now in reversed(live)}
+        with RawSQL(session) as raw:
+            open_now = raw.existing(Alert.__table__.name, Alert.__table__.c.open_key.name, list(keys))
+        out: dict[int, list] = {}
+        for key in open_now:
+            trip, now = keys[key]
+            alert = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind="signal_lost",
+                                        detail={}, at=now, now=now)
+            if alert is not None:
+                out.setdefault(trip.id, []).append(alert)
+        return out
+
+    def plan(self, session: Session, trip: Trip, *, now: datetime) -> tuple[detectors.TripPlan,
+                                                                            detectors.DetectionSettings]:
+        """Return the trip's prepared plan and settings, built once per version of the trip and zones.
+
+        Every change to a trip (status, route, geofences, settings) moves its ``updated_at``,
+        so the version key is cheap: no hashing of a long route on every fix.
+        """
+        if self._zones_now is None:
+            self._zones_now = self.zones.get(session, now)
+        return plan_for(trip, self._zones_now)
+
+    def apply(self, session: Session, trip: Trip, events: list, *, now: datetime, batch: bool) -> tuple[list, list]:
+        """Raise and clear alerts in event order, record notices in the timeline; return (alerts, notices).
+
+        Every alert is recorded the same way whether its fixes came live or in one backlog,
+        so a replay raises the same alerts. What a backlog raised and cleared again is
+        history, not news: it is marked ``from_backlog`` and not pushed to dispatchers'
+        screens, so a device flushing its offline queue causes no storm of stale alerts.
+        """
+        touched: dict[int, tuple] = {}
+        notices = []
+        for event in events:
+            if event.action == "notice":
+                session.add(TripEvent(trip_id=trip.id, at=event.ts, kind=event.kind, detail=event.detail))
+                notices.append({"escort_user_id": trip.escort_user_id,
+                                "payload": {"trip_id": trip.id, "kind": event.kind, "ts": iso_z(event.ts)}})
+            elif event.action == "raise":
+                alert, new = alerts.raise_alert(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
+                                                detail=event.detail, at=event.ts, now=now)
+                touched.setdefault(alert.id, (alert, new))
+            elif event.action == "resolve":
+                alert = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind=event.kind,
+                                            detail=event.detail, at=event.ts, now=now)
+                if alert is not None:
+                    touched.setdefault(alert.id, (alert, False))
+        raised = []
+        for alert, new in touched.values():
+            if batch and new and alert.resolved_at is not None:
+                alert.detail = {**alert.detail, "from_backlog": True}
+                session.add(alert)
+                continue
+            raised.append(alert)
+        return raised, notices
