@@ -24,7 +24,7 @@ def _stored(session, device_id: int) -> int:
 
 def test_the_steps_run_in_the_order_the_way_of_a_fix_is_told():
     assert [step.__name__ for step in pipeline.STEPS] == [
-        "validate", "check_times", "deduplicate", "assign_trips", "store", "signal_back", "detect"]
+        "validate", "check_times", "assign_trips", "refuse_off_duty", "deduplicate", "store", "signal_back", "detect"]
 
 
 @pytest.mark.parametrize("path", ["http", "socket"])

@@ -119,6 +119,8 @@ def _ended_world(app, session: Session) -> tuple[World, list]:
     w = World.build(app, session, trip_status="completed")
     now = utcnow()
     older = w.make_trip(status="completed")
+    w.users["escort"].on_duty = True  # off duty, a fix between the trips would be refused, not stored
+    session.add(w.users["escort"])
     for trip, (start_h, end_h) in ((older, (4, 2.5)), (w.trip, (2, 1))):
         trip.started_at, trip.ended_at = now - timedelta(hours=start_h), now - timedelta(hours=end_h)
         session.add(trip)

@@ -23,8 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('trip', schema=None) as batch_op:
-        batch_op.drop_column('route_durations_s')
-        batch_op.drop_column('route_duration_s')
-        batch_op.drop_column('route_distance_m')
-        batch_op.drop_column('route_source')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35 and later, PostgreSQL), not a batch: a batch
+    # rebuilds "trip", and SQLite refuses to drop a table that other rows still refer to.
+    for column in ('route_durations_s', 'route_duration_s', 'route_distance_m', 'route_source'):
+        op.drop_column('trip', column)

@@ -29,6 +29,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_column('place')
+    op.drop_column('alert', 'place')  # not a batch: SQLite would refuse to drop the referenced table
     op.drop_table('place_cache')

@@ -33,16 +33,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_trip_message_trip_id_id', 'trip_message', ['trip_id', 'id'], unique=False)
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('code_phrase_hash', sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column('on_duty', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('phone', sa.Text(), nullable=True))
+    # Plain ALTER TABLE … ADD COLUMN, not a batch: a batch rebuilds "user", and SQLite refuses to
+    # drop a table that other rows still refer to.
+    op.add_column('user', sa.Column('code_phrase_hash', sa.String(length=300), nullable=True))
+    op.add_column('user', sa.Column('on_duty', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('user', sa.Column('phone', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.drop_column('phone')
-        batch_op.drop_column('on_duty')
-        batch_op.drop_column('code_phrase_hash')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35 and later, PostgreSQL), not a batch: a batch
+    # rebuilds "user", and SQLite refuses to drop a table that other rows still refer to.
+    for column in ('phone', 'on_duty', 'code_phrase_hash'):
+        op.drop_column('user', column)
     op.drop_index('ix_trip_message_trip_id_id', table_name='trip_message')
     op.drop_table('trip_message')
