@@ -12,6 +12,7 @@ from app.audit import record
 from app.auth import AuthError, create_api_token, create_user, hash_secret
 from app.models import ROLES, ApiToken, LoginSession, User
 from app.realtime import Credential
+from tracking.models import Device
 
 MAX_TOKEN_DAYS = 3650
 # What ``set_contact`` may change, with the words its messages use.
@@ -21,10 +22,12 @@ CONTACT_FIELDS = {"email": "e-mail", "emergency_contact_name": "emergency contac
 
 
 def _user_credentials(session: Session, user: User) -> list[Credential]:
-    """Return every login session and API token of a user, whose sockets go when the user does."""
+    """Return every login session, API token and tracker of a user, whose sockets go when the user does."""
     tokens = session.exec(select(ApiToken.id).where(ApiToken.user_id == user.id)).all()
     sessions = session.exec(select(LoginSession.id).where(LoginSession.user_id == user.id)).all()
-    return [Credential("api", i) for i in tokens] + [Credential("login", i) for i in sessions]
+    trackers = session.exec(select(Device.id).where(Device.escort_user_id == user.id)).all()
+    return ([Credential("api", i) for i in tokens] + [Credential("login", i) for i in sessions]
+            + [Credential("device", i) for i in trackers])
 
 
 def disable_user(session: Session, user: User, *, now: datetime, by: User | None, via: str) -> list[Credential]:

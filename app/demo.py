@@ -99,8 +99,9 @@ def seed(session: Session, *, now, places_dir: Path) -> list[tuple[str, object]]
         pickup, dropoff = spec["pickup"], spec["dropoff"]
         trip = trips_mod.create_trip(
             session, patient_id=patients[spec["patient_index"]].id, escort=escort.username, device_id=device.id,
-            pickup={"lat": pickup.lat, "lon": pickup.lon, "radius_m": DEMO_RADIUS_M},
-            dropoff={"lat": dropoff.lat, "lon": dropoff.lon, "radius_m": DEMO_RADIUS_M}, route=[],
+            pickup={"lat": pickup.lat, "lon": pickup.lon, "radius_m": DEMO_RADIUS_M, "address": pickup.label},
+            dropoff={"lat": dropoff.lat, "lon": dropoff.lon, "radius_m": DEMO_RADIUS_M, "address": dropoff.label},
+            route=[],
             settings=spec["settings"], scheduled_pickup_at=now, appointment_at=now + timedelta(minutes=40),
             user=dispatcher, now=now,
         )

@@ -289,7 +289,9 @@ _ID_OR_NULL = {"type": ["integer", "null"], "minimum": 1}
 _PLACE = {"type": "object", "required": ["lat", "lon", "radius_m"],
           "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
                          "lon": {"type": "number", "minimum": -180, "maximum": 180},
-                         "radius_m": {"type": "number"}}}
+                         "radius_m": {"type": "number"},
+                         "address": {"type": ["string", "null"], "maxLength": 300,
+                                     "description": "the place in words, when it was found by address"}}}
 _FIX_OUT = {"type": ["object", "null"], "required": ["device_id", "seq", "lat", "lon", "ts"],
             "properties": {"device_id": _ID, "trip_id": _ID_OR_NULL, "seq": {"type": ["integer", "null"]},
                            "lat": {"type": ["number", "null"], "minimum": -90, "maximum": 90},

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from app.models import User
+from app.times import iso_z
 from dispatch import alerts as alerts_mod
+from dispatch import arrival, present
 from dispatch.models import Alert, Trip
 from patients.models import Patient
-from app.times import iso_z
 
 # The board's groups, in the order a dispatcher reads them, and the statuses in each.
 GROUPS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -89,8 +90,12 @@ def row(trip: Trip, *, patient_name: str | None, escort: str | None, alerts: lis
     }
 
 
-def day_rows(session: Session, day: date, *, tz: str, user: User) -> list[dict]:
-    """Return the rows of the trips whose pickup falls on the local day, by pickup time."""
+def day_rows(session: Session, day: date, *, tz: str, user: User, now: datetime | None = None) -> list[dict]:
+    """Return the rows of the trips whose pickup falls on the local day, by pickup time.
+
+    With ``now``, a trip under way carries its live ETA (``eta_at``, ``left_m``), as the live
+    updates do: the first render says the same as the next update.
+    """
     start, end = day_bounds(day, tz)
     trips = session.exec(select(Trip).where(Trip.scheduled_pickup_at >= start, Trip.scheduled_pickup_at < end)
                          .order_by(Trip.scheduled_pickup_at, Trip.id)).all()
@@ -104,8 +109,14 @@ def day_rows(session: Session, day: date, *, tz: str, user: User) -> list[dict]:
         query = select(Alert).where(Alert.trip_id.in_(ids), Alert.resolved_at.is_(None), alerts_mod.known_to(user))
         for alert in session.exec(query.order_by(Alert.raised_at)).all():
             open_by_trip.setdefault(alert.trip_id, []).append({"id": alert.id, "kind": alert.kind})
-    return [row(t, patient_name=patients.get(t.patient_id), escort=escorts.get(t.escort_user_id),
+    rows = [row(t, patient_name=patients.get(t.patient_id), escort=escorts.get(t.escort_user_id),
                 alerts=open_by_trip.get(t.id, [])) for t in trips]
+    if now is not None:
+        for r, t in zip(rows, trips):
+            if t.status in arrival.TO_PICKUP | arrival.TO_DROPOFF:
+                found = arrival.estimate(session, t, now=now, last_fix=present.last_fix(session, t))
+                r.update({k: v for k, v in arrival.public(found).items() if k in ("eta_at", "left_m")})
+    return rows
 
 
 def grouped(rows: list[dict]) -> list[dict]:

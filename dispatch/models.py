@@ -35,6 +35,10 @@ class Trip(SQLModel, table=True):
     dropoff_lat: float
     dropoff_lon: float
     dropoff_radius_m: float
+    # The places in words, as the dispatcher found them by address (what the escort's tablet
+    # shows as the next stop); None when they were clicked on a map or typed as coordinates.
+    pickup_address: str | None = Field(default=None, max_length=300)
+    dropoff_address: str | None = Field(default=None, max_length=300)
     # Planned route as [[lat, lon], ...]; empty means the straight line pickup to drop-off.
     route: list = Field(default_factory=list, sa_type=JSON)
     # Where the planned route came from: "router:<engine>" (computed), "upload" (GPX/GeoJSON), None (none).

@@ -11,7 +11,7 @@ from app import realtime
 from app.auth import page_roles
 from app.db import request_session, utcnow
 from app.models import User
-from dispatch import board, planning, present, service, standing, trip_form, trips
+from dispatch import board, planning, present, routes, service, standing, trip_form, trips
 from dispatch.models import StandingOrder, Trip
 from patients.models import Patient
 
@@ -42,7 +42,7 @@ def board_page():
         day = board.parse_day(request.args.get("date"), today=local_today(now))
     except board.BoardError as exc:
         day, error = local_today(now), str(exc)
-    rows = board.day_rows(request_session(), day, tz=tz(), user=g.user)
+    rows = board.day_rows(request_session(), day, tz=tz(), user=g.user, now=now)
     for r in rows:
         late = board.lateness_s(r, now=now)
         r["late_min"] = round(late / 60) if late is not None and late >= 60 else None
@@ -85,9 +85,12 @@ def new_trip_page():
         raw = {"patient": request.args.get("patient", "")}
         return render_template("dispatch/trip_form.html", **_form_context(session, raw, {}))
     form = trip_form.read(session, request.form.to_dict(), tz=tz())
-    trip = None
+    trip, computed, routing = None, None, None
     if form.ok:
         v = form.values
+        # The road route, asked before the trip is written (no transaction waits on the router).
+        computed, routing = routes.compute(current_app.extensions["escort"].router,
+                                           routes.waypoints(v["pickup"], v["dropoff"], v["allowed_stops"]))
         try:
             trip = trips.create_trip(
                 session, patient_id=v["patient_id"], escort=v["escort"], device_id=None,
@@ -99,10 +102,13 @@ def new_trip_page():
             form.errors[_field_of(str(exc))] = str(exc)
     if not form.ok:
         return render_template("dispatch/trip_form.html", **_form_context(session, form.raw, form.errors)), 400
+    if computed is not None:
+        routes.store(session, trip, computed, routing["router"], now=trip.created_at)
     warnings = service.plan_warnings(session, trip, tz=tz())
     session.commit()
     realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip), trip.escort_user_id)
-    flash(f"Trip {trip.id} planned" + (f" with {len(warnings)} warning(s): see its timeline" if warnings else "."))
+    flash(f"Trip {trip.id} planned" + (f" with {len(warnings)} warning(s): see its timeline" if warnings else ".")
+          + ("" if computed is not None else f" No road route: {routing['error']}."))
     return redirect(url_for("dispatch.trip_page", trip_id=trip.id))
 
 

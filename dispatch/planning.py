@@ -79,6 +79,7 @@ def edit_trip(session: Session, trip: Trip, changes: dict, user: User, *, now: d
             setattr(trip, f"{end}_lat", lat)
             setattr(trip, f"{end}_lon", lon)
             setattr(trip, f"{end}_radius_m", radius_m)
+            setattr(trip, f"{end}_address", trips.address_words(changes[end]))
             if trip.route:
                 trip.route = []
                 edit.changed.append("route")
@@ -141,8 +142,10 @@ def duplicate_trip(session: Session, source: Trip, user: User, *, now: datetime,
         appointment_at = pickup_at + (source.appointment_at - source.scheduled_pickup_at)
     copy = trips.create_trip(
         session, patient_id=source.patient_id, escort=escort, device_id=None,
-        pickup={"lat": source.pickup_lat, "lon": source.pickup_lon, "radius_m": source.pickup_radius_m},
-        dropoff={"lat": source.dropoff_lat, "lon": source.dropoff_lon, "radius_m": source.dropoff_radius_m},
+        pickup={"lat": source.pickup_lat, "lon": source.pickup_lon, "radius_m": source.pickup_radius_m,
+                "address": source.pickup_address},
+        dropoff={"lat": source.dropoff_lat, "lon": source.dropoff_lon, "radius_m": source.dropoff_radius_m,
+                 "address": source.dropoff_address},
         route=list(source.route or []), settings=dict(source.settings or {}),
         allowed_stops=list(source.allowed_stops or []),
         scheduled_pickup_at=pickup_at, appointment_at=appointment_at, user=user, now=now,

@@ -37,8 +37,10 @@ def last_fix(session: Session, trip: Trip) -> FixRow | None:
 def _geofences(trip: Trip) -> dict:
     """Return the pickup and drop-off circles."""
     return {
-        "pickup": {"lat": trip.pickup_lat, "lon": trip.pickup_lon, "radius_m": trip.pickup_radius_m},
-        "dropoff": {"lat": trip.dropoff_lat, "lon": trip.dropoff_lon, "radius_m": trip.dropoff_radius_m},
+        "pickup": {"lat": trip.pickup_lat, "lon": trip.pickup_lon, "radius_m": trip.pickup_radius_m,
+                   "address": trip.pickup_address},
+        "dropoff": {"lat": trip.dropoff_lat, "lon": trip.dropoff_lon, "radius_m": trip.dropoff_radius_m,
+                    "address": trip.dropoff_address},
     }
 
 

@@ -90,7 +90,8 @@ def read(session: Session, raw: dict[str, str], *, tz: str) -> TripForm:
         lat = read_number(form, f"{end}_lat", f"{words} latitude", -90, 90)
         lon = read_number(form, f"{end}_lon", f"{words} longitude", -180, 180)
         if lat is not None and lon is not None:
-            form.values[end] = {"lat": lat, "lon": lon}
+            # The address found by the form's search, when the coordinates are still its choice.
+            form.values[end] = {"lat": lat, "lon": lon, "address": form.raw.get(f"{end}_address", "").strip() or None}
     _read_times(form, tz)
     escort = form.raw.get("escort", "").strip()
     form.values["escort"] = escort or None
@@ -180,6 +181,7 @@ def from_trip(trip, patient: Patient | None, escort: str | None, *, tz: str) -> 
         "patient": patient_label(patient) if patient else "", "escort": escort or "",
         "pickup_lat": f"{trip.pickup_lat}", "pickup_lon": f"{trip.pickup_lon}",
         "dropoff_lat": f"{trip.dropoff_lat}", "dropoff_lon": f"{trip.dropoff_lon}",
+        "pickup_address": trip.pickup_address or "", "dropoff_address": trip.dropoff_address or "",
         "pickup_time": local_value(trip.scheduled_pickup_at, tz),
         "appointment_time": local_value(trip.appointment_at, tz),
         "allowed_stops": "\n".join(f"{s['lat']}, {s['lon']}" for s in trip.allowed_stops or []),

@@ -107,6 +107,12 @@ def check_window(scheduled_pickup_at: datetime, appointment_at: datetime | None,
         raise TripError(f"appointment_at must lie after scheduled_pickup_at, within {hours:.0f} hours of it")
 
 
+def address_words(place: dict) -> str | None:
+    """Return a place's address in words, trimmed to what a trip keeps, or None."""
+    words = " ".join(str(place.get("address") or "").split())
+    return words[:300] or None
+
+
 def create_trip(session: Session, *, patient_id: int, escort: str | None, device_id: int | None,
                 pickup: dict, dropoff: dict, route: list, settings: dict, allowed_stops: list | None = None,
                 scheduled_pickup_at: datetime, appointment_at: datetime | None,
@@ -131,6 +137,7 @@ def create_trip(session: Session, *, patient_id: int, escort: str | None, device
         pickup_radius_m=pickup.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
         dropoff_lat=dropoff["lat"], dropoff_lon=dropoff["lon"],
         dropoff_radius_m=dropoff.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
+        pickup_address=address_words(pickup), dropoff_address=address_words(dropoff),
         route=route, settings=settings,
         allowed_stops=[{"lat": p["lat"], "lon": p["lon"], "radius_m": p.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M}
                        for p in allowed_stops or []],

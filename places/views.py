@@ -52,7 +52,7 @@ def located(place, field: str) -> dict:
     data = place.model_dump(exclude={"address"})
     if place.address is not None:
         found = place_of(place.address, field)
-        data.update(lat=found.lat, lon=found.lon)
+        data.update(lat=found.lat, lon=found.lon, address=found.label)
     return data
 
 

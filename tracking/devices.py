@@ -43,11 +43,23 @@ def create_device(session: Session, label: str, escort: User | None, *, now: dat
     return device, token
 
 
+def _escort_active():
+    """Return the condition that a device's escort, if it has one, is not disabled.
+
+    A tracker given to an escort stops being heard when that escort is disabled (offboarding):
+    a phone left with someone who no longer works here must not keep placing itself on the
+    dispatchers' map. Enabling the escort again lets it back in.
+    """
+    disabled = select(User.id).where(User.id == Device.escort_user_id, User.is_active.is_(False)).exists()
+    return ~disabled
+
+
 def device_for_token(session: Session, token: str | None) -> Device | None:
-    """Return the device a token belongs to, or None."""
+    """Return the device a token belongs to (neither revoked nor its escort disabled), or None."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
-    return session.exec(select(Device).where(Device.token_hash == hash_token(token), Device.revoked_at.is_(None))).first()
+    return session.exec(select(Device).where(Device.token_hash == hash_token(token), Device.revoked_at.is_(None),
+                                             _escort_active())).first()
 
 
 def list_devices(session: Session) -> list[dict]:
@@ -100,11 +112,12 @@ def revoke_device(session: Session, device: Device, *, now: datetime, by: User |
 
 
 def revoked_among(session: Session, held: set[Credential]) -> set[Credential]:
-    """Return the device credentials among ``held`` whose device is revoked or gone."""
+    """Return the device credentials among ``held`` whose device is revoked or gone, or whose escort is disabled."""
     ids = [c.id for c in held if c.kind == "device"]
     if not ids:
         return set()
-    live = set(session.exec(select(Device.id).where(Device.id.in_(ids), Device.revoked_at.is_(None))).all())
+    live = set(session.exec(select(Device.id).where(Device.id.in_(ids), Device.revoked_at.is_(None),
+                                                    _escort_active())).all())
     return {Credential("device", i) for i in ids if i not in live}
 
 

@@ -199,3 +199,15 @@ def test_admins_offboard_over_the_api(app, world, session):
     with Session(app.extensions["escort"].engine) as s:
         by = s.exec(select(AuditEvent).where(AuditEvent.action == "device_revoke")).one()
         assert by.username == "ada" and by.detail["via"] == "api"
+
+
+def test_a_disabled_escorts_tracker_is_refused_until_they_are_enabled(app, world):
+    client = app.test_client()
+    tracker = {"Authorization": f"Bearer {world.device_token}"}
+    admin = world.bearer("ada")
+    assert client.post("/api/v1/fixes", json=[fix_payload(1)], headers=tracker).status_code == 200
+    assert client.post("/api/v1/users/eve/disable", headers=admin).status_code == 200
+    refused = client.post("/api/v1/fixes", json=[fix_payload(2)], headers=tracker)
+    assert refused.status_code == 401 and "error" in refused.get_json()
+    assert client.post("/api/v1/users/eve/enable", headers=admin).status_code == 200
+    assert client.post("/api/v1/fixes", json=[fix_payload(3)], headers=tracker).status_code == 200

@@ -156,3 +156,24 @@ def test_escorts_and_coordinators_get_a_403_page_for_each_planning_page(browser,
         resp = page.goto(f"{live.url}{path}")
         assert resp.status == 403, path
         assert page.locator("#error-page").is_visible()
+
+
+def test_plan_a_trip_by_typing_the_addresses(browser, live, world):
+    page = login_page(browser, live, "dan", PASSWORD)
+    page.goto(f"{live.url}/dispatch/trips/new")
+    page.get_by_label("Patient").fill(f"Pat Example (#{world.patient.id})")
+    for words, address in (("Pickup", "Siltasaarenkatu 12"), ("Drop-off", "Bulevardi 15")):
+        page.get_by_label(f"{words} address").fill(address)
+        page.get_by_label(f"{words} address").press("Enter")  # searches; does not submit the form
+        found = page.get_by_role("list", name=f"{words} places found").get_by_role("button")
+        found.first.wait_for(timeout=15000)
+        found.first.click()
+        page.locator("#map-said").filter(has_text=f"{words} set to").wait_for(timeout=5000)
+    assert 60.15 < float(page.get_by_label("Pickup latitude").input_value()) < 60.2
+    page.get_by_label("Pickup time (UTC)").fill((utcnow() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Escort", exact=True).select_option("emil")
+    page.get_by_role("button", name="Plan trip").click()
+    page.wait_for_url(re.compile(r"/dispatch/trips/\d+$"))
+    trip = _api(live, world, "GET", f"/api/v1/trips/{int(page.url.rsplit('/', 1)[1])}").json()
+    assert "Siltasaarenkatu 12" in trip["pickup"]["address"] and "Bulevardi 15" in trip["dropoff"]["address"]
+    assert trip["route_source"] and trip["route_source"].startswith("router:")  # typed places get a road route

@@ -41,10 +41,26 @@
     });
   }
 
+  // Coordinates typed or clicked by hand are no longer the address found: its words are dropped.
+  function forgetAddress(end) {
+    $("f-" + end + "_address").value = "";
+    var chosen = document.querySelector("[data-address-search][data-end=" + end + "] [data-chosen]");
+    if (chosen) chosen.textContent = "";
+  }
+
   ["pickup", "dropoff"].forEach(function (end) {
     ["lat", "lon"].forEach(function (axis) {
-      $("f-" + end + "_" + axis).addEventListener("input", function () { place(end); });
+      $("f-" + end + "_" + axis).addEventListener("input", function () { forgetAddress(end); place(end); });
     });
+  });
+  // A place chosen in an address search (address-search.js) fills that end's fields: show it.
+  document.addEventListener("address-picked", function (ev) {
+    var end = ev.target.dataset && ev.target.dataset.end;
+    if (!NAMES[end]) return;
+    $("f-" + end + "_address").value = ev.detail.label;
+    var at = place(end);
+    if (at) map.setView(at, Math.max(map.getZoom(), 15));
+    said.textContent = NAMES[end] + " set to " + ev.detail.label + ".";
   });
   $("f-allowed_stops").addEventListener("input", drawStops);
 
@@ -61,6 +77,7 @@
     }
     $("f-" + m + "_lat").value = lat;
     $("f-" + m + "_lon").value = lon;
+    forgetAddress(m);
     place(m);
     said.textContent = NAMES[m] + " set to " + lat + ", " + lon + ".";
     // The next click sets the drop-off: the usual order of planning.
