@@ -232,6 +232,7 @@ def test_the_patient_sheet_has_the_same_sos_and_a_held_one_reaches_dispatch(brow
     _sos_everywhere(page, "on the tablet", places)
     page.get_by_role("link", name="Patient sheet").click()
     page.wait_for_selector("#sheet-name")
+    page.wait_for_load_state("load")  # its stylesheets too: an unstyled dock is not where the escort sees it
     _sos_everywhere(page, "on the patient sheet", places)  # the same corner as on the tablet
     assert page.get_by_role("link", name="Call dispatch").get_attribute("href") == "tel:+442079460999"
     assert audit(page, live) == []

@@ -57,7 +57,7 @@ def test_patch_moves_places_and_times_and_drops_a_route_drawn_for_the_old_ends(c
     })
     assert resp.status_code == 200, resp.json
     trip = resp.json
-    assert trip["pickup"] == {"lat": 51.51, "lon": -0.13, "radius_m": 75.0} and trip["route"] == []
+    assert trip["pickup"] == {"lat": 51.51, "lon": -0.13, "radius_m": 75.0, "address": None} and trip["route"] == []
     assert trip["scheduled_pickup_at"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
     assert trip["allowed_stops"] == [{"lat": 51.505, "lon": -0.12, "radius_m": 40.0}]
     assert trip["settings"]["corridor_m"] == 120.0

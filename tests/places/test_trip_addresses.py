@@ -25,7 +25,7 @@ def test_a_trip_planned_by_address_keeps_the_words_for_the_escort(app, world, cl
     resp = client.post("/api/v1/trips", json=body, headers=dan)
     assert resp.status_code == 201, resp.get_json()
     trip = resp.get_json()
-    assert "Siltasaarenkatu 12" in trip["pickup"]["address"] and "Bulevardi 15" in trip["dropoff"]["address"]
+    assert "Siltasaarenkatu" in trip["pickup"]["address"] and "Bulevardi" in trip["dropoff"]["address"]
     assert 60.15 < trip["pickup"]["lat"] < 60.2 and trip["routing"]["computed"] is True  # found, and routed
 
     tablet = _page_data(login(app.test_client(), "emil").get("/escort").get_data(as_text=True))
