@@ -180,7 +180,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
     from app import crypto
-    from tracking import sockets as device_sockets  # noqa: F401
+    from dispatch import device_sockets  # noqa: F401
     from dispatch import line, line_sockets  # noqa: F401  (line_sockets: the line's /device and /dispatch events)
     from dispatch.ingest import ActiveTrips, Limits
 
@@ -223,13 +223,13 @@ def _register(app: Flask) -> None:
     from dispatch import views as dispatch_views
     from patients import views as patient_views
     from places import views as place_views
-    from tracking import views as tracking_views
+    from dispatch import device_views
 
     bodylimit.install(app, app.extensions["escort"].config.max_body_bytes)
     # Set before any rule is added: an id in a URL beyond a row id's range is a 404, not a driver error.
     app.url_map.converters["int"] = api.RowIdConverter
     app.register_blueprint(openapi.bp)
-    for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, tracking_views.bp, patient_views.api,
+    for bp in (auth.bp, dispatch_views.bp, dispatch_views.api, device_views.bp, patient_views.api,
                patient_views.pages, place_views.api):
         app.register_blueprint(bp)
     api.register_error_handlers(app)

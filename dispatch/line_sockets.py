@@ -13,8 +13,8 @@ from dispatch import line
 from dispatch import sockets as dispatch_sockets
 from dispatch.models import Trip
 from dispatch import access
-from tracking import sockets as device_sockets
-from tracking.sockets import _retry_when_db_down
+from dispatch import device_sockets
+from dispatch.device_sockets import _retry_when_db_down
 
 
 def _engine():

@@ -1,4 +1,4 @@
-"""Thin tracking views: the escort's tablet page and the HTTP ingest endpoints."""
+"""Thin device views: the escort's tablet page and the HTTP ingest endpoints (trackers), above tracking and dispatch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dispatch import ingest, present, service, trips, vouchers
 from tracking import devices
 from tracking.protocols import ProtocolError, decode_osmand_json, decode_osmand_query, decode_owntracks
 from tracking.schemas import MAX_BATCH, batch_too_large
-from tracking.sockets import DB_DOWN_ERROR
+from dispatch.device_sockets import DB_DOWN_ERROR
 
 bp = Blueprint("tracking", __name__)
 
