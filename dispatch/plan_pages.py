@@ -320,7 +320,9 @@ def standing_orders_page():
         try:
             order, made = standing.create(
                 session, patient_id=v["patient_id"], escort=v["escort"], pickup=v["pickup"], dropoff=v["dropoff"],
-                route=[], allowed_stops=v["allowed_stops"], settings={}, pickup_time=v["pickup_time"],
+                route=routes.road_points(current_app.extensions["escort"].router, v["pickup"], v["dropoff"],
+                                         v["allowed_stops"]),
+                allowed_stops=v["allowed_stops"], settings={}, pickup_time=v["pickup_time"],
                 appointment_time=v["appointment_time"], days=v["days"], starts_on=v["starts_on"],
                 ends_on=v["ends_on"], tz=tz(), user=g.user, now=utcnow())
         except (standing.StandingError, trips.TripError) as exc:

@@ -12,7 +12,7 @@ from app import realtime
 from app.api import ApiError, describe, id_arg, json_payload, parse
 from app.auth import api_roles
 from app.db import request_session, utcnow
-from dispatch import planning, present, service, standing, trips
+from dispatch import planning, present, routes, service, standing, trips
 from dispatch.models import StandingOrder, Trip
 from dispatch.schemas import StandingOrderCreate, StandingOrderSkip, TripDuplicate, TripPatch
 from dispatch.settings import validate_settings
@@ -126,11 +126,14 @@ def create_standing_order():
     if session.get(Patient, body.patient_id) is None:
         raise ApiError(f"no patient with id {body.patient_id}")
     try:
-        route = route_from_geojson(body.route) if body.route is not None else []
+        route = ([[lat, lon] for lat, lon in route_from_geojson(body.route)] if body.route is not None else
+                 # Without a route the order's trips drive the router's (asked once, for every date).
+                 routes.road_points(current_app.extensions["escort"].router, body.pickup.model_dump(),
+                                    body.dropoff.model_dump(), [p.model_dump() for p in body.allowed_stops]))
         settings = validate_settings(body.settings)
         order, made = standing.create(
             session, patient_id=body.patient_id, escort=body.escort, pickup=body.pickup.model_dump(),
-            dropoff=body.dropoff.model_dump(), route=[[lat, lon] for lat, lon in route],
+            dropoff=body.dropoff.model_dump(), route=route,
             allowed_stops=[p.model_dump() for p in body.allowed_stops], settings=settings,
             pickup_time=body.pickup_time, appointment_time=body.appointment_time, days=list(body.days),
             starts_on=body.starts_on, ends_on=body.ends_on, tz=office_tz(), user=g.user, now=utcnow())

@@ -21,6 +21,12 @@ def trip_waypoints(trip: Trip) -> list[tuple[float, float]]:
                      {"lat": trip.dropoff_lat, "lon": trip.dropoff_lon}, trip.allowed_stops or [])
 
 
+def road_points(router: Router, pickup: dict, dropoff: dict, allowed_stops: list[dict]) -> list[list[float]]:
+    """Return the road route's points [[lat, lon], …] through the places, or [] when the router has none."""
+    route, _routing = compute(router, waypoints(pickup, dropoff, allowed_stops))
+    return [[lat, lon] for lat, lon in route.points] if route is not None else []
+
+
 def compute(router: Router, points: list[tuple[float, float]]) -> tuple[Route | None, dict]:
     """Ask the router; return the route (None when it failed) and what the answer tells the dispatcher."""
     try:

@@ -144,3 +144,13 @@ def test_dates_between_follows_the_weekdays_and_the_order_span():
     # London wall-clock time: 09:00 is 09:00 UTC in winter, 08:00 UTC in summer.
     assert standing.at_local(date(2026, 12, 4), "09:00", "Europe/London").hour == 9
     assert standing.at_local(date(2026, 7, 3), "09:00", "Europe/London").hour == 8
+
+
+def test_an_order_without_a_route_drives_the_road_route_on_every_date(client, world, session):
+    # Two Helsinki street corners (the embedded router's extract): every trip gets the same road route.
+    resp = _create(client, world, pickup={"lat": 60.17952, "lon": 24.95058}, dropoff={"lat": 60.16562, "lon": 24.94067})
+    assert resp.status_code == 201, resp.json
+    made = [session.get(Trip, t) for t in resp.json["trips"]]
+    assert made and all(len(t.route) > 2 for t in made)  # along the streets, not the straight line
+    assert all(t.route == made[0].route for t in made)
+    assert made[0].route[0] == pytest.approx([60.17952, 24.95058], abs=0.002)
