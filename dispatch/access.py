@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import Session, and_, select
 
+from app.api import ApiError
 from app.db import utcnow
 from app.models import User
 from dispatch.models import Trip
@@ -47,6 +48,14 @@ def trip_filter(user: User | None, *, now: datetime | None = None) -> ColumnElem
         caseload = select(Patient.id).where(Patient.coordinator_user_id == user.id)
         return Trip.patient_id.in_(caseload)
     return false()
+
+
+def visible_trip(session: Session, user: User | None, trip_id: int) -> Trip:
+    """Return the trip, or raise a 404 when there is none or this user may not see it (the same answer)."""
+    trip = session.get(Trip, trip_id)
+    if trip is None or not can_see_trip(session, user, trip):
+        raise ApiError(f"no trip with id {trip_id}", 404)
+    return trip
 
 
 def can_see_trip(session: Session, user: User | None, trip: Trip, *, now: datetime | None = None) -> bool:

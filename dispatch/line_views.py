@@ -20,11 +20,7 @@ WRITERS = ("admin", "dispatcher", "escort")
 
 def _trip(trip_id: int) -> Trip:
     """Return the trip, or answer 404 when there is none or this user may not see it."""
-    session = request_session()
-    trip = session.get(Trip, trip_id)
-    if trip is None or not access.can_see_trip(session, g.user, trip):
-        raise ApiError(f"no trip with id {trip_id}", 404)
-    return trip
+    return access.visible_trip(request_session(), g.user, trip_id)
 
 
 @api.get("/trips/<int:trip_id>/messages")

@@ -12,7 +12,7 @@ from app import realtime
 from app.api import ApiError, describe, id_arg, json_payload, parse
 from app.auth import api_roles
 from app.db import request_session, utcnow
-from dispatch import planning, present, routes, service, standing, trips
+from dispatch import access, planning, present, routes, service, standing, trips
 from dispatch.models import StandingOrder, Trip
 from dispatch.schemas import StandingOrderCreate, StandingOrderSkip, TripDuplicate, TripPatch
 from dispatch.settings import validate_settings
@@ -31,10 +31,7 @@ def office_tz() -> str:
 
 def trip_or_404(trip_id: int) -> Trip:
     """Return the trip or answer 404 (dispatchers and admins see every trip)."""
-    trip = request_session().get(Trip, trip_id)
-    if trip is None:
-        raise ApiError(f"no trip with id {trip_id}", 404)
-    return trip
+    return access.visible_trip(request_session(), g.user, trip_id)
 
 
 @api.patch("/trips/<int:trip_id>")
