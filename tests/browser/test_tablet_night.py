@@ -124,3 +124,18 @@ def test_the_dark_screen_has_no_serious_violations_with_no_trip_and_at_the_last_
     page.wait_for_selector("#no-trip")
     assert page.get_by_role("button", name="Dark screen").get_attribute("aria-pressed") == "true"
     assert audit(page, live) == []
+
+
+def test_the_eta_says_how_it_was_reckoned_when_the_trip_data_tells(browser, live, world):
+    page = _open(browser, live)
+    shown = page.locator("#trip-eta").text_content()
+    assert shown.startswith("ETA ") and shown.endswith(" km left"), "today's trip data names no source: none shown"
+    words = page.evaluate("""() => [
+      {eta_at: '2026-01-01T10:00:00Z', left_m: 3200, eta_to: 'pickup', eta_source: 'road'},
+      {eta_at: '2026-01-01T10:00:00Z', left_m: 3200, eta_to: 'dropoff', eta_source: 'straight line'},
+      {eta_at: '2026-01-01T10:00:00Z', left_m: 3200, eta_to: 'dropoff'},
+      {eta_at: null, left_m: null, eta_to: null}].map(window.escortEtaText)""")
+    assert words[0].endswith(" at pickup, 3.2 km left (by road)")
+    assert words[1].endswith(" at drop-off, 3.2 km left (straight line, no road route)")
+    assert words[2].endswith(" at drop-off, 3.2 km left")
+    assert words[3] == ""
