@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import requests
 
+from app.db import utcnow
+from patients import sheet
+from patients.schemas import SheetFields
 from tests.browser.conftest import login_page
 from tests.browser.test_accessibility import audit
 from tests.factories import PASSWORD, ROUTE
@@ -116,6 +119,29 @@ def test_the_dark_screen_has_no_serious_violations_with_no_trip_and_at_the_last_
     assert audit(page, live) == []
     # The phone header keeps to one line with the switch on the page.
     assert page.evaluate("() => document.querySelector('header.topbar').getBoundingClientRect().height") < 60
+    sos_on_tablet = page.evaluate(SOS)
+
+    # The patient sheet opened from the dark tablet is dark from its first frame too, readable, SOS as it was.
+    body = SheetFields.model_validate({
+        "contacts": [{"name": "Sam Example", "phone": "+44 20 7946 0000", "relation": "daughter"}],
+        "cognitive": {"wandering_risk": "high", "guidance": "Hold her arm at kerbs."}, "stairs_count": 3,
+    })
+    sheet.apply(session, world.patient, body, now=utcnow())
+    session.add(world.patient)
+    session.commit()
+    page.get_by_role("link", name="Patient sheet").click()
+    page.wait_for_selector("#sheet-contacts")
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.firstFrameClass !== null")
+    assert "theme-dark" in page.evaluate("window.firstFrameClass")
+    assert page.locator(".tag.warn").count() >= 1
+    assert _luminance(page.evaluate(BACKGROUND)) < 0.01
+    on_sheet = page.evaluate(SOS)
+    # The sheet's base font differs from the tablet's (16 px, 20 px), so only the box and colours are compared.
+    assert {k: v for k, v in on_sheet.items() if k != "font"} == {k: v for k, v in sos_on_tablet.items() if k != "font"}
+    assert audit(page, live) == []
+    page.go_back()
+    page.wait_for_selector("#trip-status")
 
     trip.status = "completed"
     session.add(trip)
