@@ -63,3 +63,17 @@ def test_error_pages_are_the_apps_own_and_have_no_serious_violations(browser, li
     assert resp.status == 500 and "Something went wrong" in page.get_by_role("heading", level=1).inner_text()
     found[500] = audit(page, live)
     assert {code: v for code, v in found.items() if v} == {}
+
+
+def test_the_escorts_tablet_has_no_serious_violations_in_either_theme(browser, live, world):
+    """The tablet by day and with "Dark screen" on (kept in localStorage; see tests/browser/test_tablet_night.py)."""
+    found = {}
+    for theme, stored in (("light", "0"), ("dark", "1")):
+        page = login_page(browser, live, "eve", PASSWORD, viewport={"width": 1024, "height": 768})
+        page.add_init_script(f"localStorage.setItem('escort.dark-screen.v1', '{stored}')")
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.classList.contains('theme-dark')") is (theme == "dark")
+        found[theme] = audit(page, live)
+        page.context.close()
+    assert {theme: v for theme, v in found.items() if v} == {}

@@ -80,6 +80,8 @@ def test_the_dark_screen_switch_is_kept_over_a_reload_and_readable_with_sos_unch
         page.set_viewport_size({"width": width, "height": height})
         assert page.evaluate(SOS) == light_sos[(width, height)], f"SOS moved or changed at {width}x{height}"
         assert audit(page, live) == [], f"dark theme at {width}x{height}"
+        header_px = page.evaluate("() => document.querySelector('header.topbar').getBoundingClientRect().height")
+        assert header_px < 60, f"the header wraps at {width}x{height}"
 
     # Reloaded: dark from the first frame (no white flash), the switch still pressed.
     page.set_viewport_size({"width": 1024, "height": 768})
