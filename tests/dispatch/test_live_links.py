@@ -196,6 +196,9 @@ def test_only_the_dispatch_office_makes_lists_and_revokes_links(app, world, pani
 
 
 def test_a_duress_page_says_silent_alarm_and_tells_the_responder_not_to_call(app, world, session):
+    eve = world.users["escort"]
+    eve.phone = "+44 7700 900123"
+    session.add(eve)
     now = utcnow()
     alert = Alert(trip_id=world.trip.id, device_id=world.device.id, kind="duress", open_key=f"trip:{world.trip.id}:duress",
                   raised_at=now, updated_at=now, detail={"lat": 51.5007, "lon": -0.1246})
@@ -205,6 +208,7 @@ def test_a_duress_page_says_silent_alarm_and_tells_the_responder_not_to_call(app
     html = client.get(_make(client, world, alert)["live_path"]).get_data(as_text=True)
     assert "SILENT ALARM" in html and "Do NOT call the escort" in html
     assert "duress" not in html.lower()
+    assert "tel:+44 7700 900123" not in html, "no button that calls the escort during a silent alarm"
 
 
 def test_an_escalation_email_and_webhook_carry_the_live_link_with_its_expiry(app, world, panic, session,
