@@ -77,3 +77,26 @@ def test_the_escorts_tablet_has_no_serious_violations_in_either_theme(browser, l
         found[theme] = audit(page, live)
         page.context.close()
     assert {theme: v for theme, v in found.items() if v} == {}
+
+
+def test_the_responders_live_page_and_its_end_have_no_serious_violations(browser, live, world, session):
+    """A responder's live link (issue #16), open and ended, opened with no login."""
+    from app.db import utcnow
+    from dispatch import live_links
+    from dispatch.models import Alert
+
+    now = utcnow()
+    alert = Alert(trip_id=world.trip.id, device_id=world.device.id, kind="panic", open_key=f"trip:{world.trip.id}:panic",
+                  raised_at=now, updated_at=now, detail={"lat": ROUTE[1][0], "lon": ROUTE[1][1]}, place="Station Road")
+    session.add(alert)
+    session.flush()
+    made = live_links.create(session, alert, now=now, minutes=60)
+    session.commit()
+    page = browser.new_context().new_page()
+    found = {}
+    for path, code in ((f"/live/{made.token}", 200), ("/live/no-such-link", 404)):
+        resp = page.goto(f"{live.url}{path}")
+        assert resp.status == code
+        page.wait_for_load_state("networkidle")
+        found[code] = audit(page, live)
+    assert {code: v for code, v in found.items() if v} == {}
