@@ -248,6 +248,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(plan_views.api)
     app.register_blueprint(plan_pages.pages)
+    from dispatch import place_pages  # hazard zones and flagged places on a map (issue #14)
+
+    app.register_blueprint(place_pages.pages)
 
     @app.before_request
     def _idle_logout():
