@@ -137,8 +137,8 @@
       if (["vertices", "lat", "lon", "radius_m"].indexOf(name) >= 0) redrawFromForm(form);
     });
   });
+  // The address search fills the form's latitude and longitude; the form's circle shows the place (no extra pin).
   document.querySelectorAll("[data-address-search]").forEach(function (block) {
-    if (window.AddressSearch) window.AddressSearch.attach(block, { map: map });
     block.addEventListener("address-picked", function () { redrawFromForm(block.dataset.form); });
   });
 
