@@ -94,6 +94,28 @@ def test_a_dispatcher_draws_a_hazard_zone_places_a_flag_and_retires_the_zone(bro
     assert place.radius_m == pytest.approx(radius, abs=1)
     assert place.expires_at > utcnow() + timedelta(days=300)  # the default: a year ahead
 
+    # Edit on the map: drag a corner; the zone's form takes the new corners, and Save keeps them.
+    before = [f"{lat:.6f}, {lon:.6f}" for lat, lon in zone.ring]
+    page.get_by_role("button", name="Edit on map").first.click()
+    corner = page.locator(".marker-icon:not(.marker-icon-middle)").first
+    corner.wait_for()
+    box = corner.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 20, y - 20, steps=5)
+    page.mouse.move(x - 40, y - 40, steps=5)
+    page.mouse.up()
+    edit = page.locator(f"form[data-form='zone-{zone.id}']")
+    edit.get_by_label("Corners", exact=False).wait_for(state="visible")  # its form opened
+    moved = edit.get_by_label("Corners", exact=False).input_value().splitlines()
+    assert len(moved) == 4 and moved != before
+    assert "press its Save button" in page.locator("#map-said").inner_text()
+    edit.get_by_role("button", name="Save zone").click()
+    page.wait_for_load_state("networkidle")
+    edited = _fresh(session, HazardZone, zone.id)
+    assert [f"{lat:.6f}, {lon:.6f}" for lat, lon in edited.ring] == moved != before
+
     # Retire the zone: it goes from the list and the map, and stays on record.
     page.get_by_role("button", name="Retire hazard zone Closed road").click()
     page.wait_for_load_state("networkidle")
@@ -103,7 +125,7 @@ def test_a_dispatcher_draws_a_hazard_zone_places_a_flag_and_retires_the_zone(bro
     session.expire_all()
     actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.action.like("zone_%")
                                                                         | AuditEvent.action.like("flag_%"))).all()]
-    assert actions == ["zone_created", "flag_created", "zone_retired"]
+    assert actions == ["zone_created", "flag_created", "zone_updated", "zone_retired"]
 
 
 def test_a_flagged_place_is_edited_by_keyboard_alone(browser, live, world, session):

@@ -154,7 +154,7 @@
     if (layer) {
       var el = layer.getElement && layer.getElement();
       if (el) el.classList.add("place-selected");
-      if (fit) map.fitBounds(layer.getBounds().pad(0.3), { maxZoom: 17 });
+      if (fit) map.fitBounds(layer.getBounds().pad(0.3), { maxZoom: 17, animate: false });
       layer.openTooltip();
     }
     if (item) {
