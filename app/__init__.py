@@ -253,6 +253,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(live_views.pages)
     app.register_blueprint(live_views.api)
+    from dispatch import place_pages  # hazard zones and flagged places on a map (issue #14)
+
+    app.register_blueprint(place_pages.pages)
 
     @app.before_request
     def _idle_logout():

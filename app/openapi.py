@@ -22,6 +22,7 @@ from app.db import MAX_ROW_ID
 from dispatch.schemas import (
     AlertResolve,
     FlagCreate,
+    FlagPatch,
     RouteCompute,
     StandingOrderCreate,
     StandingOrderSkip,
@@ -30,6 +31,7 @@ from dispatch.schemas import (
     TripDuplicate,
     TripPatch,
     ZoneCreate,
+    ZonePatch,
 )
 from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
 from dispatch.trips import STATUSES
@@ -176,10 +178,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                     model=ZoneCreate),
     ("dispatch_api.list_zones", "get"): Operation(
         "hazard zones", {200: {"type": "array", "items": {"$ref": REF.format(model="HazardZone")}}, 401: "", 403: ""}),
+    ("dispatch_api.patch_zone", "patch"): Operation("hazard zones", {200: "HazardZone", 400: "", 401: "", 403: "", 404: ""},
+                                                    model=ZonePatch),
     ("dispatch_api.retire_zone", "delete"): Operation("hazard zones", {204: "", 401: "", 403: "", 404: ""}),
     ("dispatch_api.create_flag", "post"): Operation("flagged places", {201: _OBJECT, 400: "", 401: "", 403: "", 503: ""},
                                                     model=FlagCreate),
     ("dispatch_api.list_flags", "get"): Operation("flagged places", {200: _ARRAY, 401: "", 403: ""}),
+    ("dispatch_api.patch_flag", "patch"): Operation(
+        "flagged places", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 503: ""}, model=FlagPatch),
     ("dispatch_api.retire_flag", "delete"): Operation("flagged places", {204: "", 401: "", 403: "", 404: ""}),
     ("logs_api.list_trips_api", "get"): Operation(
         "trip logs", {200: {"type": "object", "required": ["trips", "next"],

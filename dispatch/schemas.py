@@ -117,6 +117,30 @@ class FlagCreate(BaseModel):
     expires_at: UtcDatetime
 
 
+class ZonePatch(BaseModel):
+    """``PATCH /api/v1/hazard-zones/<id>``: only the fields given change; ``expires_at: null`` never expires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    reason: str | None = Field(default=None, max_length=500)
+    polygon: dict[str, Any] | None = None
+    expires_at: UtcDatetime | None = None
+
+
+class FlagPatch(BaseModel):
+    """``PATCH /api/v1/flagged-places/<id>``: only the fields given change; a point replaces a polygon and back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    category: Literal["aggressive_resident", "unsafe_parking", "no_lift", "dog", "access", "other"] | None = None
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+    point: FlagPoint | None = None
+    polygon: dict[str, Any] | None = None
+    expires_at: UtcDatetime | None = None
+
+
 class TripPatch(BaseModel):
     """``PATCH /api/v1/trips/<id>``: only the fields given change; ``escort: null`` unassigns a planned trip."""
 

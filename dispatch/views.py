@@ -8,9 +8,18 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import access, alerts, present, routes, service, trips, vouchers
+from dispatch import access, alerts, flags, present, routes, service, trips, vouchers, zones
 from dispatch.models import Alert, Trip
-from dispatch.schemas import AlertResolve, RouteCompute, StatusChange, TripCreate
+from dispatch.schemas import (
+    AlertResolve,
+    FlagCreate,
+    FlagPatch,
+    RouteCompute,
+    StatusChange,
+    TripCreate,
+    ZoneCreate,
+    ZonePatch,
+)
 from dispatch.settings import validate_settings
 from places.views import located
 from tracking.gpxio import read_gpx, route_from_geojson
@@ -191,17 +200,15 @@ def queued_panic():
 @api_roles(*STAFF)
 def create_zone():
     """Create a hazard zone from a GeoJSON Polygon; trips entering it raise ``hazard_zone``."""
-    from dispatch import zones
-    from dispatch.schemas import ZoneCreate
-
     body = parse(ZoneCreate)
     session = request_session()
     try:
         zone = zones.create_zone(session, name=body.name, reason=body.reason, polygon=body.polygon,
-                                 expires_at=body.expires_at, user=g.user, now=utcnow())
+                                 expires_at=body.expires_at, user=g.user, now=utcnow(), via="api")
     except zones.ZoneError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
+    _zones_changed()
     return jsonify(zones.public(zone)), 201
 
 
@@ -209,24 +216,46 @@ def create_zone():
 @api_roles(*WATCHERS)
 def list_zones():
     """List the hazard zones in force."""
-    from dispatch import zones
-
     return jsonify([zones.public(z) for z in zones.active_zones(request_session(), utcnow())])
+
+
+def _zone_or_404(zone_id: int):
+    """Return the active zone, or answer 404."""
+    zone = zones.active_zone(request_session(), zone_id)
+    if zone is None:
+        raise ApiError(f"no active hazard zone with id {zone_id}", 404)
+    return zone
+
+
+def _zones_changed() -> None:
+    """Let this process's detection read the zones again at its next fix (others within seconds)."""
+    current_app.extensions["escort"].zones.forget()
+
+
+@api.patch("/hazard-zones/<int:zone_id>")
+@api_roles(*STAFF)
+def patch_zone(zone_id: int):
+    """Change a hazard zone's name, reason, polygon or expiry; trips re-check it at their next fix."""
+    body = parse(ZonePatch)
+    session = request_session()
+    zone = _zone_or_404(zone_id)
+    try:
+        zones.update_zone(session, zone, body.model_dump(exclude_unset=True), user=g.user, now=utcnow(), via="api")
+    except zones.ZoneError as exc:
+        raise ApiError(str(exc)) from None
+    session.commit()
+    _zones_changed()
+    return jsonify(zones.public(zone))
 
 
 @api.delete("/hazard-zones/<int:zone_id>")
 @api_roles(*STAFF)
 def retire_zone(zone_id: int):
     """Retire a hazard zone (kept for the record, no longer in force)."""
-    from dispatch.models import HazardZone
-
     session = request_session()
-    zone = session.get(HazardZone, zone_id)
-    if zone is None or not zone.active:
-        raise ApiError(f"no active hazard zone with id {zone_id}", 404)
-    zone.active, zone.updated_at = False, utcnow()
-    session.add(zone)
+    zones.retire_zone(session, _zone_or_404(zone_id), user=g.user, now=utcnow(), via="api")
     session.commit()
+    _zones_changed()
     return "", 204
 
 
@@ -290,15 +319,12 @@ def compute_route(trip_id: int):
 @api_roles(*STAFF)
 def create_flag():
     """Flag an address or an area with a reason and an expiry; trips touching it are warned."""
-    from dispatch import flags
-    from dispatch.schemas import FlagCreate
-
     body = parse(FlagCreate)
     session = request_session()
     try:
         place = flags.create(session, label=body.label, category=body.category, reason=body.reason,
                              point=located(body.point, "point") if body.point else None, polygon=body.polygon,
-                             expires_at=body.expires_at, user=g.user, now=utcnow())
+                             expires_at=body.expires_at, user=g.user, now=utcnow(), via="api")
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
@@ -309,22 +335,42 @@ def create_flag():
 @api_roles(*STAFF)
 def list_flags():
     """List the flagged places in force."""
-    from dispatch import flags
-
     return jsonify([flags.public(p) for p in flags.in_force(request_session(), utcnow())])
+
+
+def _flag_or_404(flag_id: int):
+    """Return the active flagged place, or answer 404."""
+    place = flags.active(request_session(), flag_id)
+    if place is None:
+        raise ApiError(f"no active flagged place with id {flag_id}", 404)
+    return place
+
+
+@api.patch("/flagged-places/<int:flag_id>")
+@api_roles(*STAFF)
+def patch_flag(flag_id: int):
+    """Change a flagged place's label, category, reason, point or polygon, or expiry."""
+    body = parse(FlagPatch)
+    session = request_session()
+    place = _flag_or_404(flag_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"point"})
+    if body.point is not None:
+        changes["point"] = located(body.point, "point")
+    if None in (changes.get(k, "") for k in ("label", "category", "reason", "expires_at")):
+        raise ApiError("label, category, reason and expires_at cannot be null")
+    try:
+        flags.update(session, place, changes, user=g.user, now=utcnow(), via="api")
+    except flags.FlagError as exc:
+        raise ApiError(str(exc)) from None
+    session.commit()
+    return jsonify(flags.public(place))
 
 
 @api.delete("/flagged-places/<int:flag_id>")
 @api_roles(*STAFF)
 def retire_flag(flag_id: int):
     """Retire a flagged place (kept for the record, no longer warned about)."""
-    from dispatch.models import FlaggedPlace
-
     session = request_session()
-    place = session.get(FlaggedPlace, flag_id)
-    if place is None or not place.active:
-        raise ApiError(f"no active flagged place with id {flag_id}", 404)
-    place.active, place.updated_at = False, utcnow()
-    session.add(place)
+    flags.retire(session, _flag_or_404(flag_id), user=g.user, now=utcnow(), via="api")
     session.commit()
     return "", 204

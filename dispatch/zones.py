@@ -1,4 +1,4 @@
-"""Hazard zones: create from GeoJSON, list, retire, and the set detection uses (cached briefly)."""
+"""Hazard zones: create from GeoJSON, list, edit, retire, and the set detection uses (cached briefly)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ from datetime import datetime
 from threading import Lock
 from typing import Any
 
+import shapely
 from sqlmodel import Session, func, or_, select
 
+from app.audit import record
 from app.models import User
 from app.times import iso_z
 from dispatch.models import HazardZone
 
 MAX_VERTICES = 2000
+NAME_MAX, REASON_MAX = 120, 500
+# What the page and the API may change on a zone (PATCH /api/v1/hazard-zones/<id>, the page's edit form).
+ZONE_FIELDS = ("name", "reason", "polygon", "expires_at")
 
 
 class ZoneError(ValueError):
-    """A zone that cannot be stored; the message says why."""
+    """A zone that cannot be stored; the message says why and ``field`` which input it is about."""
+
+    def __init__(self, message: str, field: str = "polygon") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def ring_from_geojson(obj: Any) -> list[list[float]]:
@@ -47,22 +56,107 @@ def ring_from_geojson(obj: Any) -> list[list[float]]:
     return ring
 
 
-def create_zone(session: Session, *, name: str, reason: str | None, polygon: Any, expires_at: datetime | None,
-                user: User, now: datetime) -> HazardZone:
-    """Store a hazard zone after checking its polygon is simple."""
-    import shapely
-
+def simple_ring(polygon: Any) -> list[list[float]]:
+    """Return the outer ring of a GeoJSON Polygon as [[lat, lon], …] after checking its edges do not cross."""
     ring = ring_from_geojson(polygon)
     # Validity is topological, so testing it on (lon, lat) degrees is sound.
     if not shapely.Polygon([(lon, lat) for lat, lon in ring]).is_valid:
         raise ZoneError("the polygon is not simple (its edges cross)")
+    return ring
+
+
+def polygon_from_text(text: str) -> dict:
+    """Return a GeoJSON Polygon from "latitude, longitude" lines (the pages' corner lists)."""
+    ring = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p for p in line.replace(";", ",").replace(",", " ").split() if p]
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            raise ZoneError(f'line {number}: write each corner as "latitude, longitude", e.g. 51.5007, -0.1246') from None
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            raise ZoneError(f"line {number}: the numbers must be finite")
+        ring.append([lon, lat])
+    if ring and ring[0] != ring[-1]:
+        ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def ring_as_text(ring: list) -> str:
+    """Return a stored ring as the pages' "latitude, longitude" lines."""
+    return "\n".join(f"{lat:.6f}, {lon:.6f}" for lat, lon in ring)
+
+
+def _text(value: str | None, field: str, limit: int, *, required: bool) -> str | None:
+    """Return a name or reason stripped, or raise when it is missing or too long."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ZoneError(f"the {field} is required", field)
+        return None
+    if len(value) > limit:
+        raise ZoneError(f"the {field} may be at most {limit} characters", field)
+    return value
+
+
+def _expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
+    """Return an expiry after checking it lies ahead."""
     if expires_at is not None and expires_at <= now:
-        raise ZoneError("expires_at must be in the future")
+        raise ZoneError("expires_at must be in the future", "expires_at")
+    return expires_at
+
+
+def create_zone(session: Session, *, name: str, reason: str | None, polygon: Any, expires_at: datetime | None,
+                user: User, now: datetime, via: str = "api") -> HazardZone:
+    """Store a hazard zone after checking its polygon is simple; the audit log records who drew it."""
+    name = _text(name, "name", NAME_MAX, required=True)
+    reason = _text(reason, "reason", REASON_MAX, required=False)
+    ring = simple_ring(polygon)
     zone = HazardZone(name=name, reason=reason, ring=ring, created_by_id=user.id, created_at=now, updated_at=now,
-                      expires_at=expires_at)
+                      expires_at=_expiry(expires_at, now))
     session.add(zone)
     session.flush()
+    record(session, user, "zone_created", object_type="hazard_zone", object_id=zone.id,
+           detail={"via": via, "name": zone.name})
     return zone
+
+
+def active_zone(session: Session, zone_id: int) -> HazardZone | None:
+    """Return the zone if it exists and is not retired."""
+    zone = session.get(HazardZone, zone_id)
+    return zone if zone is not None and zone.active else None
+
+
+def update_zone(session: Session, zone: HazardZone, changes: dict[str, Any], *, user: User, now: datetime,
+                via: str = "api") -> HazardZone:
+    """Change a zone's name, reason, polygon or expiry (only the keys given); detection sees it by updated_at."""
+    unknown = set(changes) - set(ZONE_FIELDS)
+    if unknown:
+        raise ZoneError(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    if "name" in changes:
+        zone.name = _text(changes["name"], "name", NAME_MAX, required=True)
+    if "reason" in changes:
+        zone.reason = _text(changes["reason"], "reason", REASON_MAX, required=False)
+    if "polygon" in changes:
+        zone.ring = simple_ring(changes["polygon"])
+    if "expires_at" in changes:
+        zone.expires_at = _expiry(changes["expires_at"], now)
+    zone.updated_at = max(now, zone.updated_at)
+    session.add(zone)
+    session.flush()
+    record(session, user, "zone_updated", object_type="hazard_zone", object_id=zone.id,
+           detail={"via": via, "changed": sorted(changes)})
+    return zone
+
+
+def retire_zone(session: Session, zone: HazardZone, *, user: User, now: datetime, via: str = "api") -> None:
+    """Retire a zone: kept for the record, no longer in force (detection drops it on its next read)."""
+    zone.active, zone.updated_at = False, max(now, zone.updated_at)
+    session.add(zone)
+    record(session, user, "zone_retired", object_type="hazard_zone", object_id=zone.id,
+           detail={"via": via, "name": zone.name})
 
 
 def active_zones(session: Session, now: datetime) -> list[HazardZone]:
@@ -86,6 +180,11 @@ class ZoneCache:
         self._read_at: datetime | None = None
         self._value: tuple[tuple, tuple] = ((), ())
 
+    def forget(self) -> None:
+        """Drop what was read, so this process's next fix sees a zone just changed here at once."""
+        with self._lock:
+            self._read_at = None
+
     def get(self, session: Session, now: datetime) -> tuple[tuple, tuple]:
         """Return (version, hazards) where hazards are (id, name, ring) for build_plan."""
         with self._lock:
@@ -94,7 +193,8 @@ class ZoneCache:
         version = session.exec(select(func.count(HazardZone.id), func.max(HazardZone.updated_at))).one()
         zones = active_zones(session, now)
         hazards = tuple((str(z.id), z.name, [tuple(p) for p in z.ring]) for z in zones)
-        value = (tuple(version) + tuple(sorted(z.id for z in zones)), hazards)
+        # Each zone's own updated_at too: an edit to a zone other than the latest changed still re-plans.
+        value = (tuple(version) + tuple(sorted((z.id, z.updated_at) for z in zones)), hazards)
         with self._lock:
             self._read_at, self._value = now, value
         return value

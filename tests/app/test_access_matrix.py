@@ -89,6 +89,12 @@ TABLE: dict[str, set[str]] = {
     "live_api.create_link": STAFF, "live_api.list_links": STAFF, "live_api.revoke_link": STAFF,
     # The live page's credential is its link's token, never a login: tested in tests/dispatch/test_live_links.py.
     "live.live_page": set(), "live.live_position": set(),
+    # Hazard zones and flagged places drawn on the map (issue #14): the dispatch office's, page and API alike.
+    "places_admin.places_page": STAFF, "places_admin.create_zone_page": STAFF,
+    "places_admin.update_zone_page": STAFF, "places_admin.retire_zone_page": STAFF,
+    "places_admin.create_flag_page": STAFF, "places_admin.update_flag_page": STAFF,
+    "places_admin.retire_flag_page": STAFF,
+    "dispatch_api.patch_zone": STAFF, "dispatch_api.patch_flag": STAFF,
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}
@@ -151,7 +157,8 @@ def _call(app, world, session, role: str, rule, method: str):
     client = app.test_client()
     headers = {}
     if role != "anon":
-        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.")):
+        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.",
+                                         "places_admin.")):
             login(client, USERS[role])  # pages ride on the login session
         else:
             headers = world.bearer(USERS[role])

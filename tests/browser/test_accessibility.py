@@ -29,6 +29,13 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
                   headers={"Authorization": f"Bearer {world.device_token}"}, timeout=5)
     requests.get(f"{live.url}/osmand", params={"id": world.device_token, "lat": ROUTE[1][0], "lon": ROUTE[1][1],
                                                "timestamp": int(time.time()), "alarm": "sos"}, timeout=5)
+    # A hazard zone and a flagged place, so /admin/places shows its lists, edit forms and map shapes.
+    requests.post(f"{live.url}/api/v1/hazard-zones", headers=world.bearer("dan"), timeout=5, json={
+        "name": "Closed road", "polygon": {"type": "Polygon", "coordinates": [[
+            [-0.118, 51.503], [-0.116, 51.503], [-0.116, 51.504], [-0.118, 51.503]]]}})
+    requests.post(f"{live.url}/api/v1/flagged-places", headers=world.bearer("dan"), timeout=5, json={
+        "label": "12 Quillfeather Row", "category": "dog", "reason": "Dog in the hall",
+        "point": {"lat": 51.5007, "lon": -0.1246, "radius_m": 30}, "expires_at": "2099-01-01T00:00:00Z"})
     page = login_page(browser, live, "dan", PASSWORD)
     page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
     page.wait_for_function(f"() => document.querySelector('path.trip-{world.trip.id}') !== null")
@@ -36,7 +43,7 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
     for path in (f"/dispatch/trips/{world.trip.id}", "/trips", f"/trips/{world.trip.id}",
                  # The dispatcher's day (issue #14).
                  "/dispatch/board", "/dispatch/trips/new", f"/dispatch/trips/{world.trip.id}/edit",
-                 "/dispatch/standing-orders"):
+                 "/dispatch/standing-orders", "/admin/places"):
         page.goto(f"{live.url}{path}")
         page.wait_for_load_state("networkidle")
         found[path] = audit(page, live)

@@ -43,6 +43,7 @@ SHEET = {
 }
 DEVICE_ON_TRIP, DEVICE_FREE = _one("dev1", 2), _one("dev2", 0)
 ZONE_NAME, ZONE_REASON = _one("zname", 1), _one("zreason", 3)
+ZONE_IMG = _one("zimg", 0)  # <img src=x onerror=…>: a zone drawn on /admin/places is named so
 FLAG_LABEL, FLAG_REASON = _one("flabel", 0), _one("freason", 2)
 NOTE, RESOLVE_NOTE, LOGIN_TRIED = _one("note", 1), _one("rnote", 3), _one("tried", 0)
 
@@ -98,6 +99,9 @@ def _seed(app, world, session, live) -> dict:
     square = [[-0.1180, 51.5030], [-0.1160, 51.5030], [-0.1160, 51.5040], [-0.1180, 51.5040], [-0.1180, 51.5030]]
     _api(app, "POST", "/api/v1/hazard-zones", tokens["dispatcher"],
          {"name": ZONE_NAME, "reason": ZONE_REASON, "polygon": {"type": "Polygon", "coordinates": [square]}})
+    square2 = [[-0.1140, 51.5030], [-0.1120, 51.5030], [-0.1120, 51.5040], [-0.1140, 51.5030]]
+    _api(app, "POST", "/api/v1/hazard-zones", tokens["dispatcher"],
+         {"name": ZONE_IMG, "reason": ZONE_IMG, "polygon": {"type": "Polygon", "coordinates": [square2]}})
     _api(app, "POST", "/api/v1/flagged-places", tokens["dispatcher"],
          {"label": FLAG_LABEL, "category": "dog", "reason": FLAG_REASON,
           "point": {"lat": ROUTE[0][0], "lon": ROUTE[0][1], "radius_m": 50},
@@ -187,6 +191,21 @@ def _check_live_map(page, watch: Watch, ids: dict) -> None:
     watch.check(page, "/dispatch tooltips", [])
 
 
+def _check_places_page(page, watch: Watch) -> None:
+    """Open /admin/places: the zones' and the flagged place's words as text in the list, the forms and the tooltips."""
+    _open(page, "/admin/places", "/admin/places", watch, [ZONE_NAME, ZONE_REASON, ZONE_IMG, FLAG_LABEL, FLAG_REASON],
+          ready="() => window.placesState && Object.keys(window.placesState.layers).length === 3")
+    texts = page.evaluate("""() => {
+        var layers = window.placesState.layers;
+        return Object.keys(layers).map(function (k) {
+            layers[k].openTooltip(); return layers[k].getTooltip().getElement().innerText; }).join('\\n');
+    }""")
+    for expected in (ZONE_NAME, ZONE_REASON, ZONE_IMG, FLAG_LABEL, FLAG_REASON):
+        assert expected in texts, f"{expected!r} not shown literally in the places map's tooltips: {texts!r}"
+    assert ZONE_IMG in page.locator("textarea, input").evaluate_all("els => els.map(e => e.value).join(' ')")
+    watch.check(page, "/admin/places tooltips", [])
+
+
 def _check_patient_pages(page, watch: Watch, patient: int) -> None:
     """Open the patient list and the sheet form, and a form error that quotes what was typed."""
     _open(page, "/patients", "/patients", watch, [SHEET["name"], SHEET["member_id"]])
@@ -231,6 +250,7 @@ def test_script_in_any_field_never_runs_and_reads_as_text(browser, live, world, 
         _open(page, f"/patients/{patient}", "patient sheet", watch, SHEET_TEXT)
     if role in ("admin", "dispatcher"):
         _check_patient_pages(page, watch, patient)
+        _check_places_page(page, watch)
     _open(page, "/trips", "/trips", watch, [SHEET["name"], NAMES["escort"]])
     _open(page, f"/trips/{trip}", "trip log", watch, log_text,
           ready="() => document.querySelector('#replay').dataset.ready === '1'")
