@@ -131,3 +131,37 @@ def test_coordinators_read_the_page_without_acting_or_a_live_feed(browser, live,
     assert page.locator("#status-buttons").count() == 0
     assert page.get_by_role("button", name="Turn on alert sounds").count() == 0
     assert page.get_by_label("Add a note to this trip").is_visible()
+
+
+def test_the_board_sounds_a_panic_until_someone_acknowledges_it(browser, live, world):
+    page = login_page(browser, live, "dan", PASSWORD)
+    page.goto(f"{live.url}/dispatch/board")
+    page.wait_for_function("() => document.body.dataset.live === '1'")
+    assert page.get_by_role("button", name="Turn on alert sounds").is_visible()
+    page.get_by_role("button", name="Turn on alert sounds").click()
+    _panic(live, world)
+    page.wait_for_function("() => window.EscortAlertSound.played.indexOf('panic') >= 0", timeout=5000)
+    assert page.evaluate("() => document.documentElement.dataset.alarm") == "on"
+    page.wait_for_function("() => window.EscortAlertSound.played.indexOf('alarm') >= 0", timeout=8000)  # it repeats
+    [panic] = requests.get(f"{live.url}/api/v1/alerts?open=1", headers=world.bearer("dan"), timeout=5).json()
+    # Another dispatcher acknowledges it elsewhere: the board falls quiet.
+    assert requests.post(f"{live.url}/api/v1/alerts/{panic['id']}/ack", headers=world.bearer("dan"), timeout=5).ok
+    page.wait_for_function("() => document.documentElement.dataset.alarm === 'off'", timeout=5000)
+
+
+def test_the_replay_says_early_once_in_the_services_time_zone(browser, live, world, session):
+    from datetime import timedelta
+
+    trip = world.make_trip(status="completed")
+    trip.scheduled_pickup_at = trip.scheduled_pickup_at + timedelta(minutes=4, seconds=22)
+    session.add(trip)
+    session.commit()
+    page = login_page(browser, live, "cora", PASSWORD)
+    page.goto(f"{live.url}/trips/{trip.id}")
+    page.wait_for_function("() => document.querySelector('#trip-figures th') !== null", timeout=10000)
+    figures = page.locator("#trip-figures").inner_text()
+    assert "4 min 22 s early" in figures and "late by" not in figures.lower()
+    zone = page.evaluate("() => window.EscortTimes.zone")
+    assert zone == page.locator("meta[name=escort-timezone]").get_attribute("content")
+    stamp = page.locator("#timeline time").first.inner_text()
+    assert len(stamp.split(":")) == 3, "to the second"
