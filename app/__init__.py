@@ -180,7 +180,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
 
     # The socket modules are imported before init_app: Flask-SocketIO keeps handlers that
     # were declared before its first init_app and binds them to every app made after.
-    from app import crypto
+    from app import crypto, times
     from dispatch import device_sockets  # noqa: F401
     from dispatch import line, line_sockets  # noqa: F401  (line_sockets: the line's /device and /dispatch events)
     from dispatch.ingest import ActiveTrips, Limits
@@ -188,6 +188,11 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
     crypto.install(crypto.keyring_for(cfg.data_keys, cfg.instance_path))
     engine = make_engine(cfg.database_url)
     app.jinja_env.globals["quick_replies"] = line.QUICK_REPLIES  # the tablet's one-tap messages
+    # Pages show times in the service's zone (ESCORT_TIMEZONE) to the second; times.js is the browser's twin.
+    app.jinja_env.globals["escort_timezone"] = cfg.timezone
+    app.jinja_env.filters["local_time"] = lambda value, date=True: times.local_time(value, cfg.timezone, date=date)
+    app.jinja_env.filters["lateness"] = times.lateness_words
+    app.jinja_env.filters["duration"] = times.duration_words
     app.extensions["escort"] = Escort(
         config=cfg, engine=engine,
         limits=Limits(max_future_skew_s=cfg.max_future_skew_s, max_fix_age_s=cfg.max_fix_age_s),

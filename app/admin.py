@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from app import accounts, logins
 from app.api import ApiError, parse
+from app.audit import ACTIONS
 from app.auth import AuthError, api_roles, find_user, page_roles
 from app.db import request_session, utcnow
 from app.models import AuditEvent
@@ -48,8 +49,11 @@ def _time(name: str) -> datetime | None:
         raise ApiError(f"{name} is out of range once in UTC: use a time between the years 1 and 9999") from None
 
 
-def search(session: Session) -> tuple[list[AuditEvent], int | None]:
-    """Return one page of audit lines matching the query string, newest first, and the next cursor."""
+def search(session: Session, *, action_contains: bool = False) -> tuple[list[AuditEvent], int | None]:
+    """Return one page of audit lines matching the query string, newest first, and the next cursor.
+
+    With ``action_contains`` (the audit page) the action matches any part of it, in any case.
+    """
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     patient_id = _int("patient_id")
     if patient_id is not None:
@@ -57,7 +61,9 @@ def search(session: Session) -> tuple[list[AuditEvent], int | None]:
     for name, column in (("user", AuditEvent.username), ("action", AuditEvent.action),
                          ("object_type", AuditEvent.object_type)):
         value = (request.args.get(name) or "").strip()[:80]
-        if value:
+        if value and name == "action" and action_contains:
+            query = query.where(column.icontains(value, autoescape=True))
+        elif value:
             query = query.where(column == value)
     since, until = _time("since"), _time("until")
     if since:
@@ -81,6 +87,22 @@ def public(event: AuditEvent) -> dict:
             "remote_addr": event.remote_addr, "detail": event.detail}
 
 
+def detail_text(detail: dict | None) -> list[tuple[str, str]]:
+    """Return an audit line's detail as (key, text) pairs for people: lists and objects in words, not JSON."""
+    def words(value) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {words(v)}" for k, v in value.items()) or "none"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(words(v) for v in value) or "none"
+        if value is None:
+            return "none"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    return [(str(key).replace("_", " "), words(value)) for key, value in (detail or {}).items()]
+
+
 @api.get("/audit")
 @api_roles("admin")
 def audit_api():
@@ -94,14 +116,15 @@ def audit_api():
 def audit_page():
     """Show the audit log search page."""
     try:
-        rows, next_before = search(request_session())
+        rows, next_before = search(request_session(), action_contains=True)
         error = None
     except ApiError as exc:
         rows, next_before, error = [], None, exc.message
     args = {k: v for k, v in request.args.items() if k != "before_id"}
     storm = logins.recent_storm(request_session(), now=utcnow())
     return render_template("admin/audit.html", events=[public(e) for e in rows], args=args,
-                           next_before=next_before, error=error, me=g.user.username,
+                           next_before=next_before, error=error, me=g.user.username, actions=ACTIONS,
+                           detail_text=detail_text,
                            storm=public(storm) if storm else None), 400 if error else 200
 
 

@@ -258,9 +258,9 @@ def _end_login_session(db: Session, row, user: User, reason: str, *, now: dateti
     """End one login session, audit it, and drop this process's sockets that rode on it."""
 
     if logins.end(db, [row.id], reason, now=now):
-        action = "logout_idle" if reason == "idle" else "logout"
         detail = {"idle_s": round((now - row.last_seen_at).total_seconds())} if reason == "idle" else None
-        record(db, user, action, object_type="login_session", object_id=row.id, detail=detail)
+        record(db, user, "logout_idle" if reason == "idle" else "logout", object_type="login_session",
+               object_id=row.id, detail=detail)
     db.commit()
     riders.drop([Credential("login", row.id)])
 

@@ -241,7 +241,12 @@ def timeline_api(trip_id: int):
 def replay_api(trip_id: int):
     """Return what the replay needs: track, planned route, off-route stretches, stops, timeline, figures."""
     session = request_session()
-    return jsonify(triplog.replay(session, _trip(trip_id), g.user, now=utcnow()))
+    trip = _trip(trip_id)
+    data = triplog.replay(session, trip, g.user, now=utcnow())
+    # Opening a trip's log reads its track and timeline: audited like the exports.
+    record(session, g.user, "trip_read", object_type="trip", object_id=trip.id, detail={"view": "replay"})
+    session.commit()
+    return jsonify(data)
 
 
 @api.get("/trips/<int:trip_id>/figures")

@@ -8,7 +8,7 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import access, alerts, flags, present, routes, service, trips, vouchers, zones
+from dispatch import access, alerts, flags, present, routes, service, trip_watch, trips, vouchers, zones
 from dispatch.models import Alert, Trip
 from dispatch.schemas import (
     AlertResolve,
@@ -42,7 +42,7 @@ def live_map():
 @bp.route("/dispatch/trips/<int:trip_id>")
 @page_roles(*WATCHERS)
 def trip_page(trip_id: int):
-    """Show one trip with its planned route; dispatchers can replace the route with a GPX file."""
+    """Show one trip live: position and track, route, alerts, timeline and notes; dispatchers act on it."""
     from flask import abort
 
     session = request_session()
@@ -50,8 +50,10 @@ def trip_page(trip_id: int):
     if trip is None or not access.can_see_trip(session, g.user, trip):
         abort(404)
     cfg = current_app.extensions["escort"].config
-    return render_template("dispatch/trip.html", trip=present.trip_public(session, trip, with_last_fix=False),
-                           can_edit=g.user.role in STAFF, tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution,
+    can_act = g.user.role in STAFF
+    data = trip_watch.page_data(session, trip, g.user, can_act=can_act, now=utcnow())
+    return render_template("dispatch/trip.html", trip=data["trip"], data=data, can_edit=can_act,
+                           tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution,
                            public_url=cfg.public_url, link_minutes=cfg.responder_link_minutes)
 
 

@@ -107,3 +107,19 @@ def test_the_responders_live_page_and_its_end_have_no_serious_violations(browser
         page.wait_for_load_state("networkidle")
         found[code] = audit(page, live)
     assert {code: v for code, v in found.items() if v} == {}
+
+def test_the_trip_page_with_alerts_and_the_resolve_dialog_has_no_serious_violations(browser, live, world):
+    requests.get(f"{live.url}/osmand", params={"id": world.device_token, "lat": ROUTE[1][0], "lon": ROUTE[1][1],
+                                               "timestamp": int(time.time()), "alarm": "sos"}, timeout=5)
+    page = login_page(browser, live, "dan", PASSWORD)
+    page.goto(f"{live.url}/dispatch/trips/{world.trip.id}")
+    page.locator("#open-alerts li[data-kind='panic']").wait_for(timeout=5000)
+    found = {"trip page, open panic": audit(page, live)}
+    page.get_by_role("button", name="Resolve PANIC alert").click()
+    page.get_by_role("dialog", name="Resolve alert").wait_for()
+    found["trip page, resolve dialog"] = audit(page, live)
+    coordinator = login_page(browser, live, "cora", PASSWORD)
+    coordinator.goto(f"{live.url}/dispatch/trips/{world.trip.id}")
+    coordinator.wait_for_load_state("networkidle")
+    found["trip page, coordinator"] = audit(coordinator, live)
+    assert {state: v for state, v in found.items() if v} == {}

@@ -138,6 +138,7 @@
   }
 
   function setAlert(a) {
+    if (window.EscortAlertSound) window.EscortAlertSound.observe(a);  // heard on the board too
     var t = state.rows[a.trip_id];
     if (!t) return;
     if (a.state === "resolved") delete t.alerts[a.id]; else t.alerts[a.id] = a.kind;
@@ -216,6 +217,7 @@
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function () { conn.textContent = "offline, reconnecting…"; conn.className = "offline"; });
   socket.on("snapshot", function (snap) {
+    if (window.EscortAlertSound) window.EscortAlertSound.snapshot(snap.alerts);
     batch(function () {
       Object.keys(state.rows).forEach(function (id) { state.rows[id].alerts = {}; });
       (snap.alerts || []).forEach(function (a) {

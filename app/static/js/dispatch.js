@@ -37,7 +37,7 @@
   // Everything the page knows, replaced by each snapshot (the server is the record).
   // ``names`` outlives trips: an alert of an ended trip still names its patient and escort.
   var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {},
-                names: {}, cards: {}, rows: {}, audio: null, alarming: false };
+                names: {}, cards: {}, rows: {}, alarming: false };
   window.dispatchState = state;
 
   function text(tag, cls, content) {
@@ -509,50 +509,17 @@
     window.setTimeout(function () { region.textContent = words; }, 50);
   }
 
-  // Browsers keep audio locked until the page is used: the first click or key unlocks it.
-  function unlockAudio() {
-    if (!state.audio) {
-      try { state.audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { state.audio = null; }
-    }
-    if (state.audio && state.audio.state === "suspended") state.audio.resume();
-    if (window.Notification && Notification.permission === "default" && Notification.requestPermission) {
-      try { Notification.requestPermission(); } catch (e) { /* older browsers: callback form only */ }
-    }
-    var ask = document.getElementById("sound-on");
-    if (ask && state.audio) { ask.hidden = true; setText(document.getElementById("sound-state"), "Alert sounds on"); }
-  }
-  document.addEventListener("click", unlockAudio, true);
-  document.addEventListener("keydown", unlockAudio, true);
-
-  function tone(freq, seconds, loud) {
-    var ctx = state.audio;
-    if (!ctx || ctx.state !== "running") return;
-    var osc = ctx.createOscillator(), gain = ctx.createGain();
-    osc.type = loud ? "square" : "sine";
-    osc.frequency.value = freq;
-    gain.gain.value = loud ? 0.5 : 0.15;
-    osc.connect(gain);
-    gain.connect(ctx.destination);
-    var t = ctx.currentTime;
-    osc.start(t);
-    osc.stop(t + seconds);
-  }
-
-  function chime(kind) {
-    if (kindOf(kind).urgent) { tone(988, 0.25, true); window.setTimeout(function () { tone(740, 0.25, true); }, 300); }
-    else if (kindOf(kind).sev === "medium") { tone(660, 0.3, false); }
-    else { tone(523, 0.2, false); }
-  }
+  // Sounds (and unlocking them, and asking for desktop notices) are alert-sound.js's, shared with the board and trip page.
+  var sound = window.EscortAlertSound;
+  function chime(kind) { sound.chime(kind); }
 
   // Panic, duress and wrong PINs sound again every few seconds until someone acknowledges them.
-  var alarmTimer = null;
   function updateAlarm() {
     state.alarming = Object.keys(state.alerts).some(function (id) {
       var a = state.alerts[id];
       return kindOf(a.kind).urgent && a.state === "open";
     });
-    if (state.alarming && !alarmTimer) alarmTimer = window.setInterval(function () { chime("panic"); }, 3000);
-    if (!state.alarming && alarmTimer) { window.clearInterval(alarmTimer); alarmTimer = null; }
+    sound.alarm(state.alarming);
   }
 
   function notifyDesktop(alert, words) {

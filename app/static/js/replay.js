@@ -33,16 +33,11 @@
   // A stored fix the phone marked as coming from a mock-location app: [lat, lon, t, speed, mock].
   function isMocked(row) { return !!row && (row[4] === true || row.mock === true); }
 
-  function fmtTime(epochS) {
-    return new Date(epochS * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  }
-  function fmtDur(s) {
-    if (s === null || s === undefined) return "–";
-    var a = Math.abs(s), m = Math.floor(a / 60), r = Math.round(a % 60);
-    var txt = m ? m + " min " + (r < 10 ? "0" : "") + r + " s" : r + " s";
-    return s < 0 ? txt + " early" : txt;
-  }
-  function fmtWhen(iso) { return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "–"; }
+  // Times in the service's zone (ESCORT_TIMEZONE) to the second, and durations: times.js.
+  var T = window.EscortTimes;
+  function fmtTime(epochS) { return T.local(epochS, { date: false }); }
+  function fmtDur(s) { return T.duration(s); }
+  function fmtWhen(iso) { return T.local(iso); }
   function yesNo(v) { return v === null || v === undefined ? "–" : v ? "yes" : "no"; }
 
   // The index of the last fix at or before t (binary search over the fix times).
@@ -162,9 +157,9 @@
   function drawFigures() {
     var f = data.figures, rows = [
       ["Pickup", fmtWhen(f.pickup_at) + " (scheduled " + fmtWhen(f.scheduled_pickup_at) + ")"],
-      ["Pickup late by", fmtDur(f.pickup_late_s) + " · on time: " + yesNo(f.pickup_on_time)],
+      ["Pickup late or early", T.lateness(f.pickup_late_s) + " · on time: " + yesNo(f.pickup_on_time)],
       ["Drop-off", fmtWhen(f.dropoff_at) + (f.appointment_at ? " (appointment " + fmtWhen(f.appointment_at) + ")" : "")],
-      ["Arrival late by", fmtDur(f.dropoff_late_s) + " · on time: " + yesNo(f.arrival_on_time)],
+      ["Arrival late or early", T.lateness(f.dropoff_late_s) + " · on time: " + yesNo(f.arrival_on_time)],
       ["Distance planned / driven", (f.planned_distance_m / 1000).toFixed(2) + " / " + (f.driven_distance_m / 1000).toFixed(2) + " km"],
       ["Time off route", fmtDur(f.off_route_s) + " in " + f.off_route_count + " stretch" + (f.off_route_count === 1 ? "" : "es")],
       ["Stops", f.stop_count + ", " + fmtDur(f.stopped_s) + (f.longest_stop_s ? " (longest " + fmtDur(f.longest_stop_s) + ")" : "")],
@@ -283,10 +278,7 @@
     .then(start)
     .catch(function (err) { status.className = "error"; status.textContent = "Could not load the replay: " + err.message; });
 
-  Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (node) {
-    var when = new Date(node.getAttribute("datetime"));
-    if (!isNaN(when)) node.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  });
+  T.fillPage(document, { seconds: false });
 
   var form = document.getElementById("note-form");
   if (form) {

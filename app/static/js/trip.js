@@ -31,11 +31,9 @@
     return " · " + km + " km, about " + min + " min by road (" + engine + " router)";
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (el) {
-    var when = new Date(el.getAttribute("datetime"));
-    if (!isNaN(when)) el.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  });
+  window.EscortTimes.fillPage(document, { seconds: false });  // the service's zone (ESCORT_TIMEZONE)
   draw(trip);
+  window.tripMap = map;  // trip-watch.js draws the track and the live position on it
 
   var compute = document.getElementById("route-compute");
   if (compute) {

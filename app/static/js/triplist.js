@@ -1,11 +1,8 @@
-/* The trip list: times in the viewer's local time, filters applied as they change, rows open the log. */
+/* The trip list: times in the service's time zone, filters applied as they change, rows open the log. */
 (function () {
   "use strict";
 
-  Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (node) {
-    var when = new Date(node.getAttribute("datetime"));
-    if (!isNaN(when)) node.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  });
+  window.EscortTimes.fillPage(document, { seconds: false });  // the service's zone (ESCORT_TIMEZONE)
 
   var form = document.getElementById("trip-filters");
   if (form) {
