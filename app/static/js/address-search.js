@@ -19,6 +19,7 @@
   var ARROWS = {ArrowUp: [1, 0], ArrowDown: [-1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1]};
 
   function fmt(n) { return Number(n).toFixed(5); }
+  function pinLabel(name) { return name + " pin: drag it, or focus it and move it with the arrow keys"; }
 
   // Ask the server for the words of a position: {label, found}.
   function reverse(lat, lon) {
@@ -31,12 +32,14 @@
   function makePin(map, at, name, kind, onMove) {
     var face = document.createElement("span");
     face.textContent = name.charAt(0);
+    face.setAttribute("aria-hidden", "true");
     var icon = window.L.divIcon({className: "place-pin pin-" + kind, html: face, iconSize: [28, 28], iconAnchor: [14, 14]});
     var pin = window.L.marker(at, {draggable: true, keyboard: true, icon: icon, riseOnHover: true,
-                                   title: name + " pin: drag it, or focus it and move it with the arrow keys"}).addTo(map);
+                                   title: pinLabel(name)}).addTo(map);
     pin.on("dragend", function () { onMove(pin.getLatLng(), "dragged"); });
     var el = pin.getElement();
     if (el) {
+      el.setAttribute("aria-label", pinLabel(name));
       el.addEventListener("keydown", function (event) {
         var dir = ARROWS[event.key];
         if (!dir) return;
@@ -210,7 +213,11 @@
       pin: function () { return pin; },
       rename: function (text) {
         root.dataset.pinName = text;
-        if (pin) pin.getElement().title = text + " pin: drag it, or focus it and move it with the arrow keys";
+        if (pin) {
+          pin.getElement().title = pinLabel(text);
+          pin.getElement().setAttribute("aria-label", pinLabel(text));
+          pin.getElement().firstChild.textContent = text.charAt(0);
+        }
       },
       remove: function () { if (pin && map) map.removeLayer(pin); pin = null; asked++; clearTimeout(lookupTimer); },
     };
