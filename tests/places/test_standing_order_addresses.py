@@ -162,3 +162,44 @@ def test_the_standing_order_form_keeps_the_addresses_found_and_the_stops(app, wo
     order = session.exec(StandingOrder.__table__.select()).first()
     assert order.pickup_address == "Siltasaarenkatu 12, 00530 Helsinki" and order.dropoff_address is None
     assert order.allowed_stops == [{"lat": 60.16641, "lon": 24.93819, "radius_m": 75.0, "address": STOP_WORDS}]
+
+
+def _inputs(html: str) -> dict[str, str]:
+    """Return the named input fields of a page (text, number, hidden) with their values; the template's excepted."""
+    from html.parser import HTMLParser
+
+    found: dict[str, str] = {}
+
+    class Inputs(HTMLParser):
+        depth = 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            self.depth += tag == "template"
+            if tag == "input" and a.get("name") and not self.depth and a.get("type") not in ("radio", "checkbox"):
+                found[a["name"]] = a.get("value") or ""
+
+        def handle_endtag(self, tag):
+            self.depth -= tag == "template"
+
+    Inputs().feed(html)
+    return found
+
+
+def test_the_edit_form_shows_the_stops_with_their_words_and_keeps_them(app, client, world, session):
+    body = {"patient_id": world.patient.id, "pickup": {"address": PICKUP}, "dropoff": {"address": DROPOFF},
+            "allowed_stops": [{"address": STOP}], "scheduled_pickup_at": (utcnow() + timedelta(hours=2)).isoformat()}
+    trip = client.post("/api/v1/trips", json=body, headers=world.bearer("dan")).get_json()
+    web = login(app.test_client(), "dan")
+    fields = _inputs(web.get(f"/dispatch/trips/{trip['id']}/edit").get_data(as_text=True))
+    assert fields["stop-0-address"] == STOP_WORDS and float(fields["stop-0-lat"]) == trip["allowed_stops"][0]["lat"]
+    assert fields["pickup_address"] == trip["pickup"]["address"]
+    same = web.post(f"/dispatch/trips/{trip['id']}/edit", data={**fields, "csrf_token": csrf_token(web)})
+    assert same.status_code == 302
+    assert "nothing changed" in web.get(same.headers["Location"]).get_data(as_text=True)
+    # The stop removed (its row gone from the form): the trip has none left.
+    del fields["stop-0-lat"], fields["stop-0-lon"], fields["stop-0-address"]
+    web.post(f"/dispatch/trips/{trip['id']}/edit", data={**fields, "csrf_token": csrf_token(web)})
+    session.expire_all()
+    assert session.get(Trip, trip["id"]).allowed_stops == []
+    assert session.get(Trip, trip["id"]).pickup_address == trip["pickup"]["address"]
