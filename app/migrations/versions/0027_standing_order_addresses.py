@@ -1,7 +1,7 @@
 """standing_order.pickup_address and standing_order.dropoff_address: the places in words, carried to its trips
 
 Revision ID: 0027
-Revises: 0024
+Revises: 0026
 Create Date: 2026-12-02 01:00:00
 """
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0027'
-down_revision = '0024'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
