@@ -269,8 +269,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=({"name": "q", "in": "query", "required": True, "description": "the address, e.g. Kaivokatu 1, Helsinki",
                 "schema": {"type": "string", "minLength": 1, "maxLength": 300}},)),
     ("places_api.reverse", "get"): Operation(
-        "places", {200: {"type": "object", "required": ["label"], "properties": {"label": {
-            "type": "string", "description": "the nearest address; the coordinates when none is known"}}},
+        "places", {200: {"type": "object", "required": ["label", "found"], "properties": {"label": {
+            "type": "string", "description": "the nearest address; the coordinates when none is known"},
+            "found": {"type": "boolean", "description": "false when no address is known there"}}},
                    400: "", 401: "", 403: "", 503: ""},
         query=({"name": "lat", "in": "query", "required": True, "schema": {"type": "number", "minimum": -90, "maximum": 90}},
                {"name": "lon", "in": "query", "required": True,

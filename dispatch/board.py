@@ -11,6 +11,7 @@ from app.models import User
 from app.times import iso_z
 from dispatch import alerts as alerts_mod
 from dispatch import arrival, present
+from dispatch import trips as trips_mod
 from dispatch.models import Alert, Trip
 from patients.models import Patient
 
@@ -86,7 +87,7 @@ def row(trip: Trip, *, patient_name: str | None, escort: str | None, alerts: lis
         "id": trip.id, "status": trip.status, "status_words": STATUS_WORDS[trip.status],
         "group": GROUP_OF[trip.status], "patient_id": trip.patient_id, "patient_name": patient_name,
         "escort": escort, "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at),
-        "appointment_at": iso_z(trip.appointment_at), "alerts": alerts,
+        "appointment_at": iso_z(trip.appointment_at), "alerts": alerts, "places": trips_mod.from_to(trip),
     }
 
 

@@ -49,7 +49,8 @@ class Trip(SQLModel, table=True):
     route_distance_m: float | None = None
     route_duration_s: float | None = None
     route_durations_s: list | None = Field(default=None, sa_type=JSON)
-    # Places a stop is expected (a pharmacy, a carer's house): [{"lat", "lon", "radius_m"}, ...]
+    # Places a stop is expected (a pharmacy, a carer's house): [{"lat", "lon", "radius_m", "address"?}, ...],
+    # "address" the stop in words when it was found by address.
     allowed_stops: list = Field(default_factory=list, sa_type=JSON)
     settings: dict = Field(default_factory=dict, sa_type=JSON)
     scheduled_pickup_at: datetime = Field(sa_type=UTCDateTime, index=True)
@@ -174,7 +175,12 @@ class StandingOrder(SQLModel, table=True):
     dropoff_lat: float
     dropoff_lon: float
     dropoff_radius_m: float
+    # The places in words (found by address), carried to every trip the order makes; None when
+    # they were given as coordinates.
+    pickup_address: str | None = Field(default=None, max_length=300)
+    dropoff_address: str | None = Field(default=None, max_length=300)
     route: list = Field(default_factory=list, sa_type=JSON)
+    # [{"lat", "lon", "radius_m", "address"?}, ...] as on a trip.
     allowed_stops: list = Field(default_factory=list, sa_type=JSON)
     settings: dict = Field(default_factory=dict, sa_type=JSON)
     # Local wall-clock times "HH:MM" in ``tz`` (the office's zone when the order was made).

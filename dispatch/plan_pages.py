@@ -72,6 +72,7 @@ def _form_context(session, raw: dict, errors: dict, *, trip=None) -> dict:
     return {"raw": raw, "errors": errors, "trip": trip, "tz": tz(),
             "patients": [trip_form.patient_label(p) for p in patients], "escorts": escorts,
             "setting_fields": trip_form.SETTING_FIELDS, "defaults": trip_form.setting_defaults(),
+            "stop_rows": trip_form.stop_rows(raw),
             "page": {"tile_url": cfg.tile_url, "tile_attribution": cfg.tile_attribution,
                      "trip_id": trip.id if trip else None}}
 
@@ -173,7 +174,9 @@ def _changes(form: trip_form.TripForm, current: dict) -> dict:
         changes["scheduled_pickup_at"] = v["pickup_time"]
     if raw.get("appointment_time", "") != current["appointment_time"]:
         changes["appointment_at"] = v["appointment_time"]
-    if raw.get("allowed_stops", "").strip() != current["allowed_stops"].strip():
+    before = trip_form.TripForm(raw=current)
+    trip_form.read_stops(before)
+    if v["allowed_stops"] != before.values.get("allowed_stops"):
         changes["allowed_stops"] = v["allowed_stops"]
     if any(raw.get(f"setting_{k}", "").strip() != current[f"setting_{k}"] for k, _ in trip_form.SETTING_FIELDS):
         # The form shows every setting: one left empty goes back to its default.
@@ -265,7 +268,8 @@ def _read_order(session, raw: dict) -> trip_form.TripForm:
         lat = trip_form.read_number(form, f"{end}_lat", f"{words} latitude", -90, 90)
         lon = trip_form.read_number(form, f"{end}_lon", f"{words} longitude", -180, 180)
         if lat is not None and lon is not None:
-            form.values[end] = {"lat": lat, "lon": lon}
+            # The address found by the form's search (or the pin's reverse lookup), kept with the order.
+            form.values[end] = {"lat": lat, "lon": lon, "address": form.raw.get(f"{end}_address", "").strip() or None}
     trip_form.read_stops(form)
     for name, label, required in (("pickup_time", "Pickup time", True), ("appointment_time", "Appointment", False)):
         value = form.raw.get(name, "").strip()
@@ -300,6 +304,7 @@ def _orders_context(session, raw: dict, errors: dict, days: list[str]) -> dict:
         coming = [{"date": d.isoformat(), **made.get(d.isoformat(), {"trip_id": None, "skipped": False})}
                   for d in standing.dates_between(order, today, today + timedelta(days=62))]
         shown.append({**public, "patient_name": patient.name if patient else "?", "coming": coming,
+                      "places": trips.from_to(order),
                       "day_words": ", ".join(standing.DAY_WORDS[d] for d in order.days)})
     ctx = _form_context(session, raw, errors)
     ctx.update(orders=shown, day_names=standing.DAY_WORDS, chosen_days=days)

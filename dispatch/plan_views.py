@@ -17,6 +17,7 @@ from dispatch.models import StandingOrder, Trip
 from dispatch.schemas import StandingOrderCreate, StandingOrderSkip, TripDuplicate, TripPatch
 from dispatch.settings import validate_settings
 from patients.models import Patient
+from places.views import located
 from tracking.gpxio import route_from_geojson
 
 api = Blueprint("plan_api", __name__, url_prefix="/api/v1")
@@ -45,6 +46,12 @@ def patch_trip(trip_id: int):
         changes = body.changes()
     except ValueError as exc:
         raise ApiError(str(exc)) from None
+    # Places given by address are geocoded first: an ambiguous one answers its candidates, nothing changes.
+    for end in ("pickup", "dropoff"):
+        if changes.get(end) is not None:
+            changes[end] = located(getattr(body, end), end)
+    if changes.get("allowed_stops") is not None:
+        changes["allowed_stops"] = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
     try:
         edit = service.edit_trip(session, trip, changes, g.user, now=utcnow())
     except trips.TripError as exc:
@@ -122,16 +129,17 @@ def create_standing_order():
     session = request_session()
     if session.get(Patient, body.patient_id) is None:
         raise ApiError(f"no patient with id {body.patient_id}")
+    # Addresses are geocoded before anything is stored: an ambiguous one answers its candidates.
+    pickup, dropoff = located(body.pickup, "pickup"), located(body.dropoff, "dropoff")
+    allowed_stops = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
     try:
         route = ([[lat, lon] for lat, lon in route_from_geojson(body.route)] if body.route is not None else
                  # Without a route the order's trips drive the router's (asked once, for every date).
-                 routes.road_points(current_app.extensions["escort"].router, body.pickup.model_dump(),
-                                    body.dropoff.model_dump(), [p.model_dump() for p in body.allowed_stops]))
+                 routes.road_points(current_app.extensions["escort"].router, pickup, dropoff, allowed_stops))
         settings = validate_settings(body.settings)
         order, made = standing.create(
-            session, patient_id=body.patient_id, escort=body.escort, pickup=body.pickup.model_dump(),
-            dropoff=body.dropoff.model_dump(), route=route,
-            allowed_stops=[p.model_dump() for p in body.allowed_stops], settings=settings,
+            session, patient_id=body.patient_id, escort=body.escort, pickup=pickup,
+            dropoff=dropoff, route=route, allowed_stops=allowed_stops, settings=settings,
             pickup_time=body.pickup_time, appointment_time=body.appointment_time, days=list(body.days),
             starts_on=body.starts_on, ends_on=body.ends_on, tz=office_tz(), user=g.user, now=utcnow())
     except (ValueError, trips.TripError) as exc:

@@ -84,7 +84,7 @@ def edit_trip(session: Session, trip: Trip, changes: dict, user: User, *, now: d
                 trip.route = []
                 edit.changed.append("route")
     if "allowed_stops" in changes:
-        trip.allowed_stops = [dict(zip(("lat", "lon", "radius_m"), _place(p))) for p in changes["allowed_stops"]]
+        trip.allowed_stops = [trips.stop_of(p) for p in changes["allowed_stops"]]
     if "settings" in changes:
         merged = {**(trip.settings or {}), **changes["settings"]}
         try:

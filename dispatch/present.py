@@ -57,7 +57,7 @@ def trip_public(session: Session, trip: Trip, *, with_last_fix: bool = True, now
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
         "patient_name": patient.name if patient else None,
         "escort": escort.username if escort else None, "device_id": trip.device_id,
-        **_geofences(trip), "route": trip.route, "route_source": trip.route_source,
+        **_geofences(trip), "places": trips_mod.from_to(trip), "route": trip.route, "route_source": trip.route_source,
         "route_distance_m": trip.route_distance_m, "route_duration_s": trip.route_duration_s,
         "allowed_stops": trip.allowed_stops, "settings": trip.settings,
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),

@@ -92,7 +92,8 @@ def create(session: Session, *, patient_id: int, escort: str | None, pickup: dic
         pickup_radius_m=pickup.get("radius_m") or trips.DEFAULT_GEOFENCE_RADIUS_M,
         dropoff_lat=dropoff["lat"], dropoff_lon=dropoff["lon"],
         dropoff_radius_m=dropoff.get("radius_m") or trips.DEFAULT_GEOFENCE_RADIUS_M,
-        route=route, allowed_stops=allowed_stops, settings=settings, pickup_time=pickup_time,
+        pickup_address=trips.address_words(pickup), dropoff_address=trips.address_words(dropoff),
+        route=route, allowed_stops=[trips.stop_of(p) for p in allowed_stops], settings=settings, pickup_time=pickup_time,
         appointment_time=appointment_time, tz=tz, days=[d for d in DAYS if d in days],
         starts_on=starts_on, ends_on=ends_on, created_by_id=user.id, created_at=now, updated_at=now,
     )
@@ -119,8 +120,10 @@ def fill(session: Session, order: StandingOrder, *, user: User | None, now: date
         trip = trips.create_trip(
             session, patient_id=order.patient_id,
             escort=escort.username if escort is not None and escort.is_active else None, device_id=None,
-            pickup={"lat": order.pickup_lat, "lon": order.pickup_lon, "radius_m": order.pickup_radius_m},
-            dropoff={"lat": order.dropoff_lat, "lon": order.dropoff_lon, "radius_m": order.dropoff_radius_m},
+            pickup={"lat": order.pickup_lat, "lon": order.pickup_lon, "radius_m": order.pickup_radius_m,
+                    "address": order.pickup_address},
+            dropoff={"lat": order.dropoff_lat, "lon": order.dropoff_lon, "radius_m": order.dropoff_radius_m,
+                     "address": order.dropoff_address},
             route=list(order.route or []), settings=dict(order.settings or {}),
             allowed_stops=list(order.allowed_stops or []), scheduled_pickup_at=pickup_at,
             appointment_at=at_local(day, order.appointment_time, order.tz), user=author, now=now,
@@ -193,9 +196,11 @@ def public(session: Session, order: StandingOrder) -> dict:
     escort = session.get(User, order.escort_user_id) if order.escort_user_id else None
     return {
         "id": order.id, "patient_id": order.patient_id, "escort": escort.username if escort else None,
-        "pickup": {"lat": order.pickup_lat, "lon": order.pickup_lon, "radius_m": order.pickup_radius_m},
-        "dropoff": {"lat": order.dropoff_lat, "lon": order.dropoff_lon, "radius_m": order.dropoff_radius_m},
-        "pickup_time": order.pickup_time, "appointment_time": order.appointment_time, "time_zone": order.tz,
+        "pickup": {"lat": order.pickup_lat, "lon": order.pickup_lon, "radius_m": order.pickup_radius_m,
+                   "address": order.pickup_address},
+        "dropoff": {"lat": order.dropoff_lat, "lon": order.dropoff_lon, "radius_m": order.dropoff_radius_m,
+                    "address": order.dropoff_address},
+        "allowed_stops": order.allowed_stops or [], "pickup_time": order.pickup_time, "appointment_time": order.appointment_time, "time_zone": order.tz,
         "days": order.days, "starts_on": order.starts_on.isoformat(), "ends_on": order.ends_on.isoformat(),
         "active": order.active, "filled_until": order.filled_until.isoformat() if order.filled_until else None,
         "trips": [r.trip_id for r in rows if r.trip_id and not r.skipped],

@@ -24,7 +24,9 @@ SETTING_FIELDS: tuple[tuple[str, str], ...] = (
     ("escalate_after_s", "Escalate an unacknowledged alert after (s)"),
 )
 _PATIENT_REF = re.compile(r"\(#(\d{1,10})\)\s*$")
-_STOP_LINE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,; ]\s*(-?\d+(?:\.\d+)?)\s*$")
+# An allowed stop's fields: one row each, ``stop-N-lat``, ``stop-N-lon`` and ``stop-N-address`` (its words, if found).
+_STOP_FIELD = re.compile(r"^stop-(\d{1,4})-(lat|lon|address)$")
+MAX_STOPS = 50
 
 
 def setting_defaults() -> dict[str, float]:
@@ -137,22 +139,34 @@ def _read_times(form: TripForm, tz: str) -> None:
         form.errors["appointment_time"] = "The appointment must be after the pickup time"
 
 
+def stop_rows(raw: dict[str, str]) -> list[int]:
+    """Return the numbers of the allowed-stop rows in the raw form values, in the order they were added."""
+    return sorted({int(m.group(1)) for m in map(_STOP_FIELD.match, raw) if m})
+
+
 def read_stops(form: TripForm) -> None:
-    """Read allowed stops, one ``lat, lon`` a line."""
+    """Read the allowed-stop rows (a row with neither coordinate is left out); each wrong field gets its message."""
     stops = []
-    for number, line in enumerate(form.raw.get("allowed_stops", "").splitlines(), start=1):
-        if not line.strip():
+    for shown, n in enumerate(stop_rows(form.raw), start=1):
+        if not form.raw.get(f"stop-{n}-lat", "").strip() and not form.raw.get(f"stop-{n}-lon", "").strip():
             continue
-        match = _STOP_LINE.match(line)
-        lat, lon = (float(match.group(1)), float(match.group(2))) if match else (None, None)
-        if lat is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            form.errors["allowed_stops"] = f"Line {number} must be a latitude and a longitude, like 51.5007, -0.1246"
-            return
-        stops.append({"lat": lat, "lon": lon})
-    if len(stops) > 50:
-        form.errors["allowed_stops"] = "At most 50 allowed stops"
+        lat = read_number(form, f"stop-{n}-lat", f"Stop {shown} latitude", -90, 90)
+        lon = read_number(form, f"stop-{n}-lon", f"Stop {shown} longitude", -180, 180)
+        if lat is not None and lon is not None:
+            stops.append({"lat": lat, "lon": lon, "address": form.raw.get(f"stop-{n}-address", "").strip() or None})
+    if len(stops) > MAX_STOPS:
+        form.errors["allowed_stops"] = f"At most {MAX_STOPS} allowed stops"
         return
     form.values["allowed_stops"] = stops
+
+
+def stops_raw(stops: list[dict]) -> dict[str, str]:
+    """Return allowed stops as the form's raw row values."""
+    raw = {}
+    for n, stop in enumerate(stops or []):
+        raw.update({f"stop-{n}-lat": f"{stop['lat']}", f"stop-{n}-lon": f"{stop['lon']}",
+                    f"stop-{n}-address": stop.get("address") or ""})
+    return raw
 
 
 def _read_settings(form: TripForm) -> None:
@@ -184,7 +198,7 @@ def from_trip(trip, patient: Patient | None, escort: str | None, *, tz: str) -> 
         "pickup_address": trip.pickup_address or "", "dropoff_address": trip.dropoff_address or "",
         "pickup_time": local_value(trip.scheduled_pickup_at, tz),
         "appointment_time": local_value(trip.appointment_at, tz),
-        "allowed_stops": "\n".join(f"{s['lat']}, {s['lon']}" for s in trip.allowed_stops or []),
+        **stops_raw(trip.allowed_stops),
     }
     for key, _ in SETTING_FIELDS:
         value = (trip.settings or {}).get(key)

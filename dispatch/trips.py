@@ -113,6 +113,26 @@ def address_words(place: dict) -> str | None:
     return words[:300] or None
 
 
+def place_words(address: str | None, lat: float, lon: float) -> str:
+    """Return a place in words: its address, or its coordinates when none is known."""
+    return address or f"{lat:.5f}, {lon:.5f}"
+
+
+def from_to(item) -> str:
+    """Return "From <pickup> to <drop-off>" of a trip or a standing order, in words where known."""
+    return (f"From {place_words(item.pickup_address, item.pickup_lat, item.pickup_lon)} "
+            f"to {place_words(item.dropoff_address, item.dropoff_lat, item.dropoff_lon)}")
+
+
+def stop_of(place: dict) -> dict:
+    """Return an allowed stop as a trip keeps it: lat, lon, radius (default) and its address in words when known."""
+    stop = {"lat": place["lat"], "lon": place["lon"], "radius_m": place.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M}
+    words = address_words(place)
+    if words:
+        stop["address"] = words
+    return stop
+
+
 def create_trip(session: Session, *, patient_id: int, escort: str | None, device_id: int | None,
                 pickup: dict, dropoff: dict, route: list, settings: dict, allowed_stops: list | None = None,
                 scheduled_pickup_at: datetime, appointment_at: datetime | None,
@@ -139,8 +159,7 @@ def create_trip(session: Session, *, patient_id: int, escort: str | None, device
         dropoff_radius_m=dropoff.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M,
         pickup_address=address_words(pickup), dropoff_address=address_words(dropoff),
         route=route, settings=settings,
-        allowed_stops=[{"lat": p["lat"], "lon": p["lon"], "radius_m": p.get("radius_m") or DEFAULT_GEOFENCE_RADIUS_M}
-                       for p in allowed_stops or []],
+        allowed_stops=[stop_of(p) for p in allowed_stops or []],
         scheduled_pickup_at=scheduled_pickup_at, appointment_at=appointment_at,
         created_at=now, updated_at=now,
     )

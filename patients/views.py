@@ -206,5 +206,7 @@ def _form_page(sheet_form: form.SheetForm, patient: Patient | None, status: int 
     current = sheet_form.values.get("coordinator")
     if current and current not in known:
         known.append(current)  # keep a departed coordinator visible until someone changes it
+    cfg = current_app.extensions["escort"].config
     return render_template("patients/form.html", f=sheet_form, patient=patient, coordinators=known,
-                           tz=_tz(), max_rows=form.MAX_ROWS), status
+                           tz=_tz(), max_rows=form.MAX_ROWS, tile_url=cfg.tile_url,
+                           tile_attribution=cfg.tile_attribution), status

@@ -21,11 +21,11 @@ def as_coordinates(lat: float, lon: float) -> str:
     return f"{lat:.5f}, {lon:.5f}"
 
 
-def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime,
-              ask: bool = True) -> str | None:
-    """Return the nearest address of a position (cached), or its coordinates when nothing is known there.
+def cached(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime,
+           ask: bool = True) -> PlaceCache | None:
+    """Return the cache row of a position's spot (its ``label`` None when no address is known there).
 
-    Raises ``GeocoderUnavailable`` when the spot is not cached and the geocoder does not answer;
+    Asks the geocoder for a spot not cached (``GeocoderUnavailable`` when it does not answer);
     returns None for a spot not cached when ``ask`` is false (the geocoder is known to be down).
     """
     lat_e4, lon_e4 = spot(lat, lon)
@@ -40,4 +40,17 @@ def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, n
                 session.add(row)
         except IntegrityError:
             pass
+    return row
+
+
+def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime,
+              ask: bool = True) -> str | None:
+    """Return the nearest address of a position (cached), or its coordinates when nothing is known there.
+
+    Raises ``GeocoderUnavailable`` when the spot is not cached and the geocoder does not answer;
+    returns None for a spot not cached when ``ask`` is false (the geocoder is known to be down).
+    """
+    row = cached(session, geocoder, lat, lon, now=now, ask=ask)
+    if row is None:
+        return None
     return row.label or as_coordinates(lat, lon)

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from app.api import ApiError
 from app.auth import api_roles
 from app.db import request_session, utcnow
-from places.cache import words_for
+from places.cache import as_coordinates, cached
 from places.geocoding import Geocoder, GeocoderUnavailable, Place
 from places.resolve import AddressError, as_json, resolve
 
@@ -87,13 +87,17 @@ def _coordinate(name: str, limit: float) -> float:
 @api.get("/reverse")
 @api_roles(*STAFF)
 def reverse():
-    """Return the nearest address of a position: ``{"label"}`` (its coordinates when none is known)."""
+    """Return the nearest address of a position: ``{"label", "found"}``.
+
+    ``found`` is false when no address is known there: ``label`` is then the coordinates, and a
+    page says "no address known here" rather than show them as if they were an address.
+    """
     lat, lon = _coordinate("lat", 90), _coordinate("lon", 180)
     found = geocoder()
     session = request_session()
     try:
-        label = words_for(session, found, lat, lon, now=utcnow())
+        row = cached(session, found, lat, lon, now=utcnow())
     except GeocoderUnavailable as exc:
         raise unavailable(exc) from None
     session.commit()
-    return jsonify({"label": label})
+    return jsonify({"label": row.label or as_coordinates(lat, lon), "found": row.label is not None})

@@ -43,7 +43,9 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
     for path in (f"/dispatch/trips/{world.trip.id}", "/trips", f"/trips/{world.trip.id}",
                  # The dispatcher's day (issue #14).
                  "/dispatch/board", "/dispatch/trips/new", f"/dispatch/trips/{world.trip.id}/edit",
-                 "/dispatch/standing-orders", "/admin/places"):
+                 "/dispatch/standing-orders", "/admin/places",
+                 # Places with pins (issue #15): the patient form's map and its home pin.
+                 "/patients/new", f"/patients/{world.patient.id}/edit"):
         page.goto(f"{live.url}{path}")
         page.wait_for_load_state("networkidle")
         found[path] = audit(page, live)

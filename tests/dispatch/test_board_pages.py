@@ -19,7 +19,8 @@ def _trip_form(world, **over) -> dict:
     at = (utcnow() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     form = {"patient": f"Pat Example (#{world.patient.id})", "pickup_lat": "51.5007", "pickup_lon": "-0.1246",
             "dropoff_lat": "51.5022", "dropoff_lon": "-0.1050", "pickup_time": at, "appointment_time": "",
-            "escort": "emil", "allowed_stops": "51.5014, -0.1150", "setting_corridor_m": "90"}
+            "escort": "emil", "stop-0-lat": "51.5014", "stop-0-lon": "-0.1150", "stop-0-address": "",
+            "setting_corridor_m": "90"}
     form.update(over)
     return form
 
@@ -70,11 +71,11 @@ def test_each_form_error_is_shown_at_its_field_and_the_values_are_kept(web, worl
     client, token = web
     before = len(session.exec(Trip.__table__.select()).all())
     bad = _trip_form(world, patient="Nobody", pickup_lat="95", dropoff_lon="", pickup_time="tomorrow",
-                     allowed_stops="here", setting_corridor_m="-4")
+                     **{"stop-0-lat": "here"}, setting_corridor_m="-4")
     resp = client.post("/dispatch/trips/new", data={**bad, "csrf_token": token})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400
-    for name in ("patient", "pickup_lat", "dropoff_lon", "pickup_time", "allowed_stops"):
+    for name in ("patient", "pickup_lat", "dropoff_lon", "pickup_time", "stop-0-lat"):
         assert f'id="f-{name}-error"' in html or f'id="f-{name}-error' in html, name
         assert f'href="#f-{name}"' in html, name
     assert 'value="Nobody"' in html and 'value="95"' in html
@@ -114,7 +115,7 @@ def test_a_standing_order_is_made_on_its_page_and_one_date_skipped(web, world, s
     form = {"patient": f"Pat Example (#{world.patient.id})", "pickup_lat": "51.5007", "pickup_lon": "-0.1246",
             "dropoff_lat": "51.5022", "dropoff_lon": "-0.1050", "pickup_time": "23:59", "appointment_time": "",
             "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=90)).isoformat(), "escort": "",
-            "allowed_stops": "", "csrf_token": token}
+            "csrf_token": token}
     missing = client.post("/dispatch/standing-orders", data=form)  # no days chosen
     assert missing.status_code == 400 and "Choose at least one day" in missing.get_data(as_text=True)
     made = client.post("/dispatch/standing-orders", data={**form, "days": ["mon", "wed", "fri"]})

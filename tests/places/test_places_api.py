@@ -54,9 +54,9 @@ def test_geocode_refuses_an_empty_query_and_other_roles(client, world):
 def test_a_position_is_said_in_words_or_as_coordinates(client, world, session):
     near = client.get("/api/v1/reverse", query_string={"lat": KAIVOKATU_8[0], "lon": KAIVOKATU_8[1]},
                       headers=world.bearer("dan"))
-    assert near.status_code == 200 and "Kaivokatu" in near.json["label"]
+    assert near.status_code == 200 and "Kaivokatu" in near.json["label"] and near.json["found"] is True
     sea = client.get("/api/v1/reverse?lat=-45&lon=-140", headers=world.bearer("dan"))
-    assert sea.json == {"label": "-45.00000, -140.00000"}
+    assert sea.json == {"label": "-45.00000, -140.00000", "found": False}
     assert len(session.exec(select(PlaceCache)).all()) == 2  # both answers kept for every process
     bad = client.get("/api/v1/reverse?lat=91&lon=0", headers=world.bearer("dan"))
     assert bad.status_code == 400 and "lat" in bad.json["error"]

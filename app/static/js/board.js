@@ -51,7 +51,7 @@
     var tr = document.createElement("tr");
     tr.id = "board-trip-" + t.id;
     tr.dataset.tripId = t.id;
-    ["c-pickup", "c-patient", "c-escort", "c-status", "c-eta", "c-alerts", "c-last", "c-trip"].forEach(function (cls) {
+    ["c-pickup", "c-patient", "c-places", "c-escort", "c-status", "c-eta", "c-alerts", "c-last", "c-trip"].forEach(function (cls) {
       var td = document.createElement("td");
       td.className = cls;
       tr.appendChild(td);
@@ -76,6 +76,7 @@
     var patient = cell(tr, "c-patient").querySelector("a");
     patient.href = "/patients/" + t.patient_id;
     setText(patient, t.patient_name || "Patient " + t.patient_id);
+    setText(cell(tr, "c-places"), t.places || "");
     setText(cell(tr, "c-escort"), t.escort || "none");
     var badge = cell(tr, "c-status").querySelector("span");
     badge.className = "status-badge st-" + t.status;
@@ -126,7 +127,7 @@
     if (!onDay(trip)) { if (state.rows[trip.id]) remove(trip.id); return; }
     var old = state.rows[trip.id];
     var t = old || { alerts: {} };
-    ["id", "status", "patient_id", "patient_name", "escort", "scheduled_pickup_at", "appointment_at", "eta_at", "left_m"]
+    ["id", "status", "patient_id", "patient_name", "places", "escort", "scheduled_pickup_at", "appointment_at", "eta_at", "left_m"]
       .forEach(function (k) { if (k in trip) t[k] = trip[k]; });
     if (trip.last_fix) { t.last_ts = trip.last_fix.ts; t.last_lat = trip.last_fix.lat; t.last_lon = trip.last_fix.lon; }
     state.rows[t.id] = t;

@@ -1,6 +1,7 @@
-/* The trip form: a click on the map sets the pickup, the drop-off or an allowed stop (as the
-   radio buttons say) and fills the latitude and longitude fields; typing in the fields moves
-   the markers; a new pickup time asks which escorts are free then. */
+/* The trip form (and the standing-order form): a click on the map sets the pickup, the drop-off
+   or a new allowed stop (as the radio buttons say); every place has an address search and a pin
+   that can be dragged or moved by keyboard (address-search.js), and its coordinate fields;
+   allowed stops are rows added and removed here; a new pickup time asks which escorts are free. */
 (function () {
   "use strict";
 
@@ -9,83 +10,93 @@
   var said = $("map-said");
   var NAMES = { pickup: "Pickup", dropoff: "Drop-off" };
 
-  var map = L.map("plan-map").setView([51.5, -0.12], 12);
+  var map = L.map("plan-map").setView([60.1699, 24.9384], 12);
   if (page.tile_url) L.tileLayer(page.tile_url, { attribution: page.tile_attribution, maxZoom: 19 }).addTo(map);
-  var markers = {};
 
-  function fieldValue(end, axis) { return parseFloat($("f-" + end + "_" + axis).value); }
-
-  function place(end) {
-    var lat = fieldValue(end, "lat"), lon = fieldValue(end, "lon");
-    if (isNaN(lat) || isNaN(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
-      if (markers[end]) { map.removeLayer(markers[end]); delete markers[end]; }
-      return null;
-    }
-    if (!markers[end]) {
-      markers[end] = L.circleMarker([lat, lon], { radius: 9, weight: 3, color: end === "pickup" ? "#1b5e20" : "#8e0000",
-                                                  className: "plan-" + end }).addTo(map);
-      markers[end].bindTooltip(NAMES[end], { permanent: true, direction: "top" });
-    } else {
-      markers[end].setLatLng([lat, lon]);
-    }
-    return [lat, lon];
-  }
-
-  var stopLayer = L.layerGroup().addTo(map);
-  function drawStops() {
-    stopLayer.clearLayers();
-    $("f-allowed_stops").value.split("\n").forEach(function (line) {
-      var m = line.match(/^\s*(-?\d+(?:\.\d+)?)\s*[,; ]\s*(-?\d+(?:\.\d+)?)\s*$/);
-      if (m) L.circleMarker([+m[1], +m[2]], { radius: 6, color: "#5b3a8c", className: "plan-stop" })
-        .bindTooltip("Allowed stop").addTo(stopLayer);
-    });
-  }
-
-  // Coordinates typed or clicked by hand are no longer the address found: its words are dropped.
-  function forgetAddress(end) {
-    $("f-" + end + "_address").value = "";
-    var chosen = document.querySelector("[data-address-search][data-end=" + end + "] [data-chosen]");
-    if (chosen) chosen.textContent = "";
-  }
-
-  ["pickup", "dropoff"].forEach(function (end) {
-    ["lat", "lon"].forEach(function (axis) {
-      $("f-" + end + "_" + axis).addEventListener("input", function () { forgetAddress(end); place(end); });
-    });
+  // Each place (pickup, drop-off, every allowed stop) is an address search with its own pin on this map.
+  function search(end) { return document.querySelector("[data-address-search][data-end=" + end + "]").addressSearch; }
+  document.querySelectorAll("#trip-form [data-address-search]").forEach(function (block) {
+    AddressSearch.attach(block, { map: map });
   });
-  // A place chosen in an address search (address-search.js) fills that end's fields: show it.
+
+  // A place chosen in an address search: say it near the map too.
   document.addEventListener("address-picked", function (ev) {
     var end = ev.target.dataset && ev.target.dataset.end;
-    if (!NAMES[end]) return;
-    $("f-" + end + "_address").value = ev.detail.label;
-    var at = place(end);
-    if (at) map.setView(at, Math.max(map.getZoom(), 15));
-    said.textContent = NAMES[end] + " set to " + ev.detail.label + ".";
+    var who = NAMES[end] || ev.target.dataset.pinName || "Place";
+    said.textContent = who + " set to " + ev.detail.label + ".";
   });
-  $("f-allowed_stops").addEventListener("input", drawStops);
+
+  // ---- allowed stops: rows added and removed; each has its address search, pin and coordinates ----
+  var rows = $("stop-rows"), template = $("stop-template"), empty = $("stops-empty");
+  var nextStop = 0;
+  Array.prototype.forEach.call(rows.children, function (li) { nextStop = Math.max(nextStop, Number(li.dataset.stop) + 1); });
+
+  function renumber() {
+    Array.prototype.forEach.call(rows.children, function (li, i) {
+      li.querySelectorAll("[data-stop-name]").forEach(function (span) {
+        span.textContent = (span.textContent.charAt(0) === "s" ? "stop " : "Stop ") + (i + 1);
+      });
+      var list = li.querySelector("[data-results]");
+      if (list) list.setAttribute("aria-label", "Places found for stop " + (i + 1));
+      var block = li.querySelector("[data-address-search]");
+      if (block.addressSearch) block.addressSearch.rename("Stop " + (i + 1));
+    });
+    empty.hidden = rows.children.length > 0;
+  }
+
+  function wire(li) {
+    var block = li.querySelector("[data-address-search]");
+    var found = AddressSearch.attach(block, { map: map });
+    li.querySelector("[data-remove-stop]").addEventListener("click", function () {
+      var name = block.dataset.pinName;
+      found.remove();
+      li.remove();
+      renumber();
+      said.textContent = name + " removed.";
+      $("stop-add").focus();
+    });
+    return found;
+  }
+  Array.prototype.forEach.call(rows.children, wire);
+
+  function addStop() {
+    var n = nextStop++, shown = rows.children.length + 1;
+    var html = template.innerHTML.split("__N__").join(String(n)).split("__SHOWN__").join(String(shown));
+    var holder = document.createElement("template");
+    holder.innerHTML = html;  // our own template's markup, with numbers only put in: no user data
+    var li = holder.content.firstElementChild;
+    rows.appendChild(li);
+    var found = wire(li);
+    renumber();
+    return { li: li, search: found };
+  }
+  $("stop-add").addEventListener("click", function () {
+    var added = addStop();
+    added.li.querySelector("input[type=search]").focus();
+    said.textContent = "Stop " + rows.children.length + " added: find its address, click the map, or type its position.";
+  });
 
   function mode() { return document.querySelector("input[name=click_mode]:checked").value; }
 
   map.on("click", function (ev) {
-    var lat = ev.latlng.lat.toFixed(6), lon = ev.latlng.lng.toFixed(6), m = mode();
+    var lat = ev.latlng.lat, lon = ev.latlng.lng, m = mode();
     if (m === "stop") {
-      var box = $("f-allowed_stops");
-      box.value = (box.value.trim() ? box.value.trim() + "\n" : "") + lat + ", " + lon;
-      drawStops();
-      said.textContent = "Allowed stop added at " + lat + ", " + lon + ".";
+      var added = addStop();
+      added.search.setPosition(lat, lon, "set on the map");
+      said.textContent = "Stop " + rows.children.length + " added at " + lat.toFixed(6) + ", " + lon.toFixed(6) + ".";
       return;
     }
-    $("f-" + m + "_lat").value = lat;
-    $("f-" + m + "_lon").value = lon;
-    forgetAddress(m);
-    place(m);
-    said.textContent = NAMES[m] + " set to " + lat + ", " + lon + ".";
+    search(m).setPosition(lat, lon, "set on the map");
+    said.textContent = NAMES[m] + " set to " + lat.toFixed(6) + ", " + lon.toFixed(6) + ".";
     // The next click sets the drop-off: the usual order of planning.
     if (m === "pickup") document.querySelector("input[name=click_mode][value=dropoff]").checked = true;
   });
 
-  var shown = [place("pickup"), place("dropoff")].filter(Boolean);
-  drawStops();
+  var shown = [];
+  document.querySelectorAll("#trip-form [data-address-search]").forEach(function (block) {
+    var at = block.addressSearch && block.addressSearch.position();
+    if (at) shown.push(at);
+  });
   if (shown.length) map.fitBounds(L.latLngBounds(shown).pad(0.5), { maxZoom: 15 });
 
   // Escorts free at the pickup time: the option texts change, the choice stays.
