@@ -248,6 +248,10 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(plan_views.api)
     app.register_blueprint(plan_pages.pages)
+    from dispatch import report_pages, report_views  # places escorts report, reviewed by dispatch (issue #16)
+
+    app.register_blueprint(report_views.api)
+    app.register_blueprint(report_pages.pages)
 
     @app.before_request
     def _idle_logout():
