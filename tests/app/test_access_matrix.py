@@ -85,6 +85,12 @@ TABLE: dict[str, set[str]] = {
     "plan.board_page": STAFF, "plan.new_trip_page": STAFF, "plan.edit_trip_page": STAFF,
     "plan.reassign_action": STAFF, "plan.cancel_action": STAFF, "plan.duplicate_action": STAFF,
     "plan.standing_orders_page": STAFF, "plan.skip_order_date": STAFF, "plan.end_order": STAFF,
+    # Places escorts report (issue #16): any escort reports on their own trip (checked in the view:
+    # an empty body is refused first); only dispatch reads who reported and publishes or declines.
+    "place_reports_api.report_place": {"escort", "escort_other"},
+    "place_reports_api.list_reports": STAFF, "place_reports_api.publish_place": STAFF,
+    "place_reports_api.decline_place": STAFF,
+    "place_reports.reports_page": STAFF, "place_reports.publish_page": STAFF, "place_reports.decline_page": STAFF,
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}
@@ -112,7 +118,10 @@ def _fresh_ids(world, session) -> dict:
     zone = HazardZone(name="z", ring=[[51.5, -0.1], [51.5, -0.09], [51.51, -0.09]], created_at=now, updated_at=now)
     flag = FlaggedPlace(label="f", category="other", reason="r", lat=51.5, lon=-0.1, radius_m=10,
                         expires_at=now + timedelta(days=1), created_at=now, updated_at=now)
-    session.add_all([zone, flag])
+    reported = FlaggedPlace(label="r", category="dog", reason="r", lat=51.5, lon=-0.1, radius_m=10, status="reported",
+                            reported_by_id=world.users["escort"].id, expires_at=now + timedelta(days=1),
+                            created_at=now, updated_at=now)
+    session.add_all([zone, flag, reported])
     session.commit()
     from sqlmodel import select
 
@@ -134,7 +143,7 @@ def _fresh_ids(world, session) -> dict:
     session.add(order)
     session.commit()
     return {"order_id": order.id, "trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
-            "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
+            "flag_id": flag.id, "place_id": reported.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
             "token_id": token_id, "device_id": device.id}
 
 
@@ -143,7 +152,7 @@ def _call(app, world, session, role: str, rule, method: str):
     client = app.test_client()
     headers = {}
     if role != "anon":
-        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.")):
+        if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.", "place_reports.")):
             login(client, USERS[role])  # pages ride on the login session
         else:
             headers = world.bearer(USERS[role])
