@@ -29,8 +29,9 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
                   headers={"Authorization": f"Bearer {world.device_token}"}, timeout=5)
     requests.get(f"{live.url}/osmand", params={"id": world.device_token, "lat": ROUTE[1][0], "lon": ROUTE[1][1],
                                                "timestamp": int(time.time()), "alarm": "sos"}, timeout=5)
-    requests.post(f"{live.url}/api/v1/flagged-places/reports", headers=world.bearer("eve"), timeout=5,
-                  json={"trip_id": world.trip.id, "where": "pickup", "category": "dog", "reason": "Loose dog"})
+    reported = requests.post(f"{live.url}/api/v1/flagged-places/reports", headers=world.bearer("eve"), timeout=5,
+                             json={"trip_id": world.trip.id, "where": "pickup", "category": "dog", "reason": "Loose dog"})
+    assert reported.status_code == 201, reported.text
     page = login_page(browser, live, "dan", PASSWORD)
     page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
     page.wait_for_function(f"() => document.querySelector('path.trip-{world.trip.id}') !== null")
