@@ -177,3 +177,37 @@ def test_entering_a_published_place_tells_the_tablet_and_alerts_dispatch_unpubli
     raised = session.exec(select(TripEvent).where(TripEvent.trip_id == world.trip.id,
                                                   TripEvent.kind == "alert_raised")).all()
     assert [e.detail["kind"] for e in raised if e.detail["kind"] == "flagged_place"] == ["flagged_place"]
+
+
+def test_places_flagged_before_reports_existed_stay_published(tmp_path):
+    """0025: rows made by dispatchers before escorts could report are published, and still warn."""
+    import os
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from app.db import alembic_config, make_engine
+    from app.db import upgrade as upgrade_all
+    from dispatch import flags
+    from tests.conftest import _reset_postgres
+
+    url = os.environ.get("ESCORT_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    _reset_postgres(engine)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0024")
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO flagged_place (label, category, reason, lat, lon, radius_m, ring, active, "
+                          "expires_at, created_at, updated_at) VALUES ('Old flag', 'dog', 'barks', 51.5, -0.1, 20, "
+                          "'[]', :t, :exp, :now, :now)"),
+                     {"t": True, "exp": now + timedelta(days=3), "now": now})
+    upgrade_all(engine)
+    with Session(engine) as session:
+        [place] = session.exec(select(FlaggedPlace)).all()
+        assert place.status == "published" and place.reported_by_id is None
+        assert [p.label for p in flags.in_force(session, now)] == ["Old flag"]
+    engine.dispose()
