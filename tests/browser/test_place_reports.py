@@ -1,5 +1,6 @@
 """In Chromium: an escort reports a place from the tablet; a dispatcher reviews it on /admin/places/reports,
-declines one with a reason and publishes the other, which then warns."""
+declines one with a reason and publishes the other, which then warns: the tablet driving into it shows
+the notice, and the live map gets the ``flagged_place`` alert."""
 
 from __future__ import annotations
 
@@ -71,3 +72,17 @@ def test_an_escort_reports_and_a_dispatcher_declines_one_and_publishes_the_other
     # The escort's tablet now warns of it at the pickup.
     tablet.reload()
     tablet.get_by_text("At the pickup: Dog on the premises").wait_for(timeout=5000)
+
+    # Driving into the published place: the tablet shows (and says) the notice; the live map gets the alert.
+    desk.goto(f"{live.url}/dispatch")
+    notice = tablet.locator("#place-notice")
+    for step in range(1, 8):
+        tablet.context.set_geolocation({"latitude": HERE["latitude"] + step * 0.00002,
+                                        "longitude": HERE["longitude"], "accuracy": 5})
+        tablet.wait_for_timeout(1500)
+        if notice.is_visible():
+            break
+    assert notice.inner_text() == "Flagged place: Dog on the premises — Large dog loose in the garden"
+    assert tablet.locator("#checkin-announce").inner_text() == notice.inner_text()
+    desk.locator("#alert-list li[data-kind='flagged_place']").wait_for(timeout=10000)
+    assert "flagged place" in desk.locator("#alert-list li[data-kind='flagged_place']").inner_text().lower()
