@@ -85,4 +85,5 @@ def test_an_escort_reports_and_a_dispatcher_declines_one_and_publishes_the_other
     assert notice.inner_text() == "Flagged place: Dog on the premises — Large dog loose in the garden"
     assert tablet.locator("#checkin-announce").inner_text() == notice.inner_text()
     desk.locator("#alert-list li[data-kind='flagged_place']").wait_for(timeout=10000)
-    assert "flagged place" in desk.locator("#alert-list li[data-kind='flagged_place']").inner_text().lower()
+    card = desk.locator("#alert-list li[data-kind='flagged_place']").inner_text()
+    assert "flagged place" in card.lower() and "Large dog loose in the garden" in card

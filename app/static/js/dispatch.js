@@ -365,6 +365,7 @@
     var parts = [];
     if (typeof d.distance_off_route_m === "number") parts.push(Math.round(d.distance_off_route_m) + " m off route");
     if (typeof d.duration_s === "number") parts.push("stopped " + Math.round(d.duration_s / 60) + " min");
+    if (alert.kind === "flagged_place" && typeof d.reason === "string") parts.push(d.reason);  // what the place warns of
     parts.push(where(alert));
     return parts.filter(Boolean).join(" · ");
   }
