@@ -1,7 +1,7 @@
 """flagged places reported by escorts: status (published, reported, declined), reporter, reviewer
 
 Revision ID: 0025
-Revises: 0024
+Revises: 0026
 Create Date: 2026-12-02 01:00:00
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0025'
-down_revision = '0024'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
