@@ -261,6 +261,10 @@ def _register(app: Flask) -> None:
     from dispatch import place_pages  # hazard zones and flagged places on a map (issue #14)
 
     app.register_blueprint(place_pages.pages)
+    from dispatch import report_pages, report_views  # places escorts report, reviewed by dispatch (issue #16)
+
+    app.register_blueprint(report_views.api)
+    app.register_blueprint(report_pages.pages)
 
     @app.before_request
     def _idle_logout():

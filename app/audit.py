@@ -15,7 +15,8 @@ ACTIONS = (
     "keys_rotate", "live_link_created", "live_link_opened", "live_link_revoked", "lockout_storm", "login",
     "login_failed", "logout", "logout_idle", "panic_queued",
     "password_reset", "patient_create", "patient_read", "patient_read_denied", "patient_update", "pin_wrong",
-    "pins_set", "standing_order_created", "standing_order_ended", "standing_order_skip", "token_create",
+    "pins_set", "place_declined", "place_published", "place_reported", "standing_order_created",
+    "standing_order_ended", "standing_order_skip", "token_create",
     "token_revoke", "trip_duplicated", "trip_edited", "trip_read", "trip_reassigned", "user_contact",
     "user_create", "user_disable", "user_enable", "zone_created", "zone_retired", "zone_updated",
 )

@@ -34,6 +34,8 @@ from dispatch.schemas import (
     ZonePatch,
 )
 from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
+from dispatch.report_schemas import PlaceDecline, PlaceReportIn
+from dispatch.alerts import KINDS as ALERT_KINDS
 from dispatch.trips import STATUSES
 from patients.schemas import PatientCreate, SheetFields
 from tracking.protocols import MAX_POSITIONS
@@ -359,7 +361,7 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
                                                             "description": "what a GPX file gave, e.g. 'joined 3 "
                                                                            "tracks, 296 points'"}}}]},
     "Alert": {"type": "object", "required": ["id", "trip_id", "kind", "state", "raised_at"],
-              "properties": {"id": _ID, "trip_id": _ID_OR_NULL, "device_id": _ID_OR_NULL, "kind": {"type": "string"},
+              "properties": {"id": _ID, "trip_id": _ID_OR_NULL, "device_id": _ID_OR_NULL, "kind": {"enum": list(ALERT_KINDS)},
                              "state": {"enum": ["open", "acknowledged", "resolved"]}, "raised_at": _ISO,
                              "acknowledged_at": _ISO_OR_NULL, "resolved_at": _ISO_OR_NULL,
                              "category": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
@@ -504,6 +506,21 @@ OPERATIONS.update({
     ("live_api.list_links", "get"): Operation("alerts", {200: _ARRAY, 401: "", 403: "", 404: ""}),
     ("live_api.revoke_link", "post"): Operation(
         "alerts", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}, body_required=False),
+})
+
+
+# Places escorts report from the tablet, reviewed by dispatch (issue #16).
+OPERATIONS.update({
+    ("place_reports_api.report_place", "post"): Operation(
+        "flagged places", {201: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}, model=PlaceReportIn),
+    ("place_reports_api.list_reports", "get"): Operation(
+        "flagged places", {200: _ARRAY, 400: "", 401: "", 403: ""},
+        query=(_str_query("status", "reported (the default), published, declined or all",
+                          enum=["reported", "published", "declined", "all"]),)),
+    ("place_reports_api.publish_place", "post"): Operation(
+        "flagged places", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
+    ("place_reports_api.decline_place", "post"): Operation(
+        "flagged places", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}, model=PlaceDecline),
 })
 
 

@@ -199,7 +199,7 @@ def publish_ingest(result: Any, alert_public: Callable[[Any], dict]) -> None:
         emit_alert(alert_public(alert))
     for notice in result.notices:
         if notice.get("escort_user_id") is not None:
-            emit_to_escort("suggest", notice["payload"], notice["escort_user_id"])
+            emit_to_escort(notice.get("event", "suggest"), notice["payload"], notice["escort_user_id"])
 
 
 def emit_alert(payload: dict) -> None:

@@ -15,11 +15,11 @@ from dispatch.models import Alert, TripEvent
 
 KINDS = (
     "deviation", "stop", "panic", "duress", "missed_checkin", "signal_lost",
-    "late", "hazard_zone", "medication_due", "pin_attempts", "low_battery",
+    "late", "hazard_zone", "medication_due", "pin_attempts", "low_battery", "flagged_place",
 )
 CATEGORIES = ("false", "test", "precautionary", "incident")
 SEVERITY = {kind: rank for rank, kind in enumerate(
-    ("panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "late",
+    ("panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop", "hazard_zone", "flagged_place", "late",
      "medication_due", "low_battery")
 )}
 # Alerts the escort's side never learns of, nor their timeline entries, counts or figures:

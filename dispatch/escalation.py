@@ -13,6 +13,7 @@ KIND_WORDS = {
     "panic": "PANIC", "duress": "DURESS (a silent call for help)", "pin_attempts": "wrong PINs on the escort's tablet",
     "missed_checkin": "missed safety check-in", "signal_lost": "tracking signal lost", "deviation": "off the planned route",
     "stop": "unexpected stop", "hazard_zone": "entered a hazard zone", "late": "running late",
+    "flagged_place": "entered a flagged place",
     "medication_due": "medication due", "low_battery": "tablet battery low",
 }
 EMERGENCY = "the local emergency number (999 in the UK, 112 in the EU)"

@@ -28,6 +28,7 @@ MAX_LIFETIME = timedelta(days=3 * 365)
 LABEL_MAX, REASON_MAX, RADIUS_MAX_M = 200, 1000, 5000.0
 # What the page and the API may change on a flagged place.
 FLAG_FIELDS = ("label", "category", "reason", "point", "polygon", "expires_at")
+ESCORT_REACH_M = 100.0  # the tablet warns of flagged places this near the pickup or drop-off
 
 
 class FlagError(ValueError):
@@ -164,17 +165,21 @@ def retire(session: Session, place: FlaggedPlace, *, user: User, now: datetime, 
 def in_force(session: Session, now: datetime) -> list[FlaggedPlace]:
     """Return the flagged places in force at ``now``."""
     return list(session.exec(
-        select(FlaggedPlace).where(FlaggedPlace.active, FlaggedPlace.expires_at > now).order_by(FlaggedPlace.id)
+        select(FlaggedPlace).where(FlaggedPlace.active, FlaggedPlace.status == "published",
+                                   FlaggedPlace.expires_at > now).order_by(FlaggedPlace.id)
     ).all())
 
 
-def for_trip(session: Session, trip: Trip, now: datetime) -> list[dict]:
-    """Return the warnings of flagged places touching the trip's pickup or drop-off."""
+def for_trip(session: Session, trip: Trip, now: datetime, *, reach_m: float = 0.0) -> list[dict]:
+    """Return the warnings of published flagged places touching the trip's pickup or drop-off.
+
+    ``reach_m`` widens each end to at least that radius (the tablet looks ~100 m around them).
+    """
     found = []
     for place in in_force(session, now):
         for where, lat, lon, radius in (("pickup", trip.pickup_lat, trip.pickup_lon, trip.pickup_radius_m),
                                         ("dropoff", trip.dropoff_lat, trip.dropoff_lon, trip.dropoff_radius_m)):
-            if touches(place, lat, lon, radius):
+            if touches(place, lat, lon, max(radius, reach_m)):
                 found.append({"flag_id": place.id, "where": where, "category": place.category,
                               "title": CATEGORY_LABELS.get(place.category, "Warning"), "label": place.label,
                               "reason": place.reason, "expires_at": iso_z(place.expires_at)})

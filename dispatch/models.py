@@ -159,6 +159,13 @@ class FlaggedPlace(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # Escorts report places from the tablet; only a dispatcher's "published" makes one warn.
+    status: str = Field(default="published", max_length=20, sa_column_kwargs={"server_default": "published"})
+    reported_by_id: int | None = Field(default=None, foreign_key="user.id")
+    reported_trip_id: int | None = Field(default=None, foreign_key="trip.id")
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user.id")
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decline_reason: str | None = Field(default=None, max_length=1000)
 
 
 class StandingOrder(SQLModel, table=True):

@@ -80,7 +80,8 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
     return {
         "id": trip.id, "status": trip.status, "patient_id": trip.patient_id,
         "patient_name": patient.name if patient else None,
-        "flags": flags.for_trip(session, trip, now or utcnow()),
+        # Published flagged places within ~100 m of either end: read before arriving.
+        "flags": flags.for_trip(session, trip, now or utcnow(), reach_m=flags.ESCORT_REACH_M),
         **_geofences(trip), "route": trip.route or [],  # [[lat, lon], …]: the tablet's map draws it
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),

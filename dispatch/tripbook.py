@@ -12,7 +12,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from app.times import iso_z
-from dispatch import alerts, line, trips
+from dispatch import alerts, flags, line, trips
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import detection_settings
 from dispatch.zones import ZoneCache
@@ -123,15 +123,17 @@ def segment_durations(trip: Trip) -> list[float] | None:
     return [float(d) for d in durations]
 
 
-def plan_for(trip: Trip, zones: tuple = (None, ())) -> tuple[detectors.TripPlan, detectors.DetectionSettings]:
+def plan_for(trip: Trip, zones: tuple = (None, (), ())) -> tuple[detectors.TripPlan, detectors.DetectionSettings]:
     """Return the trip's prepared plan and settings, built once per version of the trip and zones.
 
     Every change to a trip (status, route, geofences, settings) moves its ``updated_at``,
     so the version key is cheap: no hashing of a long route on every fix. ``zones`` is
-    (version, hazards) from the zone cache; without it the plan has no hazard zones (the
-    live ETA needs none).
+    (version, hazards, flagged places) from the zone cache; without it the plan has no hazard
+    zones and no flagged places (the live ETA needs none). The plan keeps only the flagged
+    places near the trip, so detection reads no database per fix.
     """
-    zones_version, hazards = zones
+    zones_version, hazards, *rest = zones
+    flagged = rest[0] if rest else ()
     key = (trip.id, trip.updated_at, trip.status, zones_version)
     with _plans_lock:
         cached = _plans.get(key)
@@ -147,6 +149,7 @@ def plan_for(trip: Trip, zones: tuple = (None, ())) -> tuple[detectors.TripPlan,
         appointment_at=trip.appointment_at,
         route_active=trip.status == "on_board",  # before pickup the escort is not on the planned route
         segment_durations_s=segment_durations(trip),
+        flagged=flagged,
     )
     cached = (plan, detection_settings(trip.settings))
     with _plans_lock:
@@ -154,6 +157,16 @@ def plan_for(trip: Trip, zones: tuple = (None, ())) -> tuple[detectors.TripPlan,
         while len(_plans) > _PLAN_CACHE_SIZE:
             _plans.popitem(last=False)
     return cached
+
+
+def flag_notice(trip: Trip, event: detectors.Event) -> dict:
+    """Return the tablet notice of a flagged place entered: its category and reason, never who reported it."""
+    title = flags.CATEGORY_LABELS.get(event.detail.get("category"), "Warning")
+    reason = event.detail.get("reason") or ""
+    return {"escort_user_id": trip.escort_user_id, "event": "flagged_place",
+            "payload": {"trip_id": trip.id, "kind": "flagged_place", "ts": iso_z(event.ts),
+                        "category": event.detail.get("category"), "title": title, "reason": reason,
+                        "text": f"Flagged place: {title} — {reason}"}}
 
 
 class TripBook:
@@ -217,7 +230,9 @@ class TripBook:
         touched: dict[int, tuple] = {}
         notices = []
         for event in events:
-            if event.action == "notice":
+            if event.action == "notice" and event.kind == "flagged_place":
+                notices.append(flag_notice(trip, event))  # the alert's own timeline entry records it
+            elif event.action == "notice":
                 session.add(TripEvent(trip_id=trip.id, at=event.ts, kind=event.kind, detail=event.detail))
                 notices.append({"escort_user_id": trip.escort_user_id,
                                 "payload": {"trip_id": trip.id, "kind": event.kind, "ts": iso_z(event.ts)}})

@@ -1,4 +1,4 @@
-"""Hazard zones: create from GeoJSON, list, edit, retire, and the set detection uses (cached briefly)."""
+"""Hazard zones: create from GeoJSON, list, edit, retire, and the set detection uses (cached briefly, with flagged places)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlmodel import Session, func, or_, select
 from app.audit import record
 from app.models import User
 from app.times import iso_z
-from dispatch.models import HazardZone
+from dispatch.models import FlaggedPlace, HazardZone
 
 MAX_VERTICES = 2000
 NAME_MAX, REASON_MAX = 120, 500
@@ -178,23 +178,33 @@ class ZoneCache:
         self.ttl_s = ttl_s
         self._lock = Lock()
         self._read_at: datetime | None = None
-        self._value: tuple[tuple, tuple] = ((), ())
+        self._value: tuple[tuple, tuple, tuple] = ((), (), ())
 
     def forget(self) -> None:
         """Drop what was read, so this process's next fix sees a zone just changed here at once."""
         with self._lock:
             self._read_at = None
 
-    def get(self, session: Session, now: datetime) -> tuple[tuple, tuple]:
-        """Return (version, hazards) where hazards are (id, name, ring) for build_plan."""
+    def get(self, session: Session, now: datetime) -> tuple[tuple, tuple, tuple]:
+        """Return (version, hazards, flagged) for build_plan.
+
+        hazards are (id, name, ring); flagged are the published flagged places in force as
+        ``detectors.FlaggedSpot`` fields (id, category, reason, lat, lon, radius_m, ring); the
+        plan keeps those near its trip.
+        """
         with self._lock:
             if self._read_at is not None and (now - self._read_at).total_seconds() < self.ttl_s:
                 return self._value
         version = session.exec(select(func.count(HazardZone.id), func.max(HazardZone.updated_at))).one()
+        flag_version = session.exec(select(func.count(FlaggedPlace.id), func.max(FlaggedPlace.updated_at))).one()
         zones = active_zones(session, now)
         hazards = tuple((str(z.id), z.name, [tuple(p) for p in z.ring]) for z in zones)
-        # Each zone's own updated_at too: an edit to a zone other than the latest changed still re-plans.
-        value = (tuple(version) + tuple(sorted((z.id, z.updated_at) for z in zones)), hazards)
+        places = session.exec(select(FlaggedPlace).where(
+            FlaggedPlace.active, FlaggedPlace.status == "published", FlaggedPlace.expires_at > now)).all()
+        flagged = tuple((str(p.id), p.category, p.reason, p.lat, p.lon, p.radius_m,
+                         tuple(tuple(q) for q in p.ring or ())) for p in places)
+        value = (tuple(version) + tuple(flag_version) + tuple(sorted((z.id, z.updated_at) for z in zones))
+                 + ("flags",) + tuple(sorted((p.id, p.updated_at) for p in places)), hazards, flagged)
         with self._lock:
             self._read_at, self._value = now, value
         return value

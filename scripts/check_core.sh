@@ -22,4 +22,5 @@ PY
 # --confcutdir: tests/conftest.py (the app's fixtures) is never loaded; tests/tracking/conftest.py is.
 # The project is not installed here: the core is imported from the work tree.
 PYTHONPATH="$PWD" "$VENV/bin/python" -m pytest -q -p no:cacheprovider --confcutdir=tests/tracking \
-  tests/tracking/test_detectors.py tests/tracking/test_geo.py tests/tracking/test_filters.py "$@"
+  tests/tracking/test_detectors.py tests/tracking/test_geo.py tests/tracking/test_filters.py \
+  tests/tracking/test_flagged_places.py "$@"

@@ -1,4 +1,4 @@
-"""Pure detectors: corridor deviation, unexpected stops, geofences, hazard zones, progress and ETA.
+"""Pure detectors: corridor deviation, unexpected stops, geofences, hazard zones, flagged places, progress and ETA.
 
 ``step(state, fix, plan, settings) -> (state, events)`` is the whole contract, after the shape
 of Traccar's motion processor: static, no storage, no clock but the fix's own ``ts``, so a
@@ -21,8 +21,8 @@ from tracking.filters import noise_reason
 from tracking.fix import Fix
 from tracking.geo import CircleFence, LatLon, PolygonFence, Projection, Route
 
-ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone", "low_battery")
-NOTICE_KINDS = ("arrived_pickup", "left_pickup", "arrived_dropoff", "left_dropoff")
+ALERT_KINDS = ("deviation", "stop", "late", "hazard_zone", "flagged_place", "low_battery")
+NOTICE_KINDS = ("arrived_pickup", "left_pickup", "arrived_dropoff", "left_dropoff", "flagged_place")
 
 # Hysteresis in fixes: one fix is never enough to change what the dispatcher sees.
 REJOIN_FIXES = 2        # consecutive fixes within rejoin_m that close a deviation
@@ -38,6 +38,7 @@ SPEED_TAU_S = 90.0          # time constant of the recent speed average: a red l
 LATE_RESOLVE_S = 60.0       # 'late' clears only once the ETA is this far back inside the margin
 REJOIN_RATIO = 2 / 3        # rejoin_m derived from an overridden corridor_m when not given too
 BATTERY_CLEAR_PCT = 5.0     # 'low_battery' clears on a charger or this far above the threshold (no flapping at 15/16 %)
+FLAG_NEAR_M = 3000.0        # a plan keeps the flagged places within this of its route, pickup or drop-off
 
 # (low, high) accepted for each setting, inclusive.
 _RANGES: dict[str, tuple[float, float]] = {
@@ -116,6 +117,16 @@ def _number(name: str, value: Any, kind: type) -> float | int:
 
 
 @dataclass(frozen=True, eq=False)
+class FlaggedSpot:
+    """A published flagged place as detection sees it: its id, what it warns of, and its fence."""
+
+    place_id: str
+    category: str
+    reason: str
+    fence: CircleFence | PolygonFence
+
+
+@dataclass(frozen=True, eq=False)
 class TripPlan:
     """What detection knows of a trip, prepared once per route version: the caller caches it."""
 
@@ -128,6 +139,7 @@ class TripPlan:
     route_active: bool = True   # the escort is driving the route (patient on board): judge it
     route_planned: bool = True  # False: the route is only the straight pickup→drop-off line
     timing: RouteTiming | None = None  # the router's segment durations, when it gave them
+    flagged: tuple[FlaggedSpot, ...] = ()  # published flagged places near the trip
 
     @property
     def projection(self) -> Projection:
@@ -138,19 +150,25 @@ class TripPlan:
 def build_plan(*, route: Sequence[LatLon], pickup: tuple[float, float, float], dropoff: tuple[float, float, float],
                hazards: Sequence[tuple[str, str, Sequence[LatLon]]] = (),
                allowed_stops: Sequence[tuple[float, float, float]] = (), appointment_at: datetime | None = None,
-               route_active: bool = True, segment_durations_s: Sequence[float] | None = None) -> TripPlan:
+               route_active: bool = True, segment_durations_s: Sequence[float] | None = None,
+               flagged: Sequence[tuple] = ()) -> TripPlan:
     """Prepare a plan from (lat, lon) points and (lat, lon, radius_m) circles.
 
     ``hazards`` are ``(hazard_id, name, ring)`` with ring a list of (lat, lon). An empty route
     means the straight line pickup→drop-off: it gives progress and an ETA, but no corridor
     alerts, since no real drive follows a straight line. ``segment_durations_s`` (one per
     segment of the route, from a router) time the ETA; without them the expected speed does.
+    ``flagged`` are ``(place_id, category, reason, lat, lon, radius_m, ring)`` (a circle, or a
+    ring of (lat, lon) when ``ring`` is not empty); only those within FLAG_NEAR_M of the
+    route or either end are kept, so a long list costs nothing per fix.
     """
     planned = len(route) >= 2
     points = [tuple(p[:2]) for p in route] if planned else [tuple(pickup[:2]), tuple(dropoff[:2])]
     projection = Projection.about(points + [tuple(pickup[:2]), tuple(dropoff[:2])])
+    line = Route(points, projection)
     return TripPlan(
-        route=Route(points, projection),
+        route=line,
+        flagged=_near_spots(flagged, line),
         pickup=CircleFence(*pickup, projection=projection),
         dropoff=CircleFence(*dropoff, projection=projection),
         hazards=tuple(PolygonFence(hid, name, ring, projection) for hid, name, ring in hazards),
@@ -171,7 +189,7 @@ class Event:
 
 
 _TIME_FIELDS = frozenset({"last_ts", "off_since", "anchor_since", "eta"})
-_SET_FIELDS = frozenset({"in_hazards", "hazard_pending", "run_head"})
+_SET_FIELDS = frozenset({"in_hazards", "hazard_pending", "run_head", "in_flags", "flag_pending", "flags_seen"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +222,9 @@ class DetectionState:
     in_dropoff: bool = False
     in_hazards: tuple[str, ...] = ()
     hazard_pending: tuple[str, ...] = ()  # seen inside once, entry not yet confirmed
+    in_flags: tuple[str, ...] = ()     # flagged places the escort is in now
+    flag_pending: tuple[str, ...] = ()
+    flags_seen: tuple[str, ...] = ()   # flagged places already alerted on this trip: once per place per trip
     late_open: bool = False
     battery_low: bool = False          # 'low_battery' raised and not yet cleared: raised once per episode
 
@@ -294,6 +315,8 @@ def step(state: DetectionState, fix: Fix, plan: TripPlan,
     _stop(state, fix, x, y, plan, settings, changes, events)
     if plan.hazards:
         _hazards(state, fix, x, y, plan, settings, changes, events)
+    if plan.flagged or state.in_flags:
+        _flagged(state, fix, x, y, plan, settings, changes, events)
     return _evolve(state, changes), events
 
 
@@ -470,6 +493,48 @@ def _expected_place(x, y, plan, settings) -> bool:
     """Say whether a projected point is at pickup, drop-off or an allowed stop (with the margin)."""
     fences = (plan.pickup, plan.dropoff) + plan.allowed_stops
     return any(f.contains_xy(x, y, settings.geofence_margin_m) for f in fences)
+
+
+def _near_spots(flagged: Sequence[tuple], route: Route) -> tuple[FlaggedSpot, ...]:
+    """Return the flagged places within FLAG_NEAR_M of the route (which runs pickup to drop-off)."""
+    spots = []
+    for place_id, category, reason, lat, lon, radius_m, ring in flagged:
+        if ring:
+            fence = PolygonFence(str(place_id), category, [tuple(p) for p in ring], route.projection)
+            gap_m = fence.distance_to_m(route)
+        elif lat is not None and lon is not None and radius_m:
+            fence = CircleFence(lat, lon, radius_m, route.projection)
+            gap_m = max(0.0, route.locate_xy(fence.x, fence.y).distance_m - radius_m)
+        else:
+            continue
+        if gap_m <= FLAG_NEAR_M:
+            spots.append(FlaggedSpot(str(place_id), category, reason, fence))
+    return tuple(spots)
+
+
+def _flagged(state, fix, x, y, plan, settings, changes, events) -> None:
+    """Raise 'flagged_place' and tell the escort on two consecutive fixes inside a place, once per place per trip.
+
+    The alert clears once out of every flagged place (geofence_margin_m of hysteresis), as a
+    hazard zone's does; entering the same place again on this trip raises nothing more.
+    """
+    inside = [s for s in plan.flagged
+              if s.fence.contains_xy(x, y, settings.geofence_margin_m if s.place_id in state.in_flags else 0.0)]
+    confirmed = tuple(s.place_id for s in inside if s.place_id in state.in_flags or s.place_id in state.flag_pending)
+    pending = tuple(s.place_id for s in inside if s.place_id not in confirmed)
+    seen = list(state.flags_seen)
+    for s in inside:
+        if s.place_id in confirmed and s.place_id not in seen:
+            seen.append(s.place_id)
+            detail = {"place_id": s.place_id, "category": s.category, "reason": s.reason,
+                      "lat": fix.lat, "lon": fix.lon}
+            events.append(Event("flagged_place", "raise", fix.ts, detail))
+            events.append(Event("flagged_place", "notice", fix.ts, detail))
+    if state.in_flags and not confirmed:
+        events.append(Event("flagged_place", "resolve", fix.ts, {"places": list(state.in_flags),
+                                                                 "lat": fix.lat, "lon": fix.lon}))
+    if confirmed != state.in_flags or pending != state.flag_pending or len(seen) != len(state.flags_seen):
+        changes.update(in_flags=confirmed, flag_pending=pending, flags_seen=tuple(seen))
 
 
 def _hazards(state, fix, x, y, plan, settings, changes, events) -> None:

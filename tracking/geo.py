@@ -219,6 +219,10 @@ class PolygonFence:
         shapely.prepare(self.polygon)
         self.bounds = self.polygon.bounds  # a cheap test first: most fixes are nowhere near
 
+    def distance_to_m(self, route: Route) -> float:
+        """Return the shortest distance in metres between the polygon and a route on the same projection."""
+        return float(shapely.distance(self.polygon, route.geometry()))
+
     def contains_xy(self, x: float, y: float, margin_m: float = 0.0) -> bool:
         """Say whether a projected point lies inside, or within ``margin_m`` of, the polygon."""
         minx, miny, maxx, maxy = self.bounds

@@ -95,6 +95,12 @@ TABLE: dict[str, set[str]] = {
     "places_admin.create_flag_page": STAFF, "places_admin.update_flag_page": STAFF,
     "places_admin.retire_flag_page": STAFF,
     "dispatch_api.patch_zone": STAFF, "dispatch_api.patch_flag": STAFF,
+    # Places escorts report (issue #16): any escort reports on their own trip (checked in the view:
+    # an empty body is refused first); only dispatch reads who reported and publishes or declines.
+    "place_reports_api.report_place": {"escort", "escort_other"},
+    "place_reports_api.list_reports": STAFF, "place_reports_api.publish_place": STAFF,
+    "place_reports_api.decline_place": STAFF,
+    "place_reports.reports_page": STAFF, "place_reports.publish_page": STAFF, "place_reports.decline_page": STAFF,
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}
@@ -122,7 +128,10 @@ def _fresh_ids(world, session) -> dict:
     zone = HazardZone(name="z", ring=[[51.5, -0.1], [51.5, -0.09], [51.51, -0.09]], created_at=now, updated_at=now)
     flag = FlaggedPlace(label="f", category="other", reason="r", lat=51.5, lon=-0.1, radius_m=10,
                         expires_at=now + timedelta(days=1), created_at=now, updated_at=now)
-    session.add_all([zone, flag])
+    reported = FlaggedPlace(label="r", category="dog", reason="r", lat=51.5, lon=-0.1, radius_m=10, status="reported",
+                            reported_by_id=world.users["escort"].id, expires_at=now + timedelta(days=1),
+                            created_at=now, updated_at=now)
+    session.add_all([zone, flag, reported])
     session.commit()
     from sqlmodel import select
 
@@ -148,7 +157,7 @@ def _fresh_ids(world, session) -> dict:
     session.add(link)
     session.commit()
     return {"link_id": link.id, "token": "not-a-live-link-token", "order_id": order.id, "trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
-            "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
+            "flag_id": flag.id, "place_id": reported.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
             "token_id": token_id, "device_id": device.id}
 
 
@@ -158,7 +167,7 @@ def _call(app, world, session, role: str, rule, method: str):
     headers = {}
     if role != "anon":
         if rule.endpoint.startswith(("dispatch.", "logs.", "patients.", "admin.", "tracking.escort", "plan.",
-                                         "places_admin.")):
+                                         "places_admin.", "place_reports.")):
             login(client, USERS[role])  # pages ride on the login session
         else:
             headers = world.bearer(USERS[role])

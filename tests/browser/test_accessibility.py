@@ -36,6 +36,9 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
     requests.post(f"{live.url}/api/v1/flagged-places", headers=world.bearer("dan"), timeout=5, json={
         "label": "12 Quillfeather Row", "category": "dog", "reason": "Dog in the hall",
         "point": {"lat": 51.5007, "lon": -0.1246, "radius_m": 30}, "expires_at": "2099-01-01T00:00:00Z"})
+    reported = requests.post(f"{live.url}/api/v1/flagged-places/reports", headers=world.bearer("eve"), timeout=5,
+                             json={"trip_id": world.trip.id, "where": "pickup", "category": "dog", "reason": "Loose dog"})
+    assert reported.status_code == 201, reported.text
     page = login_page(browser, live, "dan", PASSWORD)
     page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
     page.wait_for_function(f"() => document.querySelector('path.trip-{world.trip.id}') !== null")
@@ -43,7 +46,7 @@ def test_dispatcher_pages_have_no_serious_violations(browser, live, world):
     for path in (f"/dispatch/trips/{world.trip.id}", "/trips", f"/trips/{world.trip.id}",
                  # The dispatcher's day (issue #14).
                  "/dispatch/board", "/dispatch/trips/new", f"/dispatch/trips/{world.trip.id}/edit",
-                 "/dispatch/standing-orders", "/admin/places",
+                 "/dispatch/standing-orders", "/admin/places", "/admin/places/reports",
                  # Places with pins (issue #15): the patient form's map and its home pin.
                  "/patients/new", f"/patients/{world.patient.id}/edit"):
         page.goto(f"{live.url}{path}")

@@ -68,7 +68,7 @@ def test_escort_tablet_shows_the_warning_before_arrival(client, world):
     login(client, "eve")
     html = client.get("/escort").get_data(as_text=True)
     assert f'href="/patients/{trip["patient_id"]}"' in html
-    assert "Aggressive resident at pickup" in html and "wait in the vehicle" in html
+    assert "At the pickup: Aggressive resident" in html and "wait in the vehicle" in html
 
 
 def test_expired_and_retired_flags_warn_no_more(client, world, session):

@@ -128,7 +128,7 @@ def test_state_round_trips_through_json_and_stays_small():
         text = json.dumps(state.to_dict())
         largest = max(largest, len(text))
         assert DetectionState.from_dict(json.loads(text)) == state
-    assert largest < 900
+    assert largest < 1000  # three flagged-place fields (issue #16) took it just past 900
 
 
 # --- synthetic drives -----------------------------------------------------------------------

@@ -18,12 +18,13 @@
     deviation: { label: "Off route", icon: "\u21AA", sev: "low" },
     stop: { label: "Unexpected stop", icon: "\u25A0", sev: "low" },
     hazard_zone: { label: "Hazard zone", icon: "\u26A0", sev: "medium" },
+    flagged_place: { label: "Flagged place", icon: "\u2691", sev: "medium" },
     late: { label: "Running late", icon: "\u25D4", sev: "low" },
     medication_due: { label: "Medication due", icon: "\u271A", sev: "medium" },
     low_battery: { label: "Low battery", icon: "\u2582", sev: "low" }
   };
   var SEVERITY = ["panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop",
-                  "hazard_zone", "late", "medication_due", "low_battery"];
+                  "hazard_zone", "flagged_place", "late", "medication_due", "low_battery"];
   var ENDED = { completed: true, cancelled: true, no_show: true };
   var TRAIL = 50;
   var MOCKED = "Mocked location — not to be trusted";
@@ -364,6 +365,7 @@
     var parts = [];
     if (typeof d.distance_off_route_m === "number") parts.push(Math.round(d.distance_off_route_m) + " m off route");
     if (typeof d.duration_s === "number") parts.push("stopped " + Math.round(d.duration_s / 60) + " min");
+    if (alert.kind === "flagged_place" && typeof d.reason === "string") parts.push(d.reason);  // what the place warns of
     parts.push(where(alert));
     return parts.filter(Boolean).join(" · ");
   }

@@ -1,0 +1,89 @@
+"""In Chromium: an escort reports a place from the tablet; a dispatcher reviews it on /admin/places/reports,
+declines one with a reason and publishes the other, which then warns: the tablet driving into it shows
+the notice, and the live map gets the ``flagged_place`` alert."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.browser.conftest import login_page
+from tests.browser.test_accessibility import audit
+from tests.factories import PASSWORD
+
+HERE = {"latitude": 51.5007, "longitude": -0.1246}
+
+
+def _report_from_tablet(tablet, where: str, category: str, reason: str) -> None:
+    """Fill in and send the tablet's "Report a place" dialog."""
+    tablet.get_by_role("button", name="Report a place").click()
+    dialog = tablet.get_by_role("dialog", name="Report a place")
+    dialog.get_by_label(where).check()
+    dialog.get_by_label("What kind of risk").select_option(label=category)
+    dialog.get_by_label("What happened, and what should others watch for").fill(reason)
+    dialog.get_by_role("button", name="Send report").click()
+
+
+def test_an_escort_reports_and_a_dispatcher_declines_one_and_publishes_the_other(browser, live, world):
+    tablet = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
+    opener = tablet.get_by_role("button", name="Report a place")
+    # Escape closes the dialog and gives focus back to what opened it; an empty reason is refused at the field.
+    opener.click()
+    dialog = tablet.get_by_role("dialog", name="Report a place")
+    assert dialog.is_visible()
+    assert audit(tablet, live) == [], "the tablet with the dialog open"
+    dialog.get_by_role("button", name="Send report").click()
+    assert dialog.get_by_role("alert").inner_text() == "Say what the risk is."
+    tablet.keyboard.press("Escape")
+    assert not dialog.is_visible()
+    assert tablet.evaluate("document.activeElement.id") == "report-open"
+
+    _report_from_tablet(tablet, "The pickup", "Dog on the premises", "Large dog loose in the garden")
+    result = tablet.get_by_role("status").filter(has_text="Report sent")
+    result.wait_for(timeout=10000)
+    assert result.inner_text() == "Report sent: Dog on the premises at the pickup. Dispatch will review it."
+    _report_from_tablet(tablet, "The drop-off", "No lift", "Lift out of order <b>again</b>")
+    tablet.get_by_text("Report sent: No lift at the drop-off.").wait_for(timeout=10000)
+
+    desk = login_page(browser, live, "dan", PASSWORD)
+    desk.goto(f"{live.url}/admin/places/reports")
+    assert desk.get_by_role("heading", name="1. Dog on the premises", exact=False).is_visible()
+    assert desk.get_by_role("region", name="Map of the reported places").is_visible()
+    assert desk.get_by_role("link", name=f"Trip {world.trip.id}").first.get_attribute("href") == \
+        f"/dispatch/trips/{world.trip.id}"
+    assert desk.get_by_text("Lift out of order <b>again</b>").is_visible(), "what an escort typed stays text"
+    assert desk.locator("#report-list b").count() == 0
+    assert "eve" in desk.locator("#report-list").inner_text()
+    assert audit(desk, live) == []
+
+    # Declining needs a reason: the error is shown at the field.
+    desk.get_by_role("button", name="Decline report 2").click()
+    assert desk.get_by_role("alert").filter(has_text="There is a problem").is_visible()
+    assert desk.get_by_label("Reason for declining report 2").get_attribute("aria-invalid") == "true"
+    desk.get_by_label("Reason for declining report 2").fill("The lift was repaired on Monday")
+    desk.get_by_role("button", name="Decline report 2").click()
+    desk.get_by_text("Declined: No lift").wait_for(timeout=5000)
+
+    desk.get_by_role("button", name="Publish report 1").click()
+    desk.get_by_text("Published: Dog on the premises").wait_for(timeout=5000)
+    assert desk.get_by_text("No reported places are waiting for review.").is_visible()
+
+    listed = requests.get(f"{live.url}/api/v1/flagged-places", headers=world.bearer("dan"), timeout=5).json()
+    assert [(p["category"], p["reason"]) for p in listed] == [("dog", "Large dog loose in the garden")]
+    # The escort's tablet now warns of it at the pickup.
+    tablet.reload()
+    tablet.get_by_text("At the pickup: Dog on the premises").wait_for(timeout=5000)
+
+    # Driving into the published place: the tablet shows (and says) the notice; the live map gets the alert.
+    desk.goto(f"{live.url}/dispatch")
+    notice = tablet.locator("#place-notice")
+    for step in range(1, 8):
+        tablet.context.set_geolocation({"latitude": HERE["latitude"] + step * 0.00002,
+                                        "longitude": HERE["longitude"], "accuracy": 5})
+        tablet.wait_for_timeout(1500)
+        if notice.is_visible():
+            break
+    assert notice.inner_text() == "Flagged place: Dog on the premises — Large dog loose in the garden"
+    assert tablet.locator("#checkin-announce").inner_text() == notice.inner_text()
+    desk.locator("#alert-list li[data-kind='flagged_place']").wait_for(timeout=10000)
+    card = desk.locator("#alert-list li[data-kind='flagged_place']").inner_text()
+    assert "flagged place" in card.lower() and "Large dog loose in the garden" in card
