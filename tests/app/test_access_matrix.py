@@ -193,26 +193,26 @@ def test_every_route_is_in_the_table(app):
     assert missing == [], f"decide who may call these and add them to TABLE: {missing}"
 
 
-def test_each_role_gets_exactly_what_the_table_allows(app, cast, session):
+@pytest.mark.parametrize("role", ROLES)  # a test per role, so the workers share the two thousand calls
+def test_each_role_gets_exactly_what_the_table_allows(app, cast, session, role):
     wrong = []
     for rule, method in _routes(app):
         if not TABLE.get(rule.endpoint) and rule.endpoint.startswith("tracking."):
             continue  # device protocols: device credentials only (tests/tracking)
-        for role in ROLES:
-            resp = _call(app, cast, session, role, rule, method)
-            body = resp.get_data(as_text=True)
-            resp.close()  # file responses (static, the service worker) hold their file open until closed
-            assert resp.status_code < 500, (rule.rule, method, role, body[:300])
-            redirected_to_login = resp.status_code == 302 and "/login" in resp.headers.get("Location", "")
-            allowed = role in TABLE[rule.endpoint]
-            refused = resp.status_code in DENIED or (redirected_to_login and rule.endpoint != "auth.logout")
-            if rule.endpoint in ("auth.index", "auth.logout") or rule.endpoint == "auth.login":
-                refused = resp.status_code in DENIED
-            if allowed == refused:
-                wrong.append((method, rule.rule, role, resp.status_code, body[:120]))
-            if role not in SEES_PATIENT:
-                for secret in ("Pat Example", "+44 20 7946 0000"):
-                    assert secret not in body, (method, rule.rule, role, "leaks the patient")
+        resp = _call(app, cast, session, role, rule, method)
+        body = resp.get_data(as_text=True)
+        resp.close()  # file responses (static, the service worker) hold their file open until closed
+        assert resp.status_code < 500, (rule.rule, method, role, body[:300])
+        redirected_to_login = resp.status_code == 302 and "/login" in resp.headers.get("Location", "")
+        allowed = role in TABLE[rule.endpoint]
+        refused = resp.status_code in DENIED or (redirected_to_login and rule.endpoint != "auth.logout")
+        if rule.endpoint in ("auth.index", "auth.logout") or rule.endpoint == "auth.login":
+            refused = resp.status_code in DENIED
+        if allowed == refused:
+            wrong.append((method, rule.rule, role, resp.status_code, body[:120]))
+        if role not in SEES_PATIENT:
+            for secret in ("Pat Example", "+44 20 7946 0000"):
+                assert secret not in body, (method, rule.rule, role, "leaks the patient")
     assert wrong == [], "\n".join(map(str, wrong))
 
 
