@@ -74,7 +74,8 @@
     statusEl.textContent = labels[trip.status] || trip.status;
     var etaEl = $("trip-eta"), at = trip.eta_at ? new Date(trip.eta_at) : null;
     if (etaEl) etaEl.textContent = at && !isNaN(at) ? "ETA " + clockTime(at) + (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") +
-      ((trip.left_m || 0) / 1000).toFixed(1) + " km left" : "";
+      ((trip.left_m || 0) / 1000).toFixed(1) + " km left" +
+      (trip.eta_source === "straight line" ? " (straight line)" : trip.eta_source === "road" ? " by road" : "") : "";
     var box = $("status-buttons");
     box.textContent = "";
     trip.allowed_next.forEach(function (status) {

@@ -31,6 +31,38 @@
     return " · " + km + " km, about " + min + " min by road (" + engine + " router)";
   }
 
+  // The live ETA: from the page's trip, then from each position pushed over /dispatch (no polling).
+  function etaWords(t) {
+    var at = t.eta_at ? new Date(t.eta_at) : null;
+    if (!at || isNaN(at)) return "none (not under way)";
+    var km = (t.left_m || 0) / 1000;
+    return at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) +
+      (t.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left" +
+      (t.eta_source === "straight line" ? " (straight line)" : t.eta_source === "road" ? " by road" : "");
+  }
+  var etaEl = document.getElementById("trip-eta");
+  etaEl.textContent = etaWords(trip);
+  if (window.io) {
+    // One /dispatch connection for the page: the messages panel (messages.js) takes it too.
+    var socket = io("/dispatch", { transports: ["websocket", "polling"] });
+    window.dispatchState = window.dispatchState || { socket: socket };
+    var newest = trip.last_fix ? trip.last_fix.ts : "";
+    socket.on("positions", function (batch) {
+      (batch.fixes || []).forEach(function (f) {
+        if (f.trip_id !== trip.id || !("eta_at" in f) || f.ts < newest) return;
+        newest = f.ts;
+        trip.eta_at = f.eta_at; trip.left_m = f.left_m; trip.eta_to = f.eta_to; trip.eta_source = f.eta_source;
+        etaEl.textContent = etaWords(trip);
+      });
+    });
+    socket.on("trip", function (t) {
+      if (t.id !== trip.id) return;
+      document.getElementById("trip-status").textContent = t.status.replace(/_/g, " ");
+      if ("eta_at" in t) { trip.eta_at = t.eta_at; trip.left_m = t.left_m; trip.eta_to = t.eta_to; trip.eta_source = t.eta_source; }
+      etaEl.textContent = etaWords(trip);
+    });
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll("time.local-time"), function (el) {
     var when = new Date(el.getAttribute("datetime"));
     if (!isNaN(when)) el.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
