@@ -21,6 +21,7 @@ from tracking.models import TripTrackState
 TO_PICKUP = frozenset({"en_route_pickup"})
 # At the pickup or driving the patient: the leg is the planned route to the drop-off.
 TO_DROPOFF = frozenset({"arrived_pickup", "on_board"})
+UNDER_WAY = TO_PICKUP | TO_DROPOFF
 
 # Prepared pickup legs by trip: (the leg as stored, prepared). The stored leg compares equal
 # only to itself, so a leg routed again (by any process) is prepared again.
@@ -63,7 +64,7 @@ def estimate(session: Session, trip: Trip, *, now: datetime, last_fix=None,
     the pickup, the leg the sweep routed is used (``dispatch.legs``); ``leg_router`` routes
     it here instead when given.
     """
-    if trip.status not in TO_PICKUP | TO_DROPOFF:
+    if trip.status not in UNDER_WAY:
         return None
     row = session.get(TripTrackState, trip.id)
     state = detectors.DetectionState.from_dict(row.state if row else None)
@@ -77,26 +78,28 @@ def from_memory(trip: Trip, state: detectors.DetectionState, leg: PreparedLeg | 
 
     ``plan`` is the trip's (plan, settings) when the caller has them (detection has).
     """
-    if trip.status not in TO_PICKUP | TO_DROPOFF:
+    status = trip.status  # read once: an ORM attribute costs on this per-fix path
+    if status not in UNDER_WAY:
         return None
     plan, settings = plan or plan_for(trip)
-    if trip.status == "on_board":
+    if status == "on_board":
         at = detectors.eta(state, plan, settings, now)
         if at is not None:
             return Estimate(at, state.left_m, "dropoff", eta_mod.ROAD)
-    if trip.status == "arrived_pickup" or (trip.status == "on_board" and last_fix is None):
+    if status == "arrived_pickup" or (status == "on_board" and last_fix is None):
         # At the pickup, or on board with no fix yet: the whole route, from now.
         return eta_mod.on_route(now, plan.route.length_m, 0.0, None, settings.expected_speed_mps, plan.timing)
     if last_fix is None:
         return None
     at, here = max(now, last_fix.ts), (last_fix.lat, last_fix.lon)
-    pickup, dropoff = (trip.pickup_lat, trip.pickup_lon), (trip.dropoff_lat, trip.dropoff_lon)
-    if trip.status in TO_PICKUP:
+    if status in TO_PICKUP:
+        pickup = (trip.pickup_lat, trip.pickup_lon)
         if leg_router is not None:
             return eta_mod.to_place(at, here, pickup, last_fix.speed_mps, settings.expected_speed_mps, leg_router)
         return eta_mod.to_pickup(at, here, pickup, last_fix.speed_mps, settings.expected_speed_mps, leg)
     # On board but not on the route yet: from the last position straight to the drop-off.
-    return eta_mod.to_place(at, here, dropoff, last_fix.speed_mps, settings.expected_speed_mps, None, "dropoff")
+    return eta_mod.to_place(at, here, (trip.dropoff_lat, trip.dropoff_lon), last_fix.speed_mps,
+                            settings.expected_speed_mps, None, "dropoff")
 
 
 def dropoff_at(trip: Trip, found: Estimate | None) -> datetime | None:

@@ -9,6 +9,7 @@ the router gave them, else the trip's expected urban speed.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -227,13 +228,14 @@ class PreparedLeg:
         """Return how far ``position`` is from the leg (infinite for a failed leg)."""
         if self.route is None:
             return float("inf")
-        return self.route.locate(*position).distance_m
+        return self.route.locate(position[0], position[1], 0.0, window_m=math.inf).distance_m
 
     def left(self, position: LatLon) -> tuple[float, float | None, float] | None:
         """Return (metres left, router's seconds left or None, metres off the leg) from ``position``."""
         if self.route is None:
             return None
-        located = self.route.locate(*position)
+        # The whole leg, nearest first (a leg is short; no progress is kept between fixes).
+        located = self.route.locate(position[0], position[1], 0.0, window_m=math.inf)
         length_m = self.route.length_m
         share = max(0.0, 1.0 - located.along_m / length_m) if length_m > 0 else 0.0
         left_s = self.leg.duration_s * share if self.leg.duration_s is not None else None
@@ -249,8 +251,8 @@ def to_pickup(at: datetime, position: LatLon, pickup: LatLon, recent_mps: float 
     LEG_OFF_M, with a failed leg, or a leg to where the pickup was before it moved: the
     straight line times the urban detour factor.
     """
-    found = leg.left(position) if leg is not None and haversine_m(*leg.leg.to, *pickup) <= LEG_PICKUP_MOVED_M \
-        else None
+    leads_there = leg is not None and (leg.leg.to == pickup or haversine_m(*leg.leg.to, *pickup) <= LEG_PICKUP_MOVED_M)
+    found = leg.left(position) if leads_there else None
     if found is None or found[2] > LEG_OFF_M:
         return to_place(at, position, pickup, recent_mps, default_mps, None, "pickup")
     left_m, left_s, _off_m = found
