@@ -163,7 +163,7 @@ class _Server:
         self.httpd.server_close()
 
 
-@pytest.mark.parametrize("status, delay_s", [(503, 0.0), (200, 3.0)], ids=["unavailable", "times-out"])
+@pytest.mark.parametrize("status, delay_s", [(503, 0.0), (200, 8.0)], ids=["unavailable", "times-out"])
 def test_a_router_that_is_down_or_slow_falls_back_to_the_straight_line_once_per_sweep(
         client, world, session, status, delay_s):
     now = utcnow()
@@ -178,7 +178,7 @@ def test_a_router_that_is_down_or_slow_falls_back_to_the_straight_line_once_per_
     assert sorted(result.failed) == sorted([first.id, second.id]) and result.routed == []
     # Asked for the first leg only: once it is down, the rest of the sweep does not wait on it.
     assert server.paths and all("24.9412" in p for p in server.paths), server.paths
-    assert took_s < 2.9  # the time-out, not the server's delay, nor one time-out per trip
+    assert took_s < 6.0  # the time-out (1 s, and routingpy's retries within it), not the server's 8 s
     for trip in (first, second):
         leg = _leg(session, trip)
         assert leg.source == eta.STRAIGHT_LINE and leg.error and leg.router == "osrm"
