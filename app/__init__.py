@@ -57,7 +57,8 @@ class Escort:
 
         cfg = self.config
         return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
-                        supervisor_email=cfg.supervisor_email, dispatch_phone=cfg.dispatch_phone)
+                        supervisor_email=cfg.supervisor_email, dispatch_phone=cfg.dispatch_phone,
+                        public_url=cfg.public_url, link_minutes=cfg.responder_link_minutes)
 
     def tell_supervisors(self, storm: dict) -> None:
         """Tell the supervisor (webhook, e-mail) that many accounts locked at once, when configured."""
@@ -264,6 +265,10 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(plan_views.api)
     app.register_blueprint(plan_pages.pages)
+    from dispatch import live_views  # responders' live links for one alert (issue #16)
+
+    app.register_blueprint(live_views.pages)
+    app.register_blueprint(live_views.api)
 
     @app.before_request
     def _idle_logout():

@@ -8,12 +8,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # gunicorn's access log line (off unless --access-logfile is given, e.g. in GUNICORN_CMD_ARGS):
 # the request as method, path and protocol, never the query string, where trackers put their token.
 GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT)
+# With a logger class that masks a responder's live-link token in the path (/live/[token], app/accesslog.py).
+GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT, "--logger-class", "app.accesslog.MaskingLogger")
 ASYNC_MODES = ("gevent", "threading")
 # A number a tel: link can dial: what a person writes, without letters or other marks.
 PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{1,24}")
@@ -75,6 +77,12 @@ class Config:
     # The local emergency number the tablet offers beside "call dispatch" (112 works across the
     # EU and on GSM phones almost everywhere); set it empty to hide the link.
     emergency_number: str | None = "112"
+    # How long a responder's live-location link stays open (minutes, 15–720); it always ends
+    # when its alert is resolved.
+    responder_link_minutes: int = 60
+    # The server's public base URL (https://dispatch.example.org): live links in escalation
+    # messages are built on it; unset, the messages carry no link (never guessed from a request).
+    public_url: str | None = None
     testing: bool = False
 
     @classmethod
@@ -109,6 +117,8 @@ class Config:
             router_url=env.get("ESCORT_ROUTER_URL") or None,
             dispatch_phone=env.get("ESCORT_DISPATCH_PHONE") or None,
             emergency_number=env.get("ESCORT_EMERGENCY_NUMBER", cls.emergency_number).strip() or None,
+            responder_link_minutes=_minutes_between(env, "ESCORT_RESPONDER_LINK_MINUTES", 60, 15, 720),
+            public_url=(env.get("ESCORT_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
         cfg = replace(cfg, **overrides) if overrides else cfg
         cfg.validate()
@@ -130,6 +140,14 @@ class Config:
                              ("ESCORT_EMERGENCY_NUMBER", self.emergency_number)):
             if number is not None and not PHONE.fullmatch(number):
                 raise ConfigError(f"{name} must be a phone number (digits, spaces, + - ( ) only), not {number!r}")
+        if not 15 <= self.responder_link_minutes <= 720:
+            raise ConfigError("ESCORT_RESPONDER_LINK_MINUTES must be a whole number of minutes from 15 to 720, "
+                              f"not {self.responder_link_minutes!r}")
+        if self.public_url is not None:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ConfigError("ESCORT_PUBLIC_URL must be the server's public base URL, "
+                                  f"e.g. https://dispatch.example.org, not {self.public_url!r}")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError(
                 "DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, "
@@ -152,6 +170,16 @@ def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be more than 0 seconds")
     return value
+
+
+def _minutes_between(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """Read a whole number of minutes from ``low`` to ``high``, or fail with the variable's name."""
+    raw = (env.get(name) or "").strip()
+    if raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number of minutes from {low} to {high}, not {raw!r}")
+    return int(raw)
 
 
 def _byte_count(env: dict[str, str], name: str, default: int) -> int:

@@ -493,6 +493,15 @@ OPERATIONS.update({
         "standing orders", {200: _OBJECT, 400: "", 401: "", 403: "", 404: "", 409: ""}, model=StandingOrderSkip),
 })
 
+# Responders' live links for one alert (issue #16); /live/<token> itself is a page, not the API.
+OPERATIONS.update({
+    ("live_api.create_link", "post"): Operation(
+        "alerts", {201: _OBJECT, 401: "", 403: "", 404: "", 409: ""}, body_required=False),
+    ("live_api.list_links", "get"): Operation("alerts", {200: _ARRAY, 401: "", 403: "", 404: ""}),
+    ("live_api.revoke_link", "post"): Operation(
+        "alerts", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}, body_required=False),
+})
+
 
 def build(app: Flask) -> dict:
     """Return the OpenAPI 3.1 document of every rule that has an entry in OPERATIONS."""

@@ -53,7 +53,8 @@ def install(app: Flask, *, tile_url: str, hsts_s: float) -> None:
         headers["Content-Security-Policy"] = content_security_policy(tile_url, request.host)
         # Cross-origin requests (map tiles) carry only our origin, never a page path with ids in it;
         # the OpenStreetMap tile policy asks web maps for a Referer.
-        headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        # A view may set a stricter one (the responder's live page: "no-referrer", its URL is the credential).
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         if hsts_s > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from app.times import iso_z
 
@@ -53,9 +54,19 @@ def what_to_do(kind: str, escort_phone: str | None, dispatch_phone: str | None) 
                            dispatch_phone=f" on {dispatch_phone}" if dispatch_phone else "")
 
 
+def local_time(at: datetime, tz: str) -> str:
+    """Return ``at`` in the zone ``tz`` as ISO-8601 with its offset (what "local time" means in a notice)."""
+    return at.astimezone(ZoneInfo(tz)).isoformat()
+
+
 def payload(*, alert_id: int, kind: str, trip_id: int | None, level: int, to: str, raised_at: datetime,
-            escort: str | None, escort_phone: str | None, dispatch_phone: str | None, where: Where | None) -> dict:
-    """Return the webhook's JSON for one escalation step (an SMS gateway sends ``text`` as it is)."""
+            escort: str | None, escort_phone: str | None, dispatch_phone: str | None, where: Where | None,
+            tz: str = "UTC", live_url: str | None = None, live_until: datetime | None = None) -> dict:
+    """Return the webhook's JSON for one escalation step (an SMS gateway sends ``text`` as it is).
+
+    ``live_url`` is the responder's live-location link of this alert, open until ``live_until``;
+    both are null when the server has no public URL configured (ESCORT_PUBLIC_URL).
+    """
     place = None
     if where is not None:
         place = {"lat": where.lat, "lon": where.lon, "at": iso_z(where.at), "words": where.words,
@@ -63,7 +74,9 @@ def payload(*, alert_id: int, kind: str, trip_id: int | None, level: int, to: st
     todo = what_to_do(kind, escort_phone, dispatch_phone)
     body = {"event": "escalation", "alert_id": alert_id, "kind": kind, "kind_words": KIND_WORDS.get(kind, kind),
             "trip_id": trip_id, "level": level, "to": to, "raised_at": raised_at.isoformat(), "escort": escort,
-            "escort_phone": escort_phone, "dispatch_phone": dispatch_phone, "where": place, "what_to_do": todo}
+            "escort_phone": escort_phone, "dispatch_phone": dispatch_phone, "where": place, "what_to_do": todo,
+            "raised_at_local": local_time(raised_at, tz), "timezone": tz,
+            "live_url": live_url, "live_until": iso_z(live_until) if live_url else None}
     body["text"] = short_text(body)
     return body
 
@@ -76,17 +89,28 @@ def _place_words(place: dict | None) -> str:
     return f"Where: {label} ({place['map_url']})"
 
 
+def _live_words(body: dict) -> str | None:
+    """Return the live link as a sentence with its expiry, or None when the step carries none."""
+    if not body.get("live_url"):
+        return None
+    return f"Live map (no login) until {body['live_until'][11:16]} UTC: {body['live_url']}"
+
+
 def short_text(body: dict) -> str:
     """Return the step as one message a phone shows whole (what an SMS gateway sends)."""
-    return (f"{body['kind_words'].upper()} alert, escort {body['escort'] or 'unknown'}, raised "
-            f"{body['raised_at'][11:16]} UTC, unanswered. {_place_words(body['where'])}. {body['what_to_do']}")
+    text = (f"{body['kind_words'].upper()} alert, escort {body['escort'] or 'unknown'}, raised "
+            f"{body['raised_at'][11:16]} UTC ({body['raised_at_local'][11:16]} local), unanswered. "
+            f"{_place_words(body['where'])}. {body['what_to_do']}")
+    live = _live_words(body)
+    return f"{text} {live}" if live else text
 
 
 def email_body(body: dict) -> str:
     """Return the plain-text e-mail of one escalation step."""
     lines = [
         f"Unanswered alert: {body['kind_words']} (alert {body['alert_id']}, trip {body['trip_id']}).",
-        f"Raised at {body['raised_at'][:19].replace('T', ' ')} UTC; nobody at dispatch has acknowledged it.",
+        f"Raised at {body['raised_at'][:16].replace('T', ' ')} UTC ({body['raised_at_local'][:16].replace('T', ' ')} "
+        f"local time, {body['timezone']}); nobody at dispatch has acknowledged it.",
         f"Escalation step {body['level']}: {body['to']}.",
         "",
         f"Escort: {body['escort'] or 'unknown'}" + (f", phone {body['escort_phone']}" if body["escort_phone"] else ""),
@@ -95,6 +119,8 @@ def email_body(body: dict) -> str:
         "",
         f"What to do: {body['what_to_do']}",
     ]
+    live = _live_words(body)
+    lines += ["", live + "." if live else "No live map link comes with this message."]
     if body["dispatch_phone"]:
         lines.append(f"Dispatch: {body['dispatch_phone']}.")
     return "\n".join(lines)

@@ -203,3 +203,23 @@ class StandingOrderDate(SQLModel, table=True):
     on_date: date
     trip_id: int | None = Field(default=None, foreign_key="trip.id")
     skipped: bool = False
+
+
+class LiveLink(SQLModel, table=True):
+    """A time-limited, read-only live-location link for one alert, for responders outside the company.
+
+    Only a SHA-256 of the token is stored; the link ends at ``expires_at``, when revoked, or when
+    its alert is resolved (whichever comes first).
+    """
+
+    __tablename__ = "live_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    trip_id: int | None = Field(default=None, foreign_key="trip.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who made it on the trip page; NULL when an escalation step made it.
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")

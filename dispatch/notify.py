@@ -25,6 +25,9 @@ class Channels:
     mail_from: str = "escort-dispatch@localhost"
     supervisor_email: str | None = None
     dispatch_phone: str | None = None  # ESCORT_DISPATCH_PHONE: whom a responder calls
+    # ESCORT_PUBLIC_URL: each step carries a live link built on it; None: the steps carry no link.
+    public_url: str | None = None
+    link_minutes: int = 60  # ESCORT_RESPONDER_LINK_MINUTES: how long a step's live link stays open
     # (lat, lon) -> the place in words, or None; raises on a geocoder fault (the notice goes without words).
     describe_place: Callable[[float, float], str | None] | None = None
 

@@ -21,7 +21,7 @@ from sqlmodel import Session, func, or_, select
 
 from app.models import User
 from app.times import iso_z
-from dispatch import alerts, escalation, notify, safety
+from dispatch import alerts, escalation, live_links, notify, safety
 from dispatch.models import Alert, Trip, TripEvent
 from dispatch.settings import SAFETY_DEFAULTS
 from dispatch.trips import ACTIVE
@@ -77,7 +77,7 @@ def sweep(session: Session, *, now: datetime, channels: notify.Channels, tz: str
             _checkin_due(session, trip, now, result, facts)
             _medication(session, trip, now, tz, result, facts)
         session.commit()
-        _escalate(session, now, channels, result)
+        _escalate(session, now, channels, result, tz)
     return result
 
 
@@ -241,7 +241,8 @@ def _medication(session: Session, trip: Trip, now: datetime, tz: str, result: Sw
                 result.alerts.append(alert)
 
 
-def _escalate(session: Session, now: datetime, channels: notify.Channels, result: SweepResult) -> None:
+def _escalate(session: Session, now: datetime, channels: notify.Channels, result: SweepResult,
+              tz: str = "UTC") -> None:
     """Move every unacknowledged alert one step up the chain when its time is up."""
     for alert in session.exec(select(Alert).where(Alert.resolved_at.is_(None), Alert.acknowledged_at.is_(None),
                                                   Alert.escalation_level < max(LEVELS))).all():
@@ -259,7 +260,7 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         if claimed != 1:
             continue  # another process took this step
         session.refresh(alert)
-        attempts = _send_step(session, alert, trip, level, channels)
+        attempts = _send_step(session, alert, trip, level, channels, now=now, tz=tz)
         if trip is not None:
             session.add(TripEvent(trip_id=trip.id, at=now, kind="notification", detail=alerts.sealed({
                 "alert_id": alert.id, "kind": alert.kind, "level": level, "to": LEVELS[level],
@@ -288,8 +289,17 @@ def _where(session: Session, alert: Alert, trip: Trip | None, channels: notify.C
     return escalation.Where(lat=lat, lon=lon, at=at, words=words)
 
 
+def _live_link(session: Session, alert: Alert, channels: notify.Channels, now: datetime) -> tuple[str | None, datetime | None]:
+    """Make this step's responder link when the server knows its public URL; else (None, None)."""
+    if not channels.public_url or alert.resolved_at is not None:
+        return None, None
+    made = live_links.create(session, alert, now=now, minutes=channels.link_minutes)
+    session.commit()
+    return live_links.url(channels.public_url, made.token), made.link.expires_at
+
+
 def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
-               channels: notify.Channels) -> list[notify.Attempt]:
+               channels: notify.Channels, *, now: datetime, tz: str = "UTC") -> list[notify.Attempt]:
     """Notify the people of one escalation level with what they need to act: kind, when, where, phone, what to do."""
     escort = session.get(User, trip.escort_user_id) if trip and trip.escort_user_id else None
     if level == 1:
@@ -299,11 +309,12 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [channels.supervisor_email] if channels.supervisor_email else []
     else:
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
+    live_url, live_until = _live_link(session, alert, channels, now)
     payload = escalation.payload(
         alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=LEVELS[level],
         raised_at=alert.raised_at, escort=escort.username if escort else None,
         escort_phone=escort.phone if escort else None, dispatch_phone=channels.dispatch_phone,
-        where=_where(session, alert, trip, channels))
+        where=_where(session, alert, trip, channels), tz=tz, live_url=live_url, live_until=live_until)
     # The place as one line (words, else coordinates) for consumers of the older webhook body.
     where = payload["where"]
     payload["place"] = (where["words"] or as_coordinates(where["lat"], where["lon"])) if where else None

@@ -31,8 +31,15 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
             raise trips.TripError("enter your PIN to end the trip")
         duress = check.duress
     trips.change_status(session, trip, status, user, now=now, reason=(reason or "").strip() or None)
+    # A low battery matters while the trip is under way: its end clears the alert (a tablet on a desk is no risk).
+    battery = None
+    if status in trips.TERMINAL:
+        battery = alerts.auto_resolve(session, trip_id=trip.id, device_id=trip.device_id, kind="low_battery",
+                                      detail={}, at=now, now=now, note="trip ended")
     session.commit()
     _forget_active_trips()
+    if battery is not None:
+        realtime.emit_alert(alerts.public(battery))
     if duress:
         realtime.socketio.start_background_task(_raise_duress, session.get_bind(), user.id, trip.id, now)
     realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip),

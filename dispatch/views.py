@@ -42,7 +42,8 @@ def trip_page(trip_id: int):
         abort(404)
     cfg = current_app.extensions["escort"].config
     return render_template("dispatch/trip.html", trip=present.trip_public(session, trip, with_last_fix=False),
-                           can_edit=g.user.role in STAFF, tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution)
+                           can_edit=g.user.role in STAFF, tile_url=cfg.tile_url, tile_attribution=cfg.tile_attribution,
+                           public_url=cfg.public_url, link_minutes=cfg.responder_link_minutes)
 
 
 def _trip_or_404(trip_id: int) -> Trip:

@@ -20,7 +20,7 @@ from sqlalchemy import func
 from app.auth import create_api_token, create_user
 from app.db import utcnow
 from app.models import ApiToken, User
-from dispatch.models import Alert, FlaggedPlace, HazardZone, StandingOrder
+from dispatch.models import Alert, FlaggedPlace, HazardZone, LiveLink, StandingOrder
 from tests.factories import PASSWORD, login
 
 ROLES = ("anon", "admin", "dispatcher", "escort", "escort_other", "coordinator", "coordinator_other")
@@ -85,6 +85,10 @@ TABLE: dict[str, set[str]] = {
     "plan.board_page": STAFF, "plan.new_trip_page": STAFF, "plan.edit_trip_page": STAFF,
     "plan.reassign_action": STAFF, "plan.cancel_action": STAFF, "plan.duplicate_action": STAFF,
     "plan.standing_orders_page": STAFF, "plan.skip_order_date": STAFF, "plan.end_order": STAFF,
+    # Responder links (issue #16): the dispatch office makes, lists and revokes them; escorts never learn of them.
+    "live_api.create_link": STAFF, "live_api.list_links": STAFF, "live_api.revoke_link": STAFF,
+    # The live page's credential is its link's token, never a login: tested in tests/dispatch/test_live_links.py.
+    "live.live_page": set(), "live.live_position": set(),
 }
 # Refusals: 401/403 for a role, 404 for a trip or patient one may not know exists; login pages redirect.
 DENIED = {401, 403, 404}
@@ -133,7 +137,11 @@ def _fresh_ids(world, session) -> dict:
                           created_at=now, updated_at=now)
     session.add(order)
     session.commit()
-    return {"order_id": order.id, "trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
+    link = LiveLink(token_hash=f"{n:064d}", alert_id=alert_id, trip_id=world.trip.id, created_at=now,
+                    expires_at=now + timedelta(hours=1))  # a fresh one each call, so revoking it is allowed
+    session.add(link)
+    session.commit()
+    return {"link_id": link.id, "token": "not-a-live-link-token", "order_id": order.id, "trip_id": world.trip.id, "patient_id": world.patient.id, "alert_id": alert_id, "zone_id": zone.id,
             "flag_id": flag.id, "fmt": "gpx", "filename": "css/app.css", "name": victim.username,
             "token_id": token_id, "device_id": device.id}
 

@@ -165,6 +165,7 @@ def test_escort_serve_access_log_holds_no_query_string(app, world, tmp_path):
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
     from pathlib import Path
 
@@ -192,9 +193,17 @@ def test_escort_serve_access_log_holds_no_query_string(app, world, tmp_path):
         request = urllib.request.Request(f"http://127.0.0.1:{port}/osmand?id={world.device_token}&lat=51.5007"
                                          f"&lon=-0.1246&timestamp={stamp}", method="POST", data=b"")
         assert urllib.request.urlopen(request, timeout=10).status == 200
+        # A responder's live link carries its token in the path (issue #16): logged as /live/[token].
+        live_token = "a-responders-live-link-token-0123456789abcdef"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/live/{live_token}/position.json", timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
     finally:
         proc.terminate()
         proc.wait(timeout=15)
     log = log_path.read_text()
     assert '"POST /osmand HTTP/1.1" 200' in log, log
     assert world.device_token not in log
+    assert '"GET /live/[token]/position.json HTTP/1.1" 404' in log, log
+    assert live_token not in log

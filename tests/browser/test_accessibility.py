@@ -63,3 +63,40 @@ def test_error_pages_are_the_apps_own_and_have_no_serious_violations(browser, li
     assert resp.status == 500 and "Something went wrong" in page.get_by_role("heading", level=1).inner_text()
     found[500] = audit(page, live)
     assert {code: v for code, v in found.items() if v} == {}
+
+
+def test_the_escorts_tablet_has_no_serious_violations_in_either_theme(browser, live, world):
+    """The tablet by day and with "Dark screen" on (kept in localStorage; see tests/browser/test_tablet_night.py)."""
+    found = {}
+    for theme, stored in (("light", "0"), ("dark", "1")):
+        page = login_page(browser, live, "eve", PASSWORD, viewport={"width": 1024, "height": 768})
+        page.add_init_script(f"localStorage.setItem('escort.dark-screen.v1', '{stored}')")
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.classList.contains('theme-dark')") is (theme == "dark")
+        found[theme] = audit(page, live)
+        page.context.close()
+    assert {theme: v for theme, v in found.items() if v} == {}
+
+
+def test_the_responders_live_page_and_its_end_have_no_serious_violations(browser, live, world, session):
+    """A responder's live link (issue #16), open and ended, opened with no login."""
+    from app.db import utcnow
+    from dispatch import live_links
+    from dispatch.models import Alert
+
+    now = utcnow()
+    alert = Alert(trip_id=world.trip.id, device_id=world.device.id, kind="panic", open_key=f"trip:{world.trip.id}:panic",
+                  raised_at=now, updated_at=now, detail={"lat": ROUTE[1][0], "lon": ROUTE[1][1]}, place="Station Road")
+    session.add(alert)
+    session.flush()
+    made = live_links.create(session, alert, now=now, minutes=60)
+    session.commit()
+    page = browser.new_context().new_page()
+    found = {}
+    for path, code in ((f"/live/{made.token}", 200), ("/live/no-such-link", 404)):
+        resp = page.goto(f"{live.url}{path}")
+        assert resp.status == code
+        page.wait_for_load_state("networkidle")
+        found[code] = audit(page, live)
+    assert {code: v for code, v in found.items() if v} == {}

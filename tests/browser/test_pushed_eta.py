@@ -50,10 +50,10 @@ def test_the_trip_page_and_the_live_map_say_the_pushed_eta_and_km_left(browser, 
     trip_page = login_page(browser, live, "dan", PASSWORD)
     trip_page.goto(f"{live.url}/dispatch/trips/{world.trip.id}")
     first = _text(trip_page, "#trip-eta")
-    assert "at drop-off" in first and "by road" in first, first
+    assert "at drop-off" in first and "(by road)" in first, first
     live_map = login_page(browser, live, "dan", PASSWORD)  # the live map is the page after login
     eta = f"#trip-list li[data-trip-id='{world.trip.id}'] .eta"
-    live_map.wait_for_function(f"() => /km left by road/.test(document.querySelector(\"{eta}\").textContent)",
+    live_map.wait_for_function(f"() => /km left \\(by road\\)/.test(document.querySelector(\"{eta}\").textContent)",
                                timeout=10000)
     for page in (trip_page, live_map):
         page.evaluate("() => { window.notReloaded = true; }")
@@ -61,8 +61,8 @@ def test_the_trip_page_and_the_live_map_say_the_pushed_eta_and_km_left(browser, 
     _drive(live, world, [0.5, 0.9, 0.99], 3, t0 + timedelta(seconds=60))  # the map polls only every 5 minutes
     trip_page.wait_for_function("(first) => document.querySelector('#trip-eta').textContent !== first", arg=first,
                                 timeout=10000)
-    assert "0.0 km left by road" in _text(trip_page, "#trip-eta")
-    live_map.wait_for_function(f"() => /0\\.0 km left by road/.test(document.querySelector(\"{eta}\").textContent)",
+    assert "0.0 km left (by road)" in _text(trip_page, "#trip-eta")
+    live_map.wait_for_function(f"() => /0\\.0 km left \\(by road\\)/.test(document.querySelector(\"{eta}\").textContent)",
                                timeout=10000)
     for page in (trip_page, live_map):
         assert page.evaluate("() => window.notReloaded === true")

@@ -161,3 +161,38 @@ def test_the_access_log_and_the_server_log_hold_no_device_token(app, world, tmp_
     for secret in (world.device_token, stranger):
         assert secret not in access and secret not in server_log
         assert secret not in (tmp_path / "nginx" / "access.log").read_text()
+
+
+def test_the_access_log_masks_a_responders_live_link(app, world, session, tmp_path):
+    """A live link's token is its path (/live/TOKEN): nginx logs /live/[token], and the app never logs the token."""
+    from app.db import utcnow
+    from dispatch import live_links
+    from dispatch.models import Alert
+    from tests.live import LiveServer
+
+    now = utcnow()
+    alert = Alert(trip_id=world.trip.id, kind="panic", open_key=f"trip:{world.trip.id}:panic", raised_at=now,
+                  updated_at=now, detail={"lat": 51.5007, "lon": -0.1246})
+    session.add(alert)
+    session.flush()
+    made = live_links.create(session, alert, now=now, minutes=60)
+    session.commit()
+    url = app.extensions["escort"].engine.url.render_as_string(hide_password=False)
+    stranger = "not-a-live-link-but-looks-like-one-0123456789abcdef"
+    with LiveServer(url, tmp_path, ESCORT_PROXY_COUNT="1") as live, \
+            nginx_in_front(tmp_path / "nginx", [live.port]) as front:
+        answers = []
+        for path in (f"/live/{made.token}", f"/live/{made.token}/position.json", f"/live/{stranger}"):
+            request = urllib.request.Request(f"{front}{path}", headers={"Referer": f"{front}/live/{made.token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    answers.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                answers.append(exc.code)
+    assert answers == [200, 200, 404]
+    access = (tmp_path / "nginx" / "escort-access.log").read_text()
+    assert access.count('"GET /live/[token] HTTP/1.1" 200 ') == 1, access
+    assert access.count('"GET /live/[token]/position.json HTTP/1.1" 200 ') == 1, access
+    assert access.count('"GET /live/[token] HTTP/1.1" 404 ') == 1, access
+    for secret in (made.token, stranger):
+        assert secret not in access and secret not in live.log_path.read_text()

@@ -24,7 +24,7 @@
       var target = t.status === "en_route_pickup" ? pickup : appointment;
       var late = target ? Math.round((eta - target) / 60000) : 0;
       return "ETA " + clock(t.eta_at) + (late >= 1 ? ", late by " + late + " min" : ", on time") +
-        (t.eta_source === "straight line" ? " (straight line)" : t.eta_source === "road" ? " (by road)" : "");
+        (t.eta_source === "straight line" ? " (straight line, no road route)" : t.eta_source === "road" ? " (by road)" : "");
     }
     if (NOT_STARTED[t.status] && now - pickup >= 60000) {
       return "Late by " + Math.round((now - pickup) / 60000) + " min (not started)";

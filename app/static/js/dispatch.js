@@ -300,14 +300,16 @@
     row.li.classList.toggle("mocked", isMocked(fix));
   }
 
-  // "ETA 10:42 at drop-off, 3.2 km left by road": the server's live estimate, in words.
+  // How the ETA was reckoned, in the tablet's words (escort.js): along a road, or the straight line.
+  var ETA_SOURCE = { road: "by road", "straight line": "straight line, no road route" };
+  // "ETA 10:42 at drop-off, 3.2 km left (by road)": the server's live estimate, in words.
   function etaWords(trip) {
     var at = trip.eta_at ? new Date(trip.eta_at) : null;
     if (!at || isNaN(at)) return "";
     var km = (trip.left_m || 0) / 1000;
     return "ETA " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
       (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left" +
-      (trip.eta_source === "straight line" ? " (straight line)" : trip.eta_source === "road" ? " by road" : "");
+      (ETA_SOURCE[trip.eta_source] ? " (" + ETA_SOURCE[trip.eta_source] + ")" : "");
   }
 
   // A pushed position carries the trip's live ETA: take it (positions are the ETA's news).

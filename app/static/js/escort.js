@@ -72,10 +72,8 @@
     alive.trip(trip);
     statusEl.dataset.status = trip.status;
     statusEl.textContent = labels[trip.status] || trip.status;
-    var etaEl = $("trip-eta"), at = trip.eta_at ? new Date(trip.eta_at) : null;
-    if (etaEl) etaEl.textContent = at && !isNaN(at) ? "ETA " + clockTime(at) + (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") +
-      ((trip.left_m || 0) / 1000).toFixed(1) + " km left" +
-      (trip.eta_source === "straight line" ? " (straight line)" : trip.eta_source === "road" ? " by road" : "") : "";
+    var etaEl = $("trip-eta");
+    if (etaEl) etaEl.textContent = etaText(trip);
     var box = $("status-buttons");
     box.textContent = "";
     trip.allowed_next.forEach(function (status) {
@@ -88,6 +86,18 @@
       box.appendChild(b);
     });
   }
+
+  // The ETA in words, with how it was reckoned when the trip data says so (eta_source: "road" from the
+  // router's route or leg, "straight line" when the router was not at hand); "" with no ETA.
+  var ETA_SOURCE = { road: "by road", "straight line": "straight line, no road route" };
+  function etaText(trip) {
+    var at = trip && trip.eta_at ? new Date(trip.eta_at) : null;
+    if (!at || isNaN(at)) return "";
+    var how = trip.eta_source ? " (" + (ETA_SOURCE[trip.eta_source] || String(trip.eta_source)) + ")" : "";
+    return "ETA " + clockTime(at) + (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") +
+      ((trip.left_m || 0) / 1000).toFixed(1) + " km left" + how;
+  }
+  window.escortEtaText = etaText;
 
   // A terminal step needs a second tap within 4 s (no window.confirm: gloves, tests, hurry).
   function onStatusButton(button, status) {

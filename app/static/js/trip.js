@@ -32,13 +32,14 @@
   }
 
   // The live ETA: from the page's trip, then from each position pushed over /dispatch (no polling).
+  var ETA_SOURCE = { road: "by road", "straight line": "straight line, no road route" };
   function etaWords(t) {
     var at = t.eta_at ? new Date(t.eta_at) : null;
     if (!at || isNaN(at)) return "none (not under way)";
     var km = (t.left_m || 0) / 1000;
     return at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) +
       (t.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left" +
-      (t.eta_source === "straight line" ? " (straight line)" : t.eta_source === "road" ? " by road" : "");
+      (ETA_SOURCE[t.eta_source] ? " (" + ETA_SOURCE[t.eta_source] + ")" : "");
   }
   var etaEl = document.getElementById("trip-eta");
   etaEl.textContent = etaWords(trip);
