@@ -1,14 +1,14 @@
 """trip_track_state.pickup_leg: the routed leg from the escort's position to the pickup
 
 Revision ID: 0028
-Revises: 0024
+Revises: 0026
 Create Date: 2026-12-02 01:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0028'
-down_revision = '0024'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
