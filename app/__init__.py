@@ -33,6 +33,7 @@ class Escort:
     limits: object
     active_trips: object = None
     router: object = None
+    leg_router: object = None  # the router for pickup legs (a routing server's with a shorter time-out)
     zones: object = None
     geocoder: object = None  # places.geocoding.Geocoder, or None when none is configured
     last_sweep_at: object = None
@@ -100,7 +101,20 @@ class Escort:
             described = fill_places(session, self.geocoder, now=now)
         for alert in described:
             realtime.emit_alert(alerts.public(alert))
+        self.route_pickup_legs(now)
         self.drop_ended_sockets(now)  # after the alerts: a failure here must not hold them back
+
+    def route_pickup_legs(self, now) -> None:
+        """Route the stale pickup legs (``dispatch.legs``); a failure is logged, the sweep goes on."""
+        from sqlmodel import Session
+
+        from dispatch import legs
+
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                legs.refresh(session, self.leg_router or self.router, now=now)
+        except Exception:  # noqa: BLE001  (the ETA falls back to the straight line meanwhile)
+            log.exception("routing pickup legs failed")
 
     def drop_ended_sockets(self, now) -> None:
         """End idle staff sessions, then drop this process's sockets whose credential has ended anywhere."""
@@ -159,12 +173,13 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
     return app
 
 
-def _router(cfg: Config):
-    """Return the configured router, or raise ConfigError naming ESCORT_ROUTER_URL."""
+def _router(cfg: Config, *, leg: bool = False):
+    """Return the configured router (``leg``: for pickup legs), or raise ConfigError naming ESCORT_ROUTER_URL."""
+    from dispatch.legs import LEG_TIMEOUT_S
     from places.factory import build_router
 
     try:
-        return build_router(cfg)
+        return build_router(cfg, timeout_s=LEG_TIMEOUT_S if leg else None)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -199,6 +214,7 @@ def _init_extensions(app: Flask, cfg: Config) -> None:
         active_trips=ActiveTrips(),
         zones=ZoneCache(),
         router=_router(cfg),
+        leg_router=_router(cfg, leg=True) if cfg.router_url else None,  # embedded: the one engine in memory
         geocoder=build_geocoder(cfg),
     )
     app.teardown_appcontext(close_request_session)

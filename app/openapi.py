@@ -321,7 +321,10 @@ _TRIP = {"type": "object", "required": ["id", "status", "patient_id", "pickup", 
                         "started_at": _ISO_OR_NULL, "ended_at": _ISO_OR_NULL, "last_fix": _FIX_OUT,
                         "eta_at": {**_ISO_OR_NULL, "description": "live ETA at the leg's end while under way"},
                         "left_m": {"type": ["number", "null"], "description": "metres left on the leg"},
-                        "eta_to": {"enum": ["pickup", "dropoff", None], "description": "which end the ETA is for"}}}
+                        "eta_to": {"enum": ["pickup", "dropoff", None], "description": "which end the ETA is for"},
+                        "eta_source": {"enum": ["road", "straight line", None],
+                                       "description": "`road`: along the routed pickup leg or the planned route; "
+                                                      "`straight line`: no road route at hand"}}}
 # The answers' shapes; the views build them as dicts (dispatch.present, alerts.public, zones.public).
 RESPONSE_SCHEMAS: dict[str, dict] = {
     "Error": {"type": "object", "required": ["error"], "properties": {

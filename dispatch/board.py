@@ -116,7 +116,7 @@ def day_rows(session: Session, day: date, *, tz: str, user: User, now: datetime 
         for r, t in zip(rows, trips):
             if t.status in arrival.TO_PICKUP | arrival.TO_DROPOFF:
                 found = arrival.estimate(session, t, now=now, last_fix=present.last_fix(session, t))
-                r.update({k: v for k, v in arrival.public(found).items() if k in ("eta_at", "left_m")})
+                r.update({k: v for k, v in arrival.public(found).items() if k in ("eta_at", "left_m", "eta_source")})
     return rows
 
 

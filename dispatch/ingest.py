@@ -46,8 +46,13 @@ class IngestResult:
     @classmethod
     def of(cls, outcome: Outcome) -> "IngestResult":
         """Return the result of a pipeline outcome."""
-        return cls(accepted=list(outcome.accepted), rejected=list(outcome.rejected),
-                   stored=[present.fix_public(s.fix, outcome.device_id, s.trip_id) for s in outcome.stored],
+        stored = [present.fix_public(s.fix, outcome.device_id, s.trip_id) for s in outcome.stored]
+        if outcome.eta is not None:
+            # The live ETA rides on the trip's newest position: the screens update it from the push.
+            newest = next((f for f in reversed(stored) if f["trip_id"] == outcome.trip_id), None)
+            if newest is not None:
+                newest.update(outcome.eta)
+        return cls(accepted=list(outcome.accepted), rejected=list(outcome.rejected), stored=stored,
                    alerts=list(outcome.alerts), notices=list(outcome.notices), trip_id=outcome.trip_id,
                    reused=outcome.reused)
 

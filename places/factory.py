@@ -26,8 +26,12 @@ def build_geocoder(config: Config) -> Geocoder:
     return EmbeddedGeocoder(None, _cache_dir(config))
 
 
-def build_router(config: Config) -> Router:
-    """Return the router the configuration names (unset ``router_url``: the embedded router)."""
+def build_router(config: Config, *, timeout_s: int | None = None) -> Router:
+    """Return the router the configuration names (unset ``router_url``: the embedded router).
+
+    ``timeout_s`` shortens a routing server's time-out (the pickup legs' router); the embedded
+    router answers in process and has none.
+    """
     if config.router_url:
-        return HttpRouter(config.router_url)
+        return HttpRouter(config.router_url, timeout_s=timeout_s) if timeout_s else HttpRouter(config.router_url)
     return EmbeddedRouter(None, _cache_dir(config))

@@ -30,19 +30,22 @@ _states_lock = Lock()
 
 
 def run(session: Session, writer: RawSQL, trips: Any, jobs: Sequence[tuple[Any, Sequence[Fix], datetime]]
-        ) -> list[tuple[list, list]]:
+        ) -> list[tuple[list, list, dict | None]]:
     """Run detection for many batches at once: ``jobs`` is [(trip, new fixes, now)], in arrival order.
 
-    Returns (alerts, notices) for each job. One read of every trip's state and one write,
-    whatever the number of trips; the jobs of one trip step through its state in turn. A
-    job whose detector or alerts fail leaves its trip's state as it was (its fixes stay
-    stored and still count as received). ``trips`` is the pipeline's ``Trips`` interface.
+    Returns (alerts, notices, live ETA or None) for each job. One read of every trip's state
+    (and pickup leg) and one write, whatever the number of trips; the jobs of one trip step
+    through its state in turn. A job whose detector or alerts fail leaves its trip's state as
+    it was (its fixes stay stored and still count as received). ``trips`` is the pipeline's
+    ``Trips`` interface; the ETA is its ``estimate`` from what is in memory here.
     """
     trip_ids = sorted({trip.id for trip, *_ in jobs})
-    stored = {trip_id: _decoded(trip_id, text) for trip_id, text in writer.track_states(trip_ids)}
+    rows = writer.track_rows(trip_ids)
+    stored = {trip_id: _decoded(trip_id, text) for trip_id, text, _leg in rows}
+    legs = {trip_id: leg for trip_id, _text, leg in rows if leg is not None}
     states = {trip_id: stored.get(trip_id) or detectors.DetectionState() for trip_id in trip_ids}
     received: dict[int, datetime] = {}
-    out: list[tuple[list, list]] = []
+    out: list[tuple[list, list, dict | None]] = []
     for trip, fixes, now in jobs:
         # Every trip here has a fresh fix: its row's updated_at moves whatever detection does
         # (the sweep's signal-lost clock reads it).
@@ -52,18 +55,32 @@ def run(session: Session, writer: RawSQL, trips: Any, jobs: Sequence[tuple[Any, 
             state, events = advance(states[trip.id], newer_than_detected(states[trip.id], fixes), plan, settings)
         except Exception:  # noqa: BLE001  (the fixes are stored and acknowledged whatever detection does)
             log.exception("detection failed for trip %s", trip.id)
-            out.append(([], []))
+            out.append(([], [], None))
             continue
         raised: tuple[list, list] | None = ([], [])
         if events:
             raised = _apply_safely(session, trips, trip, events, now=now, batch=len(fixes) > 1)
         if raised is None:
-            out.append(([], []))
+            out.append(([], [], None))
             continue
         states[trip.id] = state
-        out.append(raised)
+        out.append((*raised, _estimate(trips, trip, state, plan, settings, fixes, legs.get(trip.id), now)))
     _save_states(writer, {t: states[t] for t in received}, received, existing=set(stored))
     return out
+
+
+def _estimate(trips: Any, trip: Any, state: detectors.DetectionState, plan: detectors.TripPlan,
+              settings: detectors.DetectionSettings, fixes: Sequence[Fix], leg: str | None,
+              now: datetime) -> dict | None:
+    """Return the trip's live ETA after these fixes (``trips.estimate``), None for a backlog or a failure."""
+    newest = max(fixes, key=lambda f: f.ts)
+    if state.last_ts is not None and newest.ts < state.last_ts:
+        return None  # a backlog flushed late: the position on screen is a newer one's
+    try:
+        return trips.estimate(trip, state, plan, settings, newest, leg, now=now)
+    except Exception:  # noqa: BLE001  (an ETA is a nicety on the positions; never a failed ingest)
+        log.exception("live ETA failed for trip %s", trip.id)
+        return None
 
 
 def newer_than_detected(state: detectors.DetectionState, fixes: Sequence[Fix]) -> list[Fix]:

@@ -78,3 +78,6 @@ class TripTrackState(SQLModel, table=True):
     # The time of the last fix detection used (None before the first): the check-in clock's
     # evidence of driving. The state holds it too, for the detectors; this is the one others read.
     last_detected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The pickup leg while the escort drives to the pickup (``tracking.eta.PickupLeg.to_dict``):
+    # routed by the sweep, never by ingest; ingest reads it with the state for the pushed ETA.
+    pickup_leg: dict | None = Field(default=None, sa_type=JSON)

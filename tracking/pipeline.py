@@ -58,6 +58,13 @@ class Trips(Protocol):
               batch: bool) -> tuple[list, list]:
         """Turn detector events into alerts and notices in this transaction; return (alerts, notices)."""
 
+    def estimate(self, trip: Any, state: Any, plan: TripPlan, settings: DetectionSettings, fix: Fix,
+                 leg: str | None, *, now: datetime) -> dict | None:
+        """Return the trip's live ETA after ``fix`` from what is in memory (no query, no router), or None.
+
+        ``state`` is the detection state after the fix, ``leg`` the stored pickup leg's JSON text.
+        """
+
 
 class Stored(NamedTuple):
     """A fix stored by this batch, with the trip it was filed under."""
@@ -86,6 +93,7 @@ class Batch(NamedTuple):
     reused: int = 0  # new fixes reusing a seq the device sent at another time (counted in /metrics)
     alerts: tuple = ()
     notices: tuple = ()
+    eta: dict | None = None  # the trip's live ETA after these fixes (pushed with the newest)
 
     @property
     def detectable(self) -> tuple[Fix, ...]:
@@ -107,6 +115,7 @@ class Outcome:
     alerts: tuple
     notices: tuple
     reused: int
+    eta: dict | None = None  # the trip's live ETA after the batch: eta_at, left_m, eta_to, eta_source
 
 
 @dataclass(frozen=True)
@@ -261,8 +270,9 @@ def detect(ctx: Context, batches: list[Batch]) -> list[Batch]:
         return batches
     raised = detection.run(ctx.session, ctx.writer, ctx.trips, [j[1:] for j in jobs])
     out = list(batches)
-    for (i, *_), (alerts, notices) in zip(jobs, raised):
-        out[i] = out[i]._replace(alerts=out[i].alerts + tuple(alerts), notices=out[i].notices + tuple(notices))
+    for (i, *_), (alerts, notices, eta) in zip(jobs, raised):
+        out[i] = out[i]._replace(alerts=out[i].alerts + tuple(alerts), notices=out[i].notices + tuple(notices),
+                                 eta=eta)
     return out
 
 
@@ -286,4 +296,4 @@ def outcome(b: Batch) -> Outcome:
     return Outcome(device_id=b.device.id, accepted=b.accepted, rejected=b.rejected,
                    stored=tuple(sorted(b.stored, key=lambda s: s.fix.ts)),
                    trip_id=b.trip.id if b.trip is not None else None, alerts=b.alerts, notices=b.notices,
-                   reused=b.reused)
+                   reused=b.reused, eta=b.eta)

@@ -224,15 +224,20 @@ class RawSQL:
 
     def track_states(self, trip_ids: list[int]) -> list[tuple[int, str]]:
         """Return (trip id, state JSON text) of these trips, locking the rows on PostgreSQL."""
+        return [(trip_id, state) for trip_id, state, _leg in self.track_rows(trip_ids)]
+
+    def track_rows(self, trip_ids: list[int]) -> list[tuple[int, str, str | None]]:
+        """Return (trip id, state JSON text, pickup leg JSON text or None) of these trips, locking the rows on
+        PostgreSQL: one read gives detection its state and the pushed ETA its leg."""
         if not trip_ids:
             return []
         if self.postgres:
-            self.cursor.execute(f"SELECT {S.trip_id}, {S.state}::text FROM {S.table} "
+            self.cursor.execute(f"SELECT {S.trip_id}, {S.state}::text, {S.pickup_leg}::text FROM {S.table} "
                                 f"WHERE {S.trip_id} = ANY(%b::int[]) ORDER BY {S.trip_id} FOR UPDATE", [trip_ids])
         else:
-            self.cursor.execute(f"SELECT {S.trip_id}, {S.state} FROM {S.table} WHERE {S.trip_id} IN "
+            self.cursor.execute(f"SELECT {S.trip_id}, {S.state}, {S.pickup_leg} FROM {S.table} WHERE {S.trip_id} IN "
                                 f"({self.marks(len(trip_ids))}) ORDER BY {S.trip_id}", trip_ids)
-        return [(row[0], row[1]) for row in self.cursor.fetchall()]
+        return [(row[0], row[1], row[2]) for row in self.cursor.fetchall()]
 
     def save_track_states(self, old: Iterable[tuple[str, Any, Any, int]],
                           new: Iterable[tuple[int, str, Any, Any]]) -> None:

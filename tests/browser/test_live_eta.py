@@ -12,7 +12,7 @@ from app.db import utcnow
 from tests.browser.conftest import login_page
 from tests.factories import PASSWORD, ROUTE, fix_payload
 
-ETA_WORDS = re.compile(r"ETA \d{1,2}[:.]\d{2}( [AP]M)? at drop-off, \d+(\.\d)? km left")
+ETA_WORDS = re.compile(r"ETA \d{1,2}[:.]\d{2}( [AP]M)? at drop-off, \d+(\.\d)? km left \((by road|straight line, no road route)\)")
 
 
 def _drive(live, world) -> None:

@@ -157,7 +157,8 @@ def test_the_dark_screen_has_no_serious_violations_with_no_trip_and_at_the_last_
 def test_the_eta_says_how_it_was_reckoned_when_the_trip_data_tells(browser, live, world):
     page = _open(browser, live)
     shown = page.locator("#trip-eta").text_content()
-    assert shown.startswith("ETA ") and shown.endswith(" km left"), "today's trip data names no source: none shown"
+    # The trip data names its source (the pickup-leg work): on board, along the planned route, by road.
+    assert shown.startswith("ETA ") and shown.endswith(" km left (by road)"), shown
     words = page.evaluate("""() => [
       {eta_at: '2026-01-01T10:00:00Z', left_m: 3200, eta_to: 'pickup', eta_source: 'road'},
       {eta_at: '2026-01-01T10:00:00Z', left_m: 3200, eta_to: 'dropoff', eta_source: 'straight line'},

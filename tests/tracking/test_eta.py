@@ -146,3 +146,87 @@ def test_the_read_time_eta_moves_with_the_clock_when_fixes_stop():
 @given(left=st.floats(-100, 50_000), recent=speeds, expected=st.floats(0.01, 40))
 def test_seconds_left_is_the_distance_over_the_blended_speed(left, recent, expected):
     assert eta.seconds_left(left, recent, expected) == pytest.approx(max(0.0, left) / eta.blended_speed_mps(recent, expected))
+
+
+# ---- the stored pickup leg (routed by the sweep, read on every fix) --------------------------
+
+# A leg due north for about 1 km: 11 points 100 m apart; the router counts 1100 m and 110 s.
+LEG_FROM, LEG_TO = (60.1600, 24.9400), (60.1690, 24.9400)
+LEG_POINTS = tuple((60.1600 + i * 0.0009, 24.9400) for i in range(11))
+
+
+def _leg(**over) -> eta.PickupLeg:
+    fields = dict(routed_at=START, origin=LEG_FROM, to=LEG_TO, points=LEG_POINTS, distance_m=1100.0,
+                  duration_s=110.0, router="embedded")
+    fields.update(over)
+    return eta.PickupLeg(**fields)
+
+
+def test_a_pickup_leg_survives_its_json_and_bad_data_reads_as_none():
+    leg = _leg()
+    assert eta.PickupLeg.from_dict(leg.to_dict()) == leg
+    failed = _leg(points=(), distance_m=None, duration_s=None, error="no answer in time")
+    assert eta.PickupLeg.from_dict(failed.to_dict()) == failed
+    assert leg.source == eta.ROAD and failed.source == eta.STRAIGHT_LINE
+    assert eta.PickupLeg.from_dict(None) is None and eta.PickupLeg.from_dict({}) is None
+    assert eta.PickupLeg.from_dict({"routed_at": "yesterday", "origin": [1, 2], "to": [3, 4]}) is None
+    assert eta.PickupLeg.from_dict({**leg.to_dict(), "distance_m": "far"}) is None
+
+
+def test_along_the_leg_the_estimate_is_what_is_left_at_the_routers_speed():
+    prepared = eta.PreparedLeg(_leg())
+    start = eta.to_pickup(START, LEG_FROM, LEG_TO, None, 8.0, prepared)
+    assert start.to == "pickup" and start.source == eta.ROAD
+    assert start.left_m == pytest.approx(1100.0, abs=1.0)
+    assert abs((start.eta_at - START).total_seconds() - 110.0) < 0.2
+    halfway = eta.to_pickup(START, LEG_POINTS[5], LEG_TO, None, 8.0, prepared)
+    assert halfway.left_m == pytest.approx(550.0, abs=1.0)
+    assert abs((halfway.eta_at - START).total_seconds() - 55.0) < 0.2
+    # A recent crawl makes it later than the router's time, but never a standstill.
+    crawling = eta.to_pickup(START, LEG_POINTS[5], LEG_TO, 0.0, 8.0, prepared)
+    assert crawling.eta_at > halfway.eta_at
+    assert crawling.eta_at <= START + timedelta(seconds=550.0 / eta.MIN_ETA_SPEED_MPS)
+
+
+def test_a_little_off_the_leg_adds_the_way_back_and_far_off_it_the_straight_line_stands_in():
+    prepared = eta.PreparedLeg(_leg())
+    beside = (LEG_POINTS[5][0], 24.9400 + 0.0009)  # about 50 m east of the middle
+    near = eta.to_pickup(START, beside, LEG_TO, None, 8.0, prepared)
+    assert near.source == eta.ROAD and near.left_m == pytest.approx(550.0 + 50.0, abs=3.0)
+    far_away = (LEG_POINTS[5][0], 24.9400 + 0.0054)  # about 300 m east
+    far = eta.to_pickup(START, far_away, LEG_TO, None, 8.0, prepared)
+    assert far.source == eta.STRAIGHT_LINE
+    assert far.left_m == pytest.approx(haversine_m(*far_away, *LEG_TO) * eta.URBAN_DETOUR_FACTOR)
+
+
+def test_a_failed_leg_or_a_leg_to_a_pickup_that_moved_gives_the_straight_line():
+    failed = eta.PreparedLeg(_leg(points=(), distance_m=None, duration_s=None, error="refused"))
+    got = eta.to_pickup(START, LEG_FROM, LEG_TO, None, 8.0, failed)
+    assert got.source == eta.STRAIGHT_LINE
+    assert got.left_m == pytest.approx(haversine_m(*LEG_FROM, *LEG_TO) * eta.URBAN_DETOUR_FACTOR)
+    moved = (60.1690, 24.9500)  # the pickup is now about 550 m east of where the leg leads
+    assert eta.to_pickup(START, LEG_FROM, moved, None, 8.0, eta.PreparedLeg(_leg())).source == eta.STRAIGHT_LINE
+    assert eta.to_pickup(START, LEG_FROM, LEG_TO, None, 8.0, None).source == eta.STRAIGHT_LINE
+
+
+def test_a_leg_goes_stale_with_age_distance_off_it_a_moved_pickup_and_sooner_after_a_failure():
+    leg = _leg()
+    assert eta.leg_is_stale(None, LEG_FROM, LEG_TO, START)
+    assert not eta.leg_is_stale(leg, LEG_POINTS[3], LEG_TO, START + timedelta(seconds=60))
+    assert eta.leg_is_stale(leg, LEG_POINTS[3], LEG_TO, START + timedelta(seconds=eta.LEG_MAX_AGE_S))
+    assert eta.leg_is_stale(leg, (LEG_POINTS[3][0], 24.9454), LEG_TO, START + timedelta(seconds=10))  # ~300 m off
+    assert eta.leg_is_stale(leg, LEG_POINTS[3], (60.1690, 24.9500), START + timedelta(seconds=10))
+    failed = _leg(points=(), distance_m=None, duration_s=None, error="refused")
+    assert not eta.leg_is_stale(failed, LEG_FROM, LEG_TO, START + timedelta(seconds=eta.LEG_RETRY_S - 1))
+    assert eta.leg_is_stale(failed, LEG_FROM, LEG_TO, START + timedelta(seconds=eta.LEG_RETRY_S))
+
+
+@given(st.integers(0, 10), st.floats(-0.0005, 0.0005), speeds)
+def test_along_the_leg_less_is_left_further_on_and_never_in_the_past(i, east_deg, recent):
+    prepared = eta.PreparedLeg(_leg())
+    here = (LEG_POINTS[i][0], 24.9400 + east_deg)
+    got = eta.to_pickup(START, here, LEG_TO, recent, 8.0, prepared)
+    assert got.left_m >= 0.0 and got.eta_at >= START
+    if i < 10:
+        further = eta.to_pickup(START, (LEG_POINTS[i + 1][0], 24.9400 + east_deg), LEG_TO, recent, 8.0, prepared)
+        assert further.left_m <= got.left_m + 1e-6

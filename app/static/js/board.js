@@ -23,7 +23,8 @@
     if (eta) {
       var target = t.status === "en_route_pickup" ? pickup : appointment;
       var late = target ? Math.round((eta - target) / 60000) : 0;
-      return "ETA " + clock(t.eta_at) + (late >= 1 ? ", late by " + late + " min" : ", on time");
+      return "ETA " + clock(t.eta_at) + (late >= 1 ? ", late by " + late + " min" : ", on time") +
+        (t.eta_source === "straight line" ? " (straight line, no road route)" : t.eta_source === "road" ? " (by road)" : "");
     }
     if (NOT_STARTED[t.status] && now - pickup >= 60000) {
       return "Late by " + Math.round((now - pickup) / 60000) + " min (not started)";
@@ -127,7 +128,8 @@
     if (!onDay(trip)) { if (state.rows[trip.id]) remove(trip.id); return; }
     var old = state.rows[trip.id];
     var t = old || { alerts: {} };
-    ["id", "status", "patient_id", "patient_name", "places", "escort", "scheduled_pickup_at", "appointment_at", "eta_at", "left_m"]
+    ["id", "status", "patient_id", "patient_name", "places", "escort", "scheduled_pickup_at", "appointment_at", "eta_at",
+     "left_m", "eta_source"]
       .forEach(function (k) { if (k in trip) t[k] = trip[k]; });
     if (trip.last_fix) { t.last_ts = trip.last_fix.ts; t.last_lat = trip.last_fix.lat; t.last_lon = trip.last_fix.lon; }
     state.rows[t.id] = t;
@@ -237,8 +239,11 @@
       var t = f.trip_id && state.rows[f.trip_id];
       if (!t || (t.last_ts && t.last_ts > f.ts)) return;
       t.last_ts = f.ts; t.last_lat = f.lat; t.last_lon = f.lon;
+      // The live ETA rides on the position: the row's ETA changes with it, no polling.
+      if ("eta_at" in f) { t.eta_at = f.eta_at; t.left_m = f.left_m; t.eta_source = f.eta_source; }
       var tr = $("board-trip-" + t.id);
       if (tr) setText(cell(tr, "c-last"), clock(f.ts) + " (" + f.lat.toFixed(4) + ", " + f.lon.toFixed(4) + ")");
+      if (tr && "eta_at" in f) setText(cell(tr, "c-eta"), etaText(t, new Date()));
     });
   });
 })();

@@ -301,17 +301,27 @@
     row.li.classList.toggle("mocked", isMocked(fix));
   }
 
-  // "ETA 10:42 at drop-off, 3.2 km left": the server's live estimate, in words.
+  // How the ETA was reckoned, in the tablet's words (escort.js): along a road, or the straight line.
+  var ETA_SOURCE = { road: "by road", "straight line": "straight line, no road route" };
+  // "ETA 10:42 at drop-off, 3.2 km left (by road)": the server's live estimate, in words.
   function etaWords(trip) {
     var at = trip.eta_at ? new Date(trip.eta_at) : null;
     if (!at || isNaN(at)) return "";
     var km = (trip.left_m || 0) / 1000;
     return "ETA " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
-      (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left";
+      (trip.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left" +
+      (ETA_SOURCE[trip.eta_source] ? " (" + ETA_SOURCE[trip.eta_source] + ")" : "");
   }
 
-  // The estimate moves with the escort: ask for it again every ETA_REFRESH_MS, one trip at a time.
-  var ETA_REFRESH_MS = 30000;
+  // A pushed position carries the trip's live ETA: take it (positions are the ETA's news).
+  function takeEta(trip, fix) {
+    if (!trip || !("eta_at" in fix)) return;
+    trip.eta_at = fix.eta_at; trip.left_m = fix.left_m; trip.eta_to = fix.eta_to; trip.eta_source = fix.eta_source;
+  }
+
+  // The pushed positions keep the estimate current; this slow refresh is only a safety net
+  // (a trip with no fixes for a while, whose ETA still moves with the clock).
+  var ETA_REFRESH_MS = 300000;
   function refreshEtas() {
     Object.keys(state.trips).forEach(function (id) {
       fetch("/api/v1/trips/" + id, { credentials: "same-origin" }).then(function (r) {
@@ -320,6 +330,7 @@
         var trip = state.trips[id];
         if (!fresh || !trip) return;
         trip.eta_at = fresh.eta_at; trip.left_m = fresh.left_m; trip.eta_to = fresh.eta_to;
+        trip.eta_source = fresh.eta_source;
         updateTripRow(id);
       }).catch(function () { /* the row keeps its last estimate */ });
     });
@@ -590,6 +601,7 @@
           fix = Object.assign({}, fix, { battery_pct: prev.battery_pct });
         }
         state.lastFix[fix.trip_id] = fix;
+        takeEta(state.trips[fix.trip_id], fix);
         placeTripMarker(state.trips[fix.trip_id], fix);
         updateTripRow(fix.trip_id);
       } else {

@@ -322,8 +322,9 @@
 
   if (!page.can_act || typeof io === "undefined") return;  // coordinators: what was, without the live feed
   var conn = $("conn-status");
-  var socket = io("/dispatch", { transports: ["websocket", "polling"] });
-  window.dispatchState = { socket: socket };  // the messages panel (messages.js) rides on this connection
+  // trip.js opened the page's one connection (for the live ETA); the messages panel (messages.js) rides on it too.
+  var socket = (window.dispatchState && window.dispatchState.socket) || io("/dispatch", { transports: ["websocket", "polling"] });
+  window.dispatchState = { socket: socket };
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function (reason) {
     conn.textContent = "reconnecting…"; conn.className = "offline";

@@ -32,6 +32,38 @@
   }
 
   window.EscortTimes.fillPage(document, { seconds: false });  // the service's zone (ESCORT_TIMEZONE)
+  // The live ETA: from the page's trip, then from each position pushed over /dispatch (no polling).
+  var ETA_SOURCE = { road: "by road", "straight line": "straight line, no road route" };
+  function etaWords(t) {
+    var at = t.eta_at ? new Date(t.eta_at) : null;
+    if (!at || isNaN(at)) return "none (not under way)";
+    var km = (t.left_m || 0) / 1000;
+    return at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) +
+      (t.eta_to === "pickup" ? " at pickup, " : " at drop-off, ") + km.toFixed(km < 10 ? 1 : 0) + " km left" +
+      (ETA_SOURCE[t.eta_source] ? " (" + ETA_SOURCE[t.eta_source] + ")" : "");
+  }
+  var etaEl = document.getElementById("trip-eta");
+  etaEl.textContent = etaWords(trip);
+  if (window.io) {
+    // One /dispatch connection for the page: trip-watch.js and the messages panel (messages.js) take it too.
+    var socket = io("/dispatch", { transports: ["websocket", "polling"] });
+    window.dispatchState = window.dispatchState || { socket: socket };
+    var newest = trip.last_fix ? trip.last_fix.ts : "";
+    socket.on("positions", function (batch) {
+      (batch.fixes || []).forEach(function (f) {
+        if (f.trip_id !== trip.id || !("eta_at" in f) || f.ts < newest) return;
+        newest = f.ts;
+        trip.eta_at = f.eta_at; trip.left_m = f.left_m; trip.eta_to = f.eta_to; trip.eta_source = f.eta_source;
+        etaEl.textContent = etaWords(trip);
+      });
+    });
+    socket.on("trip", function (t) {
+      if (t.id !== trip.id) return;
+      if ("eta_at" in t) { trip.eta_at = t.eta_at; trip.left_m = t.left_m; trip.eta_to = t.eta_to; trip.eta_source = t.eta_source; }
+      etaEl.textContent = etaWords(trip);
+    });
+  }
+
   draw(trip);
   window.tripMap = map;  // trip-watch.js draws the track and the live position on it
 
