@@ -30,6 +30,8 @@ from tracking.fix import Fix
 from tracking.models import Device, FixRow, TripTrackState
 
 UTC = timezone.utc
+# Where a session keeps (its transaction, the driver connection, whether PostgreSQL) for RawSQL.
+_DRIVER = "tracking.rawsql.driver"
 # Rows per SQLite INSERT: 13 values each, well under SQLite's 32,766 parameters.
 INSERT_CHUNK = 1000
 
@@ -58,10 +60,18 @@ class RawSQL:
     """
 
     def __init__(self, session: Session) -> None:
-        conn = session.connection()
-        self.postgres = conn.dialect.name == "postgresql"
+        # The driver connection is looked up once per transaction: asking the session for it
+        # costs more than a small statement, and a group asks several times.
+        transaction = session.get_transaction()
+        known = session.info.get(_DRIVER)
+        if transaction is not None and known is not None and known[0] is transaction:
+            _, driver, self.postgres = known
+        else:
+            conn = session.connection()
+            driver, self.postgres = conn.connection, conn.dialect.name == "postgresql"
+            session.info[_DRIVER] = (session.get_transaction(), driver, self.postgres)
         self.mark = "%s" if self.postgres else "?"
-        self.cursor = conn.connection.cursor()
+        self.cursor = driver.cursor()
 
     def __enter__(self) -> "RawSQL":
         return self
@@ -157,20 +167,11 @@ class RawSQL:
         if self.postgres:
             self._touch_devices_pg(moved, seen)
             return
-        m = self.mark
         if moved:
-            newer = f"({D.last_fix_at} IS NULL OR {D.last_fix_at} <= {m})"
-            self.cursor.executemany(
-                f"UPDATE {D.table} SET {D.last_seen_at} = {m}, "
-                f"{D.last_lat} = CASE WHEN {newer} THEN {m} ELSE {D.last_lat} END, "
-                f"{D.last_lon} = CASE WHEN {newer} THEN {m} ELSE {D.last_lon} END, "
-                f"{D.last_seq} = CASE WHEN {newer} THEN {m} ELSE {D.last_seq} END, "
-                f"{D.last_fix_at} = CASE WHEN {newer} THEN {m} ELSE {D.last_fix_at} END "
-                f"WHERE {D.id} = {m}",
-                [(seen_at, ts, lat, ts, lon, ts, seq, ts, ts, device_id)
-                 for seen_at, ts, lat, lon, seq, device_id in moved])
+            self.cursor.executemany(_SQLITE_TOUCH_MOVED, [(seen_at, ts, lat, ts, lon, ts, seq, ts, ts, device_id)
+                                                          for seen_at, ts, lat, lon, seq, device_id in moved])
         if seen:
-            self.cursor.executemany(f"UPDATE {D.table} SET {D.last_seen_at} = {m} WHERE {D.id} = {m}", seen)
+            self.cursor.executemany(_SQLITE_TOUCH_SEEN, seen)
 
     def _touch_devices_pg(self, moved: list[tuple], seen: list[tuple]) -> None:
         """``touch_devices`` as one UPDATE … FROM unnest(arrays): psycopg runs ``executemany`` row by row.
@@ -316,6 +317,19 @@ _PG_INSERT_FIXES = (
     "%b::int[], %b::bigint[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], "
     f"%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) {_RETURNING}"
 )
+
+
+# SQLite's device updates, made once (each a few dozen name lookups otherwise, on every group).
+_NEWER = f"({D.last_fix_at} IS NULL OR {D.last_fix_at} <= ?)"
+_SQLITE_TOUCH_MOVED = (
+    f"UPDATE {D.table} SET {D.last_seen_at} = ?, "
+    f"{D.last_lat} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_lat} END, "
+    f"{D.last_lon} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_lon} END, "
+    f"{D.last_seq} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_seq} END, "
+    f"{D.last_fix_at} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_fix_at} END "
+    f"WHERE {D.id} = ?"
+)
+_SQLITE_TOUCH_SEEN = f"UPDATE {D.table} SET {D.last_seen_at} = ? WHERE {D.id} = ?"
 
 
 @lru_cache(maxsize=INSERT_CHUNK)
