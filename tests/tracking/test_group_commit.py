@@ -277,3 +277,13 @@ def test_active_trips_a_device_without_a_trip_of_its_own_reports_for_its_escorts
     found = cache.get_many(session, [eve, other], now=utcnow())
     assert found[other.id].id == later.id  # its own trip now
     assert found[eve.id].id == later.id  # the escort's latest started trip wins over the device's own older one
+
+
+def test_each_committed_group_is_counted_in_metrics(app, world, session):
+    from app import metrics
+
+    group = ingest.group_commit(_engine(app), window_s=0.0)
+    eve = DeviceRef(world.device.id, world.users["escort"].id)
+    before = metrics.ingest_groups._value.get()
+    _submit_together(app, group, [(eve, [fix_payload(1)])])
+    assert metrics.ingest_groups._value.get() - before == group.groups == 1
