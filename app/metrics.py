@@ -19,6 +19,9 @@ fixes_rejected = Counter("escort_fixes_rejected", "Fixes refused as invalid", re
 # token): its fixes are stored, and counted here so the operator sees it happen.
 fix_seq_reused = Counter("escort_fix_seq_reused", "New fixes reusing a seq the device sent at another time",
                          registry=registry)
+# Fixes stored / groups = fixes a transaction carries (the group commit's gather at work).
+ingest_groups = Counter("escort_ingest_groups", "Transactions the Socket.IO fix pipeline committed",
+                        registry=registry)
 alerts_raised = Counter("escort_alerts_raised", "Alerts raised or updated", ["kind"], registry=registry)
 ingest_seconds = Histogram("escort_ingest_seconds", "Time to store, detect and commit one batch",
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),

@@ -109,6 +109,7 @@ def run_group(session: Session, group: Sequence[groupcommit.Pending]) -> None:
 
 def publish_group(group: Sequence[groupcommit.Pending]) -> None:
     """Count and publish a committed group's results."""
+    metrics.ingest_groups.inc()
     publish([(p.result, p.began) for p in group])
 
 

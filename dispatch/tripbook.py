@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from app.times import iso_z
@@ -34,7 +33,8 @@ class ActiveTrips:
 
     def __init__(self, ttl_s: float = 1.0, max_age_s: float = 10.0) -> None:
         self.ttl_s, self.max_age_s = ttl_s, max(ttl_s, max_age_s)
-        self._entries: dict[int, tuple[datetime, Any, Any]] = {}  # device id -> (made at, trip, watermark)
+        # device id -> (made at, trip, watermark, the trip's updated_at as the driver gave it)
+        self._entries: dict[int, tuple[datetime, Any, Any, Any]] = {}
 
     def _fresh(self, hit, now: datetime, mark) -> bool:
         """Say whether an entry still stands at ``now`` with the trips' watermark at ``mark``."""
@@ -71,34 +71,56 @@ class ActiveTrips:
                 missing[device.id] = device
         if not missing:
             return out
-        escorts = {d.escort_user_id for d in missing.values() if d.escort_user_id is not None}
-        mine = Trip.device_id.in_(list(missing))
-        if escorts:
-            mine = or_(mine, Trip.escort_user_id.in_(sorted(escorts)))
-        # Which trip and which version of it: a light query. The same order as
-        # trips.active_trip_for_device (the latest started wins).
-        heads = session.exec(select(Trip.id, Trip.updated_at, Trip.device_id, Trip.escort_user_id)
-                             .where(Trip.status.in_(trips.ACTIVE), mine).order_by(Trip.started_at.desc())).all()
-        chosen: dict[int, Any] = {}
+        heads = self._heads(session, missing.values())
+        # The same choice as trips.active_trip_for_device: the latest started wins (heads come
+        # latest started first), by the device's own id, else by its escort.
+        by_device: dict[int, tuple] = {}
+        by_escort: dict[int, tuple] = {}
+        for head in heads:
+            if head[2] is not None:
+                by_device.setdefault(head[2], head)
+            if head[3] is not None:
+                by_escort.setdefault(head[3], head)
+        chosen: dict[int, tuple | None] = {}
         for device in missing.values():
-            chosen[device.id] = next((h for h in heads if h.device_id == device.id or (
-                device.escort_user_id is not None and h.escort_user_id == device.escort_user_id)), None)
+            mine = by_device.get(device.id)
+            theirs = by_escort.get(device.escort_user_id) if device.escort_user_id is not None else None
+            if mine is not None and theirs is not None and mine is not theirs:
+                chosen[device.id] = mine if heads.index(mine) < heads.index(theirs) else theirs
+            else:
+                chosen[device.id] = mine or theirs
         known = {}
         for device_id, head in chosen.items():
             old = self._entries.get(device_id)
-            if head is not None and old is not None and old[1] is not None and old[1].id == head.id \
-                    and old[1].updated_at == head.updated_at:
-                known[head.id] = old[1]  # unchanged since it was loaded: every change moves updated_at
-        wanted = {h.id for h in chosen.values() if h is not None} - set(known)
+            if head is not None and old is not None and old[1] is not None and old[1].id == head[0] \
+                    and old[3] == head[1]:
+                known[head[0]] = old[1]  # unchanged since it was loaded: every change moves updated_at
+        wanted = {h[0] for h in chosen.values() if h is not None} - set(known)
         if wanted:
             for trip in session.exec(select(Trip).where(Trip.id.in_(sorted(wanted)))).all():
                 session.expunge(trip)
                 known[trip.id] = trip
         for device_id, head in chosen.items():
-            trip = known.get(head.id) if head is not None else None
-            self._entries[device_id] = (now, trip, mark)
+            trip = known.get(head[0]) if head is not None else None
+            self._entries[device_id] = (now, trip, mark, head[1] if head is not None else None)
             out[device_id] = trip
         return out
+
+    @staticmethod
+    def _heads(session: Session, devices: Iterable) -> list[tuple]:
+        """Return (id, updated_at as the driver gives it, device id, escort id) of the trips under way
+        of these devices or their escorts, latest started first: one plain query, names from the model."""
+        devices = list(devices)
+        escorts = sorted({d.escort_user_id for d in devices if d.escort_user_id is not None})
+        c = Trip.__table__.c
+        any_of = [(c.device_id.name, [d.id for d in devices])]
+        if escorts:
+            any_of.append((c.escort_user_id.name, escorts))
+        with RawSQL(session) as raw:
+            return raw.select_in(Trip.__table__.name,
+                                 [c.id.name, c.updated_at.name, c.device_id.name, c.escort_user_id.name],
+                                 where=[(c.status.name, sorted(trips.ACTIVE))], any_of=any_of,
+                                 order_desc=c.started_at.name)
 
     def forget(self) -> None:
         """Drop every entry (a trip changed status here)."""

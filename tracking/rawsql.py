@@ -30,6 +30,8 @@ from tracking.fix import Fix
 from tracking.models import Device, FixRow, TripTrackState
 
 UTC = timezone.utc
+# Where a session keeps (its transaction, the driver connection, whether PostgreSQL) for RawSQL.
+_DRIVER = "tracking.rawsql.driver"
 # Rows per SQLite INSERT: 13 values each, well under SQLite's 32,766 parameters.
 INSERT_CHUNK = 1000
 
@@ -58,10 +60,18 @@ class RawSQL:
     """
 
     def __init__(self, session: Session) -> None:
-        conn = session.connection()
-        self.postgres = conn.dialect.name == "postgresql"
+        # The driver connection is looked up once per transaction: asking the session for it
+        # costs more than a small statement, and a group asks several times.
+        transaction = session.get_transaction()
+        known = session.info.get(_DRIVER)
+        if transaction is not None and known is not None and known[0] is transaction:
+            _, driver, self.postgres = known
+        else:
+            conn = session.connection()
+            driver, self.postgres = conn.connection, conn.dialect.name == "postgresql"
+            session.info[_DRIVER] = (session.get_transaction(), driver, self.postgres)
         self.mark = "%s" if self.postgres else "?"
-        self.cursor = conn.connection.cursor()
+        self.cursor = driver.cursor()
 
     def __enter__(self) -> "RawSQL":
         return self
@@ -157,20 +167,11 @@ class RawSQL:
         if self.postgres:
             self._touch_devices_pg(moved, seen)
             return
-        m = self.mark
         if moved:
-            newer = f"({D.last_fix_at} IS NULL OR {D.last_fix_at} <= {m})"
-            self.cursor.executemany(
-                f"UPDATE {D.table} SET {D.last_seen_at} = {m}, "
-                f"{D.last_lat} = CASE WHEN {newer} THEN {m} ELSE {D.last_lat} END, "
-                f"{D.last_lon} = CASE WHEN {newer} THEN {m} ELSE {D.last_lon} END, "
-                f"{D.last_seq} = CASE WHEN {newer} THEN {m} ELSE {D.last_seq} END, "
-                f"{D.last_fix_at} = CASE WHEN {newer} THEN {m} ELSE {D.last_fix_at} END "
-                f"WHERE {D.id} = {m}",
-                [(seen_at, ts, lat, ts, lon, ts, seq, ts, ts, device_id)
-                 for seen_at, ts, lat, lon, seq, device_id in moved])
+            self.cursor.executemany(_SQLITE_TOUCH_MOVED, [(seen_at, ts, lat, ts, lon, ts, seq, ts, ts, device_id)
+                                                          for seen_at, ts, lat, lon, seq, device_id in moved])
         if seen:
-            self.cursor.executemany(f"UPDATE {D.table} SET {D.last_seen_at} = {m} WHERE {D.id} = {m}", seen)
+            self.cursor.executemany(_SQLITE_TOUCH_SEEN, seen)
 
     def _touch_devices_pg(self, moved: list[tuple], seen: list[tuple]) -> None:
         """``touch_devices`` as one UPDATE … FROM unnest(arrays): psycopg runs ``executemany`` row by row.
@@ -212,6 +213,40 @@ class RawSQL:
         else:
             self.cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({self.marks(len(values))})", values)
         return {row[0] for row in self.cursor.fetchall()}
+
+    def select_in(self, table: str, columns: Sequence[str], where: Sequence[tuple[str, Sequence]],
+                  any_of: Sequence[tuple[str, Sequence]] = (), order_desc: str | None = None) -> list[tuple]:
+        """Return ``columns`` of the rows of ``table`` where every ``(column, values)`` of ``where``
+        holds and, if ``any_of`` is given, at least one of its ``(column, values)`` (names from the
+        caller's model; values ints or text; an empty list matches nothing).
+
+        Rows come as the driver gives them (timestamps as stored: for equality checks only), in
+        ``order_desc`` descending order when given. Plain SQL: through the ORM, building and
+        compiling the statement costs more than the query on the hot path.
+        """
+        params: list[Any] = []
+
+        def term(column: str, values: Sequence) -> str:
+            values = list(values)
+            if not values:
+                return "1 = 0"
+            if self.postgres:
+                cast = "text" if isinstance(values[0], str) else "bigint"
+                params.append(values)
+                return f"{column} = ANY(%b::{cast}[])"
+            params.extend(values)
+            return f"{column} IN ({self.marks(len(values))})"
+
+        terms = [term(column, values) for column, values in where]
+        if any_of:
+            terms.append("(" + " OR ".join(term(column, values) for column, values in any_of) + ")")
+        sql = f"SELECT {', '.join(columns)} FROM {table}"
+        if terms:
+            sql += " WHERE " + " AND ".join(terms)
+        if order_desc is not None:
+            sql += f" ORDER BY {order_desc} DESC"
+        self.cursor.execute(sql, params)
+        return [tuple(row) for row in self.cursor.fetchall()]
 
     def newest(self, table: str, column: str) -> Any:
         """Return ``max(table.column)`` as the driver gives it (an index lookup; names from the caller's model).
@@ -287,6 +322,19 @@ _PG_INSERT_FIXES = (
     "%b::int[], %b::bigint[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::float8[], "
     f"%b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bool[]) {_RETURNING}"
 )
+
+
+# SQLite's device updates, made once (each a few dozen name lookups otherwise, on every group).
+_NEWER = f"({D.last_fix_at} IS NULL OR {D.last_fix_at} <= ?)"
+_SQLITE_TOUCH_MOVED = (
+    f"UPDATE {D.table} SET {D.last_seen_at} = ?, "
+    f"{D.last_lat} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_lat} END, "
+    f"{D.last_lon} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_lon} END, "
+    f"{D.last_seq} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_seq} END, "
+    f"{D.last_fix_at} = CASE WHEN {_NEWER} THEN ? ELSE {D.last_fix_at} END "
+    f"WHERE {D.id} = ?"
+)
+_SQLITE_TOUCH_SEEN = f"UPDATE {D.table} SET {D.last_seen_at} = ? WHERE {D.id} = ?"
 
 
 @lru_cache(maxsize=INSERT_CHUNK)

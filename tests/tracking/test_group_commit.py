@@ -262,3 +262,28 @@ def test_active_trips_younger_than_their_ttl_cost_no_query(app, world, session):
     assert (counter.orm, counter.driver) == (0, 0)
     later = cache.get_many(session, [eve], now=now + timedelta(seconds=61))[eve.id]  # past the ttl: asked again
     assert later.id == world.trip.id
+
+
+def test_active_trips_a_device_without_a_trip_of_its_own_reports_for_its_escorts(app, world, session):
+    """The same choice as trips.active_trip_for_device: by device, else by escort; the latest started wins."""
+    spare, _ = create_device(session, "eve-spare", world.users["escort"], now=utcnow())
+    session.commit()
+    cache = ingest.ActiveTrips(ttl_s=0.0)
+    eve = DeviceRef(world.device.id, world.users["escort"].id)
+    other = DeviceRef(spare.id, world.users["escort"].id)
+    found = cache.get_many(session, [eve, other], now=utcnow())
+    assert found[eve.id].id == world.trip.id and found[other.id].id == world.trip.id
+    later = world.make_trip(status="en_route_pickup", device=spare.id, now=utcnow() + timedelta(minutes=1))
+    found = cache.get_many(session, [eve, other], now=utcnow())
+    assert found[other.id].id == later.id  # its own trip now
+    assert found[eve.id].id == later.id  # the escort's latest started trip wins over the device's own older one
+
+
+def test_each_committed_group_is_counted_in_metrics(app, world, session):
+    from app import metrics
+
+    group = ingest.group_commit(_engine(app), window_s=0.0)
+    eve = DeviceRef(world.device.id, world.users["escort"].id)
+    before = metrics.ingest_groups._value.get()
+    _submit_together(app, group, [(eve, [fix_payload(1)])])
+    assert metrics.ingest_groups._value.get() - before == group.groups == 1

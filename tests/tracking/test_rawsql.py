@@ -185,3 +185,40 @@ def test_existing_finds_only_open_alerts_by_their_open_key(world, session):
     with RawSQL(session) as raw:
         assert raw.existing("alert", "open_key", keys) == {keys[0]}
         assert raw.existing("alert", "open_key", []) == set()
+
+
+def test_select_in_filters_by_all_and_any_and_orders_newest_first(world, session):
+    from dispatch.models import Trip
+
+    later = world.make_trip(status="en_route_pickup", device=None, now=utcnow() + timedelta(minutes=1))
+    world.make_trip(status="planned", device=None)  # not under way: filtered out by status
+    c = Trip.__table__.c
+    with RawSQL(session) as raw:
+        rows = raw.select_in("trip", [c.id.name, c.device_id.name],
+                             where=[(c.status.name, ["on_board", "en_route_pickup"])],
+                             any_of=[(c.device_id.name, [world.device.id]),
+                                     (c.escort_user_id.name, [world.users["escort"].id])],
+                             order_desc=c.started_at.name)
+        assert [r[0] for r in rows] == [later.id, world.trip.id]  # the latest started first
+        assert raw.select_in("trip", [c.id.name], where=[(c.device_id.name, [world.device.id])]) == \
+            [(world.trip.id,)]
+        assert raw.select_in("trip", [c.id.name], where=[(c.device_id.name, [])]) == []  # an empty list: none
+        assert raw.select_in("trip", [c.id.name], where=[(c.status.name, ["on_board"])],
+                             any_of=[(c.device_id.name, []), (c.escort_user_id.name, [])]) == []
+
+
+def test_one_transaction_asks_the_session_for_its_connection_once(world, session):
+    RawSQL(session).close()
+    calls = []
+    real = session.connection
+    session.connection = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        with RawSQL(session) as raw:
+            assert raw.existing("alert", "open_key", ["none"]) == set()
+        assert calls == []  # the same transaction: the driver connection it already has
+        session.commit()
+        with RawSQL(session) as raw:  # a new transaction: asked again
+            assert raw.existing("alert", "open_key", ["none"]) == set()
+        assert calls == [1]
+    finally:
+        del session.connection
