@@ -33,6 +33,9 @@ NOT_ABOUT_TRIPS = {"static", "metrics", "healthz", "openapi.openapi_json", "auth
                    "auth.index", "tracking.escort_service_worker"}
 
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?")
+# Local times as pages write them ("Wed 02 Dec 2026, 14:05", "14:05:09 UTC"): the two runs start minutes apart.
+LOCAL_DATE = re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{2} [A-Z][a-z]{2} \d{4}\b")
+CLOCK = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b")
 EPOCH = re.compile(r"\b1\d{9}(?:\.\d+)?\b")
 DURATION = re.compile(r"-?\d+ min \d+ s\b|-?\d+(?:\.\d+)? s\b")
 TOKENS = re.compile(r'(name="(?:csrf[-_]token|panic-voucher)"[^>]*(?:content|value)=")[^"]*|(nonce=")[^"]*')
@@ -42,6 +45,7 @@ def _text(value: str) -> str:
     """Blank out times, durations and per-response tokens in text."""
     value = TOKENS.sub(lambda m: (m.group(1) or m.group(2)) + "<token>", value)
     value = ISO_TIME.sub("<time>", value)
+    value = LOCAL_DATE.sub("<date>", CLOCK.sub("<clock>", value))
     value = EPOCH.sub("<t>", value)
     return DURATION.sub("<duration>", value)
 
