@@ -49,7 +49,9 @@ def test_a_message_goes_from_the_tablet_to_the_trip_page_and_back_and_shows_as_r
     tablet.keyboard.press("Tab")
     tablet.keyboard.press("Enter")  # the Send button, by keyboard
     desk.locator("#line-list").get_by_text("Stuck at the lights").wait_for(timeout=10000)
-    assert "New message from Escort eve: Stuck at the lights" in desk.inner_text("#line-status")  # said aloud
+    # Said aloud: in the trip page's polite live region (the page's one, shared with its alerts).
+    desk.wait_for_function("() => document.querySelector('#announce-polite').textContent"
+                           ".includes('New message from Escort eve: Stuck at the lights')", timeout=10000)
 
 
 def test_a_dose_due_is_recorded_as_skipped_with_a_reason_from_the_tablet(browser, live, world, session):
