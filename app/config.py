@@ -14,8 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # gunicorn's access log line (off unless --access-logfile is given, e.g. in GUNICORN_CMD_ARGS):
 # the request as method, path and protocol, never the query string, where trackers put their token.
 GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-# With a logger class that masks a responder's live-link token in the path (/live/[token], app/accesslog.py).
-GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT, "--logger-class", "app.accesslog.MaskingLogger")
+# With a logger class that masks a responder's live-link token in the path (/live/[token]), from a
+# configuration file gunicorn reads by path, so that its master never imports the app before gevent patches.
+GUNICORN_CONF = Path(__file__).resolve().with_name("gunicorn_conf.py")
+GUNICORN_SAFE_LOGGING = ("--access-logformat", GUNICORN_ACCESS_FORMAT, "-c", str(GUNICORN_CONF))
 ASYNC_MODES = ("gevent", "threading")
 # A number a tel: link can dial: what a person writes, without letters or other marks.
 PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{1,24}")

@@ -1,7 +1,10 @@
-"""gunicorn's access log without secrets in the path: a responder link's token (/live/TOKEN) is masked.
+"""gunicorn's configuration file: an access log without secrets in the path (/live/TOKEN is masked).
 
-``escort serve`` and ``escort demo`` start gunicorn with this logger class (app.config's
+``escort serve`` and ``escort demo`` start gunicorn with ``-c`` this file (app.config's
 GUNICORN_SAFE_LOGGING): whoever turns the access log on gets /live/[token] in it, never the token.
+gunicorn reads the file by its path, so its master process does not import the ``app`` package:
+the gevent worker patches the standard library before the app (and whatever opens TLS) is
+imported. Keep this file free of imports from the project.
 """
 
 from __future__ import annotations
@@ -29,3 +32,6 @@ class MaskingLogger(Logger):
             if key in atoms:
                 atoms[key] = masked(atoms[key])
         return atoms
+
+
+logger_class = MaskingLogger
