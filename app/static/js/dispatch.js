@@ -7,22 +7,6 @@
 
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var csrf = document.querySelector("meta[name=csrf-token]").content;
-  // Every kind in words, with an icon (from fonts every desktop has) and a severity (ux.md rule 1: never colour alone).
-  // "urgent" kinds sound loud and repeat until someone acknowledges them.
-  var KINDS = {
-    panic: { label: "PANIC", icon: "\u203C", sev: "high", urgent: true },
-    duress: { label: "DURESS", icon: "\u2716", sev: "high", urgent: true },
-    pin_attempts: { label: "Wrong PINs", icon: "\u2731", sev: "high", urgent: true },
-    missed_checkin: { label: "Missed check-in", icon: "\u25F7", sev: "medium" },
-    signal_lost: { label: "Signal lost", icon: "\u2298", sev: "medium" },
-    deviation: { label: "Off route", icon: "\u21AA", sev: "low" },
-    stop: { label: "Unexpected stop", icon: "\u25A0", sev: "low" },
-    hazard_zone: { label: "Hazard zone", icon: "\u26A0", sev: "medium" },
-    flagged_place: { label: "Flagged place", icon: "\u2691", sev: "medium" },
-    late: { label: "Running late", icon: "\u25D4", sev: "low" },
-    medication_due: { label: "Medication due", icon: "\u271A", sev: "medium" },
-    low_battery: { label: "Low battery", icon: "\u2582", sev: "low" }
-  };
   var SEVERITY = ["panic", "duress", "pin_attempts", "missed_checkin", "signal_lost", "deviation", "stop",
                   "hazard_zone", "flagged_place", "late", "medication_due", "low_battery"];
   var ENDED = { completed: true, cancelled: true, no_show: true };
@@ -50,9 +34,7 @@
 
   function setText(el, value) { if (el.textContent !== value) el.textContent = value; }
 
-  function kindOf(kind) {
-    return KINDS[kind] || { label: kind.replace(/_/g, " "), icon: "\u25CF", sev: "low" };
-  }
+  var kindOf = window.EscortAlertKinds.of;  // alert-kinds.js: one list of kinds for the live map and the trip page
 
   // Leaflet puts a string tooltip in as HTML: tooltips get an element with text lines instead.
   function tooltipNode(lines, cls) {

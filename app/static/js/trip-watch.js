@@ -12,19 +12,6 @@
   var sound = window.EscortAlertSound || null;
   var trip = page.trip;
   var map = window.tripMap;
-  var KINDS = {
-    panic: { label: "PANIC", icon: "\u203C", sev: "high", urgent: true },
-    duress: { label: "DURESS", icon: "\u2716", sev: "high", urgent: true },
-    pin_attempts: { label: "Wrong PINs", icon: "\u2731", sev: "high", urgent: true },
-    missed_checkin: { label: "Missed check-in", icon: "\u25F7", sev: "medium" },
-    signal_lost: { label: "Signal lost", icon: "\u2298", sev: "medium" },
-    deviation: { label: "Off route", icon: "\u21AA", sev: "low" },
-    stop: { label: "Unexpected stop", icon: "\u25A0", sev: "low" },
-    hazard_zone: { label: "Hazard zone", icon: "\u26A0", sev: "medium" },
-    late: { label: "Running late", icon: "\u25D4", sev: "low" },
-    medication_due: { label: "Medication due", icon: "\u271A", sev: "medium" },
-    low_battery: { label: "Low battery", icon: "\u2582", sev: "low" }
-  };
   var state = { alerts: {}, cards: {}, lastTs: trip.last_fix ? trip.last_fix.ts : null };
 
   function $(id) { return document.getElementById(id); }
@@ -35,7 +22,7 @@
     return node;
   }
   function setText(node, value) { if (node && node.textContent !== value) node.textContent = value; }
-  function kindOf(kind) { return KINDS[kind] || { label: kind.replace(/_/g, " "), icon: "\u25CF", sev: "low" }; }
+  var kindOf = window.EscortAlertKinds.of;  // alert-kinds.js: one list of kinds for the live map and the trip page
   function words(status) { return page.status_words[status] || status.replace(/_/g, " "); }
 
   function say(text, urgent) {
