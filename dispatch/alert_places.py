@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from dispatch import alerts
@@ -56,8 +57,15 @@ def fill_places(session: Session, geocoder: Geocoder | None, *, now: datetime, b
             continue
         if words is None:
             continue
-        alert.place = words
-        session.add(alert)
-        changed.append(alert)
+        # Claimed, not overwritten: another process's sweep may have described it meanwhile, and
+        # only the one that wrote the words tells the screens (once, not once per process).
+        claimed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.place.is_(None))
+                                  .values(place=words).execution_options(synchronize_session=False))
+        if claimed.rowcount == 1:
+            changed.append(alert)
     session.commit()
+    # Read again after the commit: the screens get the alert as it is now (it may have been
+    # acknowledged or resolved while the geocoder answered), never its older state.
+    for alert in changed:
+        session.refresh(alert)
     return changed

@@ -72,6 +72,31 @@ def test_a_new_panic_is_announced_assertively_and_counted_in_the_title(browser, 
     assert page.evaluate("() => window.dispatchState.alarming") is True, "panic sounds until acknowledged"
 
 
+def test_a_late_copy_of_a_resolved_panic_does_not_bring_it_back(browser, live, world):
+    # Each server process tells its own screens, and the sweep that finds the place tells an alert
+    # again: a copy sent before the resolve can arrive after it. The page never goes backwards.
+    page = _live_map(browser, live)
+    _panic(live, world)
+    card = page.locator("#alert-list li[data-kind='panic']")
+    card.wait_for(timeout=5000)
+    alert_id = int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
+    page.evaluate("id => { window.staleCopy = JSON.parse(JSON.stringify(window.dispatchState.alerts[id])); }", alert_id)
+    resp = requests.post(f"{live.url}/api/v1/alerts/{alert_id}/resolve", json={"category": "false"},
+                         headers={"Authorization": f"Bearer {world.api_tokens['dan']}"}, timeout=5)
+    assert resp.status_code == 200, resp.text
+    card.wait_for(state="detached", timeout=5000)
+    page.wait_for_function("() => window.dispatchState.alarming === false", timeout=5000)
+    # The older copy arrives now, through the page's own socket handler, with where it happened.
+    page.evaluate("""() => {
+        const late = Object.assign({}, window.staleCopy, { place: "Kaivokatu 8, Helsinki" });
+        window.dispatchState.socket.listeners("alert").forEach(fn => fn(late));
+    }""")
+    page.wait_for_timeout(500)
+    assert card.count() == 0, "a resolved panic is not listed again"
+    assert page.evaluate("() => window.dispatchState.alarming") is False, "nor does its alarm sound again"
+    assert not page.title().startswith("(")
+
+
 def _tab_to(page, label: str, limit: int = 60) -> None:
     """Press Tab until the focused element has this accessible label (aria-label)."""
     for _ in range(limit):

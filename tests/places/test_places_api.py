@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from geopy.distance import great_circle
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.db import utcnow
-from dispatch import safety, scheduler
+from dispatch import alerts, safety, scheduler
+from dispatch.alert_places import fill_places
 from dispatch.models import Alert, FlaggedPlace, Trip
 from dispatch.notify import Channels
 from places.models import PlaceCache
@@ -177,3 +178,63 @@ def test_escalation_messages_say_where(app, world, session, webhook_server):  # 
     session.expire_all()
     scheduler.sweep(session, now=now + timedelta(seconds=300), channels=Channels(webhook_url=hook_url))
     assert "Kaivokatu" in hooks[-1]["place"] and hooks[-1]["alert_id"] == alert.id
+
+
+class _Meanwhile:
+    """The app's own geocoder; while it works out its first answer, something else happens."""
+
+    def __init__(self, real, meanwhile) -> None:
+        self.real, self.meanwhile = real, meanwhile
+
+    def search(self, query: str, *, limit: int = 5):
+        """Search with the real geocoder."""
+        return self.real.search(query, limit=limit)
+
+    def reverse(self, lat: float, lon: float):
+        """Let the other thing happen once, then answer with the real geocoder."""
+        meanwhile, self.meanwhile = self.meanwhile, (lambda: None)
+        meanwhile()
+        return self.real.reverse(lat, lon)
+
+
+def _panic_at_a_new_spot(session, world, now) -> Alert:
+    # A spot nobody asked about yet, so the geocoder (not the cache) answers.
+    alert = safety.panic(session, trip=world.trip, device_id=world.device.id, at=now, now=now,
+                         lat=KAIVOKATU_8[0] + 0.0003, lon=KAIVOKATU_8[1] + 0.0003)
+    session.commit()
+    return alert
+
+
+def test_an_alert_resolved_while_the_geocoder_answered_reaches_the_screens_as_resolved(app, world, session):
+    now = utcnow()
+    panic = _panic_at_a_new_spot(session, world, now)
+    engine = app.extensions["escort"].engine
+
+    def dispatcher_resolves():
+        with Session(engine) as other:
+            alert = other.get(Alert, panic.id)
+            alert.acknowledged_at, alert.resolved_at, alert.open_key = now, now, None
+            other.add(alert)
+            other.commit()
+
+    with Session(engine, expire_on_commit=False) as sweep:
+        [told] = fill_places(sweep, _Meanwhile(app.extensions["escort"].geocoder, dispatcher_resolves), now=now)
+    payload = alerts.public(told)
+    assert payload["state"] == "resolved" and "Kaivokatu" in payload["place"]  # never "open" again on a screen
+
+
+def test_two_processes_sweeping_describe_an_alert_once(app, world, session):
+    now = utcnow()
+    panic = _panic_at_a_new_spot(session, world, now)
+    engine, geocoder = app.extensions["escort"].engine, app.extensions["escort"].geocoder
+    by_other: list[Alert] = []
+
+    def other_process_sweeps():
+        with Session(engine, expire_on_commit=False) as other:
+            by_other.extend(fill_places(other, geocoder, now=now))
+
+    with Session(engine, expire_on_commit=False) as sweep:
+        told = fill_places(sweep, _Meanwhile(geocoder, other_process_sweeps), now=now)
+    assert [a.id for a in by_other] == [panic.id] and told == []  # one of them tells the screens, once
+    session.expire_all()
+    assert session.get(Alert, panic.id).place == by_other[0].place

@@ -76,7 +76,11 @@ def test_a_device_moving_between_processes_is_seen_live_and_alerts_exactly_as_on
     for watcher in (watch_a, watch_b):
         assert sorted(f["seq"] for f in watcher.positions) == [p["seq"] for p in sent]
         mine = [x for x in watcher.alerts if x["trip_id"] == world.trip.id]
-        assert [x["state"] for x in mine] == ["open", "resolved"], mine
+        # Raised and resolved, each told once; the sweep that found where it happened, in words, tells
+        # it once more (one process claims that, whichever), as it is at that moment, never older.
+        states = [x["state"] for x in mine]
+        assert [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]] == ["open", "resolved"], mine
+        assert len(mine) <= 3, mine
     with Session(app.extensions["escort"].engine) as s:
         live_state = s.get(TripTrackState, world.trip.id).state
         ref_state = s.get(TripTrackState, ref_trip.id).state

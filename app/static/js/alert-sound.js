@@ -67,7 +67,8 @@
 
   // Tell the sound about an alert as the server sends it: a new open alert chimes (unless
   // ``quiet``: a snapshot of what was already there), and urgent open ones keep the alarm on.
-  function observe(alert, quiet) {
+  function observe(copy, quiet) {
+    var alert = window.EscortAlertLedger.take(copy);  // a late copy never turns the alarm back on
     var isNew = !known[alert.id];
     known[alert.id] = true;
     if (isUrgent(alert.kind) && alert.state === "open") urgentOpen[alert.id] = true;

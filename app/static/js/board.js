@@ -140,7 +140,8 @@
     render(t);
   }
 
-  function setAlert(a) {
+  function setAlert(copy) {
+    var a = window.EscortAlertLedger.take(copy);  // never back to an older state
     if (window.EscortAlertSound) window.EscortAlertSound.observe(a);  // heard on the board too
     var t = state.rows[a.trip_id];
     if (!t) return;

@@ -550,7 +550,11 @@
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
     var known = state.alerts;
     state.trips = {}; state.devices = {}; state.alerts = {}; state.deviceMarkers = {}; state.lastFix = {};
-    snap.alerts.forEach(function (a) { state.alerts[a.id] = a; learnNames(a.trip_id); });
+    snap.alerts.forEach(function (copy) {
+      var a = window.EscortAlertLedger.take(copy);
+      if (isListed(a)) state.alerts[a.id] = a;
+      learnNames(a.trip_id);
+    });
     snap.trips.forEach(function (t) { state.trips[t.id] = t; remember(t); drawTrip(t); });
     snap.devices.forEach(function (d) {
       state.devices[d.device_id] = d;
@@ -562,7 +566,10 @@
     renderTrips();
     renderAlerts();
     // After a reconnect: what was raised meanwhile is new to this dispatcher.
-    if (snapshots++ > 0) snap.alerts.forEach(function (a) { if (!known[a.id] && a.state === "open") announce(a); });
+    if (snapshots++ > 0) snap.alerts.forEach(function (a) {
+      var now = state.alerts[a.id];
+      if (!known[a.id] && now && now.state === "open") announce(now);
+    });
   }
   var snapshots = 0;
 
@@ -592,7 +599,8 @@
     });
   }
 
-  function applyAlert(alert) {
+  function applyAlert(copy) {
+    var alert = window.EscortAlertLedger.take(copy);  // never back to an older state
     var isNew = !state.alerts[alert.id];
     if (isListed(alert)) state.alerts[alert.id] = alert;
     else delete state.alerts[alert.id];

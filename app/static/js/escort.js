@@ -300,8 +300,14 @@
     state.trip = trip;
     renderTrip();
     setCheckinDue(trip.checkin_due_at);
-    // Changed by dispatch: said aloud, and focus stays where the escort left it.
-    if (changed) announce("Status: " + (labels[trip.status] || trip.status) + ".");
+    // Changed by dispatch: said aloud, and focus stays where the escort left it. Changed by this
+    // escort's own button, whose answer may come after this event: the button is gone with the old
+    // status, so focus goes to the new status rather than falling to the page.
+    if (changed) {
+      var lost = !document.activeElement || document.activeElement === document.body;
+      if (lost) $("trip-status").focus();
+      announce("Status: " + (labels[trip.status] || trip.status) + ".");
+    }
   });
 
   // ---- safety: silent panic and PIN check-in --------------------------------------------

@@ -156,8 +156,9 @@
     if (!isEmpty && node) list.removeChild(node);
   }
 
-  function applyAlert(a, quiet) {
-    if (a.trip_id !== trip.id) return;
+  function applyAlert(copy, quiet) {
+    if (copy.trip_id !== trip.id) return;
+    var a = window.EscortAlertLedger.take(copy);  // never back to an older state
     var isNew = !state.alerts[a.id];
     var before = state.alerts[a.id];
     state.alerts[a.id] = a;

@@ -1,0 +1,25 @@
+/* An alert only moves forward: raised, acknowledged, resolved. Its changes reach a page by more
+   than one road (each server process tells its own screens through the message queue; the sweep
+   that finds where it happened, in words, sends it again), so a copy can arrive after a newer one.
+   The page keeps the furthest state it has seen of each alert, and takes from a late copy only
+   what it adds (the place). One ledger per page, for the live map, the board, the trip page and
+   the alert sound; taking the same copy twice changes nothing. */
+(function () {
+  "use strict";
+
+  var seen = {};
+
+  function behind(old, next) {
+    return (old.resolved_at && !next.resolved_at) || (old.acknowledged_at && !next.acknowledged_at);
+  }
+
+  function take(alert) {
+    var old = seen[alert.id], out = alert;
+    if (old && behind(old, alert)) out = Object.assign({}, old, { place: alert.place || old.place });
+    else if (old && !alert.place && old.place) out = Object.assign({}, alert, { place: old.place });
+    seen[alert.id] = out;
+    return out;
+  }
+
+  window.EscortAlertLedger = { take: take };
+})();
