@@ -36,6 +36,7 @@ class Escort:
     leg_router: object = None  # the router for pickup legs (a routing server's with a shorter time-out)
     zones: object = None
     geocoder: object = None  # places.geocoding.Geocoder, or None when none is configured
+    link_secret: str | None = None  # the app's SECRET_KEY: escalation steps re-derive their alert's live link
     last_sweep_at: object = None
     last_top_up_at: object = None
     _started: bool = field(default=False)
@@ -58,7 +59,8 @@ class Escort:
         cfg = self.config
         return Channels(webhook_url=cfg.webhook_url, smtp_url=cfg.smtp_url, mail_from=cfg.mail_from,
                         supervisor_email=cfg.supervisor_email, dispatch_phone=cfg.dispatch_phone,
-                        public_url=cfg.public_url, link_minutes=cfg.responder_link_minutes)
+                        public_url=cfg.public_url, link_minutes=cfg.responder_link_minutes,
+                        link_secret=self.link_secret)
 
     def tell_supervisors(self, storm: dict) -> None:
         """Tell the supervisor (webhook, e-mail) that many accounts locked at once, when configured."""
@@ -164,6 +166,7 @@ def create_app(config: Config | None = None, *, demo: bool = False) -> Flask:
         TESTING=cfg.testing,
     )
     _init_extensions(app, cfg)
+    app.extensions["escort"].link_secret = secret
     _register(app)
     security.install(app, tile_url=cfg.tile_url, hsts_s=cfg.hsts_s)
     if cfg.proxy_count:

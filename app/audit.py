@@ -12,7 +12,8 @@ from app.models import AuditEvent, User
 ACTIONS = (
     "account_locked", "code_phrase_set", "device_create", "device_revoke", "duty_off", "duty_on", "export",
     "flag_created", "flag_retired", "flag_updated",
-    "keys_rotate", "live_link_created", "live_link_opened", "live_link_revoked", "lockout_storm", "login",
+    "keys_rotate", "live_link_created", "live_link_extended", "live_link_opened", "live_link_revoked",
+    "lockout_storm", "login",
     "login_failed", "logout", "logout_idle", "panic_queued",
     "password_reset", "patient_create", "patient_read", "patient_read_denied", "patient_update", "pin_wrong",
     "pins_set", "place_declined", "place_published", "place_reported", "standing_order_created",

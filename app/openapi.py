@@ -520,6 +520,7 @@ OPERATIONS.update({
         "flagged places", {200: _ARRAY, 400: "", 401: "", 403: ""},
         query=(_str_query("status", "reported (the default), published, declined or all",
                           enum=["reported", "published", "declined", "all"]),)),
+    ("place_reports_api.my_reports", "get"): Operation("flagged places", {200: _ARRAY, 401: "", 403: ""}),
     ("place_reports_api.publish_place", "post"): Operation(
         "flagged places", {200: _OBJECT, 401: "", 403: "", 404: "", 409: ""}),
     ("place_reports_api.decline_place", "post"): Operation(

@@ -2,14 +2,19 @@
 
 A link is a random token (``secrets.token_urlsafe(32)``) of which only a SHA-256 is kept. It ends
 at ``expires_at``, when a dispatcher revokes it, or when its alert is resolved, whichever comes
-first; an ended link and a link that never was look the same to whoever holds it. What the page
+first. An escalation step's link is one per alert: its token is an HMAC of the link's own row
+under the server's SECRET_KEY, so a later step names the same link again (its end pushed on)
+without the token ever being stored; a revoked or expired one is never named again, and with a
+changed SECRET_KEY the next step simply makes a new link; an ended link and a link that never was look the same to whoever holds it. What the page
 shows is the alert (kind, when, where in words), the escort's name and phone and what to do: no
 patient data. Creating, revoking and every opening of the page are audited, never with the token.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,13 +81,55 @@ def create(session: Session, alert: Alert, *, now: datetime, minutes: int, user:
     if alert.resolved_at is not None:
         raise LiveLinkError("the alert is resolved: no live link can be made for it")
     token = secrets.token_urlsafe(32)
-    link = LiveLink(token_hash=hash_token(token), alert_id=alert.id, trip_id=alert.trip_id, created_at=now,
+    link = _insert(session, alert, hash_token(token), now=now, minutes=minutes, user=user)
+    return Made(link, token)
+
+
+def _insert(session: Session, alert: Alert, token_hash: str, *, now: datetime, minutes: int,
+            user: User | None) -> LiveLink:
+    """Store a new link with this token hash and audit it."""
+    link = LiveLink(token_hash=token_hash, alert_id=alert.id, trip_id=alert.trip_id, created_at=now,
                     expires_at=now + timedelta(minutes=minutes), created_by_id=user.id if user else None)
     session.add(link)
     session.flush()
     audit.record(session, user, "live_link_created", object_type="live_link", object_id=link.id,
                  detail={"alert_id": alert.id, "trip_id": alert.trip_id, "expires_at": iso_z(link.expires_at),
                          "by": "escalation" if user is None else user.username})
+    return link
+
+
+def step_token(secret: str, link: LiveLink) -> str:
+    """Return the token of an escalation step's link: an HMAC of its row under the server's secret (256 bits)."""
+    mac = hmac.new(secret.encode(), f"escort-live-link:{link.id}:{link.alert_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def for_step(session: Session, alert: Alert, *, now: datetime, minutes: int, secret: str) -> Made:
+    """Return the alert's one escalation link for this step: the open one, its end pushed to ``now + minutes``,
+    else a new one. A revoked or expired link is never named again; nor is a dispatcher's (its token is unknown)."""
+    if alert.resolved_at is not None:
+        raise LiveLinkError("the alert is resolved: no live link can be made for it")
+    open_links = session.exec(select(LiveLink).where(
+        LiveLink.alert_id == alert.id, LiveLink.created_by_id.is_(None), LiveLink.revoked_at.is_(None),
+        LiveLink.expires_at > now).order_by(LiveLink.id.desc())).all()
+    for link in open_links:
+        token = step_token(secret, link)
+        if not hmac.compare_digest(hash_token(token), link.token_hash):
+            continue  # made under another SECRET_KEY (or by a dispatcher): this step cannot name it
+        until = now + timedelta(minutes=minutes)
+        if until > link.expires_at:
+            before, link.expires_at = link.expires_at, until
+            session.add(link)
+            audit.record(session, None, "live_link_extended", object_type="live_link", object_id=link.id,
+                         detail={"alert_id": alert.id, "trip_id": alert.trip_id, "from": iso_z(before),
+                                 "expires_at": iso_z(until)})
+        return Made(link, token)
+    # The token names the row, so the row comes first: with a throwaway hash nobody holds the token of.
+    link = _insert(session, alert, hash_token(secrets.token_urlsafe(32)), now=now, minutes=minutes, user=None)
+    token = step_token(secret, link)
+    link.token_hash = hash_token(token)
+    session.add(link)
+    session.flush()
     return Made(link, token)
 
 

@@ -28,6 +28,9 @@ class Channels:
     # ESCORT_PUBLIC_URL: each step carries a live link built on it; None: the steps carry no link.
     public_url: str | None = None
     link_minutes: int = 60  # ESCORT_RESPONDER_LINK_MINUTES: how long a step's live link stays open
+    # The server's SECRET_KEY: the steps of one alert name its one link again (live_links.for_step);
+    # None: each step makes a link of its own.
+    link_secret: str | None = None
     # (lat, lon) -> the place in words, or None; raises on a geocoder fault (the notice goes without words).
     describe_place: Callable[[float, float], str | None] | None = None
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from app import audit
+from app import audit, realtime
 from app.models import User
 from app.times import iso_z
 from dispatch.flags import CATEGORIES, CATEGORY_LABELS
@@ -21,6 +21,7 @@ WHERE = ("here", "pickup", "dropoff")
 STATUSES = ("published", "reported", "declined")
 REPORT_RADIUS_M = 50.0  # a reported spot warns within this of it once published
 REPORT_LIFETIME = timedelta(days=365)  # reviewed again within a year, like any flagged place
+MINE_SHOWN = 20  # the tablet lists the escort's latest reports, not their whole history
 
 
 class ReportError(ValueError):
@@ -87,6 +88,23 @@ def listed(session: Session, status: str = "all") -> list[FlaggedPlace]:
     return list(session.exec(query.order_by(FlaggedPlace.created_at.desc(), FlaggedPlace.id.desc())).all())
 
 
+def mine(session: Session, user: User, *, limit: int = MINE_SHOWN) -> list[FlaggedPlace]:
+    """Return the places this escort reported (theirs only), newest first."""
+    return list(session.exec(select(FlaggedPlace).where(FlaggedPlace.reported_by_id == user.id)
+                             .order_by(FlaggedPlace.created_at.desc(), FlaggedPlace.id.desc()).limit(limit)).all())
+
+
+def state_words(place: FlaggedPlace, now: datetime) -> str:
+    """Return where a report stands, in the words the reporting escort reads."""
+    if place.status == "declined":
+        return "Declined"
+    if place.status == "published":
+        if not place.active:
+            return "Published, since retired"
+        return "Published, since expired" if place.expires_at <= now else "Published"
+    return "Waiting for review" if place.active else "Withdrawn by dispatch"
+
+
 def _waiting(session: Session, place_id: int) -> FlaggedPlace:
     """Return the reported place, or raise: 404 when there is none, 409 when already reviewed."""
     place = session.get(FlaggedPlace, place_id)
@@ -132,11 +150,18 @@ def public(place: FlaggedPlace, names: dict[int, str]) -> dict:
             "expires_at": iso_z(place.expires_at)}
 
 
-def escort_public(place: FlaggedPlace) -> dict:
+def escort_public(place: FlaggedPlace, now: datetime) -> dict:
     """Return what the reporting escort is told of their own report (no reviewer, nothing of others)."""
-    return {"id": place.id, "status": place.status, "category": place.category,
-            "title": CATEGORY_LABELS.get(place.category, "Warning"), "reason": place.reason,
-            "reported_at": iso_z(place.created_at)}
+    return {"id": place.id, "status": place.status, "state": state_words(place, now), "category": place.category,
+            "title": CATEGORY_LABELS.get(place.category, "Warning"), "label": place.label, "reason": place.reason,
+            "reported_at": iso_z(place.created_at), "reviewed_at": iso_z(place.reviewed_at),
+            "decline_reason": place.decline_reason}
+
+
+def tell_reporter(place: FlaggedPlace, now: datetime) -> None:
+    """After the commit of a review: send the reporting escort's tablets the report as it stands now."""
+    if place.reported_by_id is not None:
+        realtime.emit_to_escort("place_report", escort_public(place, now), place.reported_by_id)
 
 
 def user_names(session: Session) -> dict[int, str]:

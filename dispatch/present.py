@@ -83,6 +83,8 @@ def trip_for_escort(session: Session, trip: Trip | None, *, now: datetime | None
         # Published flagged places within ~100 m of either end: read before arriving.
         "flags": flags.for_trip(session, trip, now or utcnow(), reach_m=flags.ESCORT_REACH_M),
         **_geofences(trip), "route": trip.route or [],  # [[lat, lon], …]: the tablet's map draws it
+        # Where a stop raises no alert (a pharmacy on the way): [{"lat", "lon", "radius_m", "address"?}].
+        "allowed_stops": list(trip.allowed_stops or []),
         "scheduled_pickup_at": iso_z(trip.scheduled_pickup_at), "appointment_at": iso_z(trip.appointment_at),
         "allowed_next": trips_mod.allowed_next(trip, "escort"),
         "checkin_due_at": iso_z(clock.due_at) if clock else None,

@@ -28,7 +28,16 @@ def report_place():
     except place_reports.ReportError as exc:
         raise ApiError(str(exc), exc.status) from None
     session.commit()
-    return jsonify(place_reports.escort_public(place)), 201
+    return jsonify(place_reports.escort_public(place, utcnow())), 201
+
+
+@api.get("/flagged-places/reports/mine")
+@api_roles("escort")
+def my_reports():
+    """List the places this escort reported (their own only, the latest first) and where each stands."""
+    session = request_session()
+    now = utcnow()
+    return jsonify([place_reports.escort_public(p, now) for p in place_reports.mine(session, g.user)])
 
 
 @api.get("/flagged-places/reports")
@@ -55,6 +64,7 @@ def publish_place(place_id: int):
         raise ApiError(str(exc), exc.status) from None
     session.commit()
     current_app.extensions["escort"].zones.forget()  # warn from this process's next fix
+    place_reports.tell_reporter(place, utcnow())
     return jsonify(place_reports.public(place, place_reports.user_names(session)))
 
 
@@ -69,4 +79,5 @@ def decline_place(place_id: int):
     except place_reports.ReportError as exc:
         raise ApiError(str(exc), exc.status) from None
     session.commit()
+    place_reports.tell_reporter(place, utcnow())
     return jsonify(place_reports.public(place, place_reports.user_names(session)))

@@ -292,10 +292,14 @@ def _where(session: Session, alert: Alert, trip: Trip | None, channels: notify.C
 
 
 def _live_link(session: Session, alert: Alert, channels: notify.Channels, now: datetime) -> tuple[str | None, datetime | None]:
-    """Make this step's responder link when the server knows its public URL; else (None, None)."""
+    """Return this step's responder link (the alert's one link, kept open for the step) when the server
+    knows its public URL; else (None, None)."""
     if not channels.public_url or alert.resolved_at is not None:
         return None, None
-    made = live_links.create(session, alert, now=now, minutes=channels.link_minutes)
+    if channels.link_secret:
+        made = live_links.for_step(session, alert, now=now, minutes=channels.link_minutes, secret=channels.link_secret)
+    else:
+        made = live_links.create(session, alert, now=now, minutes=channels.link_minutes)
     session.commit()
     return live_links.url(channels.public_url, made.token), made.link.expires_at
 

@@ -98,6 +98,7 @@ TABLE: dict[str, set[str]] = {
     # Places escorts report (issue #16): any escort reports on their own trip (checked in the view:
     # an empty body is refused first); only dispatch reads who reported and publishes or declines.
     "place_reports_api.report_place": {"escort", "escort_other"},
+    "place_reports_api.my_reports": {"escort", "escort_other"},  # each their own reports only
     "place_reports_api.list_reports": STAFF, "place_reports_api.publish_place": STAFF,
     "place_reports_api.decline_place": STAFF,
     "place_reports.reports_page": STAFF, "place_reports.publish_page": STAFF, "place_reports.decline_page": STAFF,

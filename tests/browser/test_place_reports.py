@@ -87,3 +87,41 @@ def test_an_escort_reports_and_a_dispatcher_declines_one_and_publishes_the_other
     desk.locator("#alert-list li[data-kind='flagged_place']").wait_for(timeout=10000)
     card = desk.locator("#alert-list li[data-kind='flagged_place']").inner_text()
     assert "flagged place" in card.lower() and "Large dog loose in the garden" in card
+
+
+def test_the_escort_reads_where_their_own_reports_stand_and_another_escort_sees_none(browser, live, world):
+    import re
+
+    tablet = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
+    mine = tablet.get_by_role("list", name="Places I reported")
+    tablet.get_by_text("You have not reported a place yet.").wait_for(timeout=10000)
+    _report_from_tablet(tablet, "The drop-off", "No lift", "Lift out of order <b>again</b>")
+    tablet.get_by_text("Report sent: No lift at the drop-off.").wait_for(timeout=10000)
+    row = mine.get_by_role("listitem").filter(has_text="No lift")
+    assert "Waiting for review" in row.inner_text()
+    assert re.search(r"reported \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+", row.inner_text()), row.inner_text()
+    assert not tablet.get_by_text("You have not reported a place yet.").is_visible()
+
+    # Dispatch declines it: the row changes in place (the same element), with the reason, and it is said.
+    tablet.evaluate("window.__row = document.querySelector('#my-reports li')")
+    [report] = requests.get(f"{live.url}/api/v1/flagged-places/reports", headers=world.bearer("dan"), timeout=5).json()
+    resp = requests.post(f"{live.url}/api/v1/flagged-places/{report['id']}/decline", headers=world.bearer("dan"),
+                         json={"reason": "The lift was repaired <i>on Monday</i>"}, timeout=5)
+    assert resp.status_code == 200, resp.text
+    row.filter(has_text="Declined").wait_for(timeout=10000)
+    assert "Dispatch's reason: The lift was repaired <i>on Monday</i>" in row.inner_text()
+    assert tablet.locator("#my-reports i").count() == 0, "what dispatch typed stays text"
+    assert tablet.evaluate("window.__row === document.querySelector('#my-reports li')"), "changed in place"
+    assert "declined" in tablet.locator("#checkin-announce").inner_text().lower()
+    assert audit(tablet, live) == []
+
+    # After a reload it is still there, and still only this escort's.
+    tablet.reload()
+    mine.get_by_role("listitem").filter(has_text="Declined").wait_for(timeout=10000)
+    assert "dan" not in mine.inner_text()
+
+    world.make_trip(status="assigned", escort="emil", device=None)
+    other = login_page(browser, live, "emil", PASSWORD)
+    other.get_by_text("You have not reported a place yet.").wait_for(timeout=10000)
+    assert other.get_by_role("list", name="Places I reported").get_by_role("listitem").count() == 0
+    assert "Lift out of order" not in other.content()

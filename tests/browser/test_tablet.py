@@ -297,3 +297,37 @@ def test_a_status_changed_by_dispatch_is_said_aloud_and_leaves_focus_alone(brows
                            " === 'Status: Arrived at drop-off.'", timeout=10000)
     assert page.locator("#trip-status").text_content() == "Arrived at drop-off"
     assert page.evaluate("document.activeElement.id") == "checkin-pin"
+
+
+def test_the_tablet_shows_the_allowed_stops_in_words_on_the_map_and_under_the_next_stop(browser, live, world, session):
+    pharmacy = "Pharmacy <b>Apteekki</b>, Mannerheimintie 5"
+    world.trip.allowed_stops = [{"lat": ROUTE[2][0], "lon": ROUTE[2][1], "radius_m": 60, "address": pharmacy}]
+    session.add(world.trip)
+    session.commit()
+    page = _tablet(browser, live)
+    stops = page.get_by_role("list", name="Allowed stops")
+    assert [li.inner_text() for li in stops.get_by_role("listitem").all()] == [pharmacy]
+    assert page.locator("#allowed-stops b").count() == 0, "an address is text, never HTML"
+    assert page.get_by_text("Stopping at one of these raises no alert.").is_visible()
+    page.wait_for_selector("#tablet-map path.allowed-stop", state="attached")
+    labels = page.locator("#tablet-map .leaflet-tooltip").all_inner_texts()
+    assert f"Allowed stop 1: {pharmacy}" in labels, labels
+    assert page.locator("#tablet-map .leaflet-tooltip b").count() == 0
+    assert audit(page, live) == []
+
+    # A dispatcher adds a stop with no address while the trip is under way: the tablet shows it in place.
+    resp = requests.patch(f"{live.url}/api/v1/trips/{world.trip.id}", headers=world.bearer("dan"), timeout=10,
+                          json={"allowed_stops": [{"lat": ROUTE[2][0], "lon": ROUTE[2][1]},
+                                                  {"lat": ROUTE[3][0], "lon": ROUTE[3][1]}]})
+    assert resp.status_code == 200, resp.text
+    second = f"At {ROUTE[3][0]:.5f}, {ROUTE[3][1]:.5f}"
+    stops.get_by_text(second).wait_for(timeout=10000)
+    assert page.locator("#tablet-map path.allowed-stop").count() == 2
+    labels = page.locator("#tablet-map .leaflet-tooltip").all_inner_texts()
+    assert f"Allowed stop 2: {second}" in labels, labels
+
+    # No allowed stops: no list.
+    assert requests.patch(f"{live.url}/api/v1/trips/{world.trip.id}", headers=world.bearer("dan"), timeout=10,
+                          json={"allowed_stops": []}).status_code == 200
+    page.wait_for_function("() => document.querySelector('#allowed-stops').hidden")
+    assert page.locator("#tablet-map path.allowed-stop").count() == 0

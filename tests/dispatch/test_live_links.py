@@ -262,3 +262,74 @@ def test_without_a_public_url_an_escalation_says_there_is_no_link(app, world, pa
     [mail] = [m for m in mails if m.rcpt_tos == ["dan@example.test"]]
     body = email.message_from_bytes(mail.content).get_payload(decode=True).decode()
     assert "No live map link comes with this message." in body and "/live/" not in body
+
+
+SECRET = "a-test-secret-key-of-32-characters"
+
+
+def _steps(session, panic, channels, seconds, hooks):
+    """Run the sweep at these seconds after the panic; return the panic's webhook bodies so far."""
+    for s in seconds:
+        scheduler.sweep(session, now=panic.raised_at + timedelta(seconds=s), channels=channels)
+    return [h for h in hooks if h["alert_id"] == panic.id]
+
+
+def _audits(session, action, alert):
+    session.expire_all()
+    return [a for a in session.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
+            if a.detail["alert_id"] == alert.id]
+
+
+def test_every_escalation_step_of_an_alert_carries_its_one_live_link_kept_open(app, world, panic, session,
+                                                                                webhook_server):  # noqa: F811
+    hook_url, hooks = webhook_server
+    assert app.extensions["escort"].channels().link_secret == app.config["SECRET_KEY"], "the served app reuses"
+    channels = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=30, link_secret=SECRET)
+    mine = _steps(session, panic, channels, (130, 260, 390), hooks)
+    assert [h["level"] for h in mine] == [1, 2, 3]
+    assert len({h["live_url"] for h in mine}) == 1, [h["live_url"] for h in mine]
+    session.expire_all()
+    [link] = session.exec(select(LiveLink).where(LiveLink.alert_id == panic.id)).all()
+    assert link.token_hash == live_links.hash_token(mine[0]["live_url"].rsplit("/", 1)[1])
+    # Each step pushes its end on: open for link_minutes after the last step, and each step says until when.
+    last_step = panic.raised_at + timedelta(seconds=390)
+    assert link.expires_at == last_step + timedelta(minutes=30)
+    assert [h["live_until"] for h in mine] == [
+        (panic.raised_at + timedelta(seconds=s, minutes=30)).isoformat().replace("+00:00", "Z") for s in (130, 260, 390)]
+    assert len(_audits(session, "live_link_created", panic)) == 1
+    assert [a.object_id for a in _audits(session, "live_link_extended", panic)] == [link.id, link.id]
+    # The link every responder got opens the page until the alert is resolved.
+    path = mine[0]["live_url"][len(PUBLIC):]
+    assert app.test_client().get(path).status_code == 200
+
+
+def test_a_revoked_or_expired_step_link_is_never_named_again(app, world, panic, session, webhook_server):  # noqa: F811
+    hook_url, hooks = webhook_server
+    client = app.test_client()
+    channels = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=30, link_secret=SECRET)
+    [first] = _steps(session, panic, channels, (130,), hooks)
+    [made] = client.get(f"/api/v1/alerts/{panic.id}/live-links", headers=world.bearer("dan")).json
+    assert client.post(f"/api/v1/alerts/{panic.id}/live-links/{made['id']}/revoke", headers=world.bearer("dan")).status_code == 200
+    second = _steps(session, panic, channels, (260,), hooks)[-1]
+    assert second["level"] == 2 and second["live_url"] != first["live_url"]
+    assert client.get(first["live_url"][len(PUBLIC):]).status_code == 404, "the revoked link stays dead"
+    assert client.get(second["live_url"][len(PUBLIC):]).status_code == 200
+    # An expired link is not brought back either: with 1-minute links the step 130 s later makes a new one.
+    short = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=1, link_secret=SECRET)
+    third = _steps(session, panic, short, (260 + 30 * 60 + 5,), hooks)[-1]
+    assert third["level"] == 3 and third["live_url"] not in (first["live_url"], second["live_url"])
+    session.expire_all()
+    assert len(session.exec(select(LiveLink).where(LiveLink.alert_id == panic.id)).all()) == 3
+
+
+def test_a_step_after_the_secret_changed_makes_a_new_link_rather_than_a_wrong_one(app, world, panic, session,
+                                                                                   webhook_server):  # noqa: F811
+    hook_url, hooks = webhook_server
+    before = Channels(webhook_url=hook_url, public_url=PUBLIC, link_secret=SECRET)
+    after = Channels(webhook_url=hook_url, public_url=PUBLIC, link_secret=SECRET + "-rotated")
+    [first] = _steps(session, panic, before, (130,), hooks)
+    second = _steps(session, panic, after, (260,), hooks)[-1]
+    assert second["live_url"] != first["live_url"]
+    client = app.test_client()
+    assert client.get(first["live_url"][len(PUBLIC):]).status_code == 200
+    assert client.get(second["live_url"][len(PUBLIC):]).status_code == 200

@@ -211,3 +211,42 @@ def test_places_flagged_before_reports_existed_stay_published(tmp_path):
         assert place.status == "published" and place.reported_by_id is None
         assert [p.label for p in flags.in_force(session, now)] == ["Old flag"]
     engine.dispose()
+
+
+MINE = f"{REPORTS}/mine"
+
+
+def test_an_escort_lists_their_own_reports_only_with_where_each_stands(client, world, session):
+    first = _report(client, world, category="dog", reason="Dog loose").json
+    second = _report(client, world, where="dropoff", category="no_lift", reason="Lift broken").json
+    other_trip = world.make_trip(status="on_board", escort="emil", device=None)
+    emils = _report(client, world, who="emil", trip_id=other_trip.id, category="access",
+                    reason="emil's own words about the steps").json
+    assert client.post(f"/api/v1/flagged-places/{first['id']}/publish", headers=world.bearer("dan")).status_code == 200
+    assert client.post(f"/api/v1/flagged-places/{second['id']}/decline", json={"reason": "Lift repaired on Monday"},
+                       headers=world.bearer("dan")).status_code == 200
+
+    eve = client.get(MINE, headers=world.bearer("eve"))
+    assert eve.status_code == 200
+    assert [(r["id"], r["status"], r["state"]) for r in eve.json] == [
+        (second["id"], "declined", "Declined"), (first["id"], "published", "Published")], "newest first, hers only"
+    declined = eve.json[0]
+    assert declined["decline_reason"] == "Lift repaired on Monday" and declined["title"] == "No lift"
+    assert declined["reported_at"].endswith("Z") and declined["reviewed_at"].endswith("Z")
+    assert "emil's own words" not in eve.get_data(as_text=True)
+    for key in ("reported_by", "reviewed_by", "reported_trip_id"):
+        assert key not in declined, f"{key}: who reported or reviewed is not the tablet's to show"
+
+    emil = client.get(MINE, headers=world.bearer("emil")).json
+    assert [(r["id"], r["state"]) for r in emil] == [(emils["id"], "Waiting for review")]
+    assert "Dog loose" not in str(emil) and "Lift broken" not in str(emil)
+
+    # Retired after publishing: the escort is not told it still warns.
+    client.delete(f"/api/v1/flagged-places/{first['id']}", headers=world.bearer("dan"))
+    session.expire_all()
+    assert not session.get(FlaggedPlace, first["id"]).active
+    assert client.get(MINE, headers=world.bearer("eve")).json[1]["state"] == "Published, since retired"
+
+    for name in ("dan", "ada", "cora"):
+        assert client.get(MINE, headers=world.bearer(name)).status_code == 403
+    assert client.get(MINE).status_code == 401

@@ -1,5 +1,5 @@
-/* Where to go: the tablet's map (own position, planned route, next stop) and links that hand the
-   next stop to a navigation app. escort.js calls window.escortMap.trip(trip) and .position(lat, lon). */
+/* Where to go: the tablet's map (own position, planned route, next stop, the trip's allowed stops)
+   and links that hand the next stop to a navigation app. escort.js calls window.escortMap.trip(trip) and .position(lat, lon). */
 (function () {
   "use strict";
 
@@ -7,7 +7,8 @@
   // Before the patient is on board the escort drives to the pickup; then to the drop-off.
   var TO_PICKUP = { scheduled: true, assigned: true, en_route_pickup: true, arrived_pickup: true };
   var TO_DROPOFF = { on_board: true, arrived_dropoff: true };
-  var state = { map: null, me: null, route: null, stop: null, trip: null, lat: null, lon: null, fitted: false };
+  var state = { map: null, me: null, route: null, stop: null, stops: [], stopsShown: null, trip: null, lat: null, lon: null,
+                fitted: false };
 
   function $(id) { return document.getElementById(id); }
 
@@ -70,15 +71,49 @@
     return stop;
   }
 
-  // The route and the stop on the map (when the trip or its status changes).
+  // The trip's allowed stops (a pharmacy on the way), each in words: its address, else coordinates.
+  function allowedStops(trip) {
+    return ((trip && trip.allowed_stops) || []).filter(function (p) {
+      return p && typeof p.lat === "number" && typeof p.lon === "number";
+    }).map(function (p, i) {
+      return { lat: p.lat, lon: p.lon, n: i + 1,
+               words: p.address || "At " + p.lat.toFixed(5) + ", " + p.lon.toFixed(5) };
+    });
+  }
+
+  // The list under the next stop, rebuilt only when the stops themselves change (a dispatcher's edit).
+  function listStops(stops) {
+    var key = JSON.stringify(stops), box = $("allowed-stops"), list = $("allowed-stops-list");
+    if (!box || key === state.stopsShown) return;
+    state.stopsShown = key;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    stops.forEach(function (s) {
+      var li = document.createElement("li");
+      li.textContent = s.words;  // an address is data: text, never HTML
+      list.appendChild(li);
+    });
+    box.hidden = !stops.length;
+  }
+
+  // The route and the stops on the map (when the trip or its status changes).
   function draw() {
-    var stop = describe(), map = ensureMap();
+    var stop = describe(), map = ensureMap(), stops = allowedStops(state.trip);
+    listStops(stops);
     if (!map) return;
     map.invalidateSize();  // the section may have just been shown
     if (state.route) map.removeLayer(state.route);
     if (state.stop) map.removeLayer(state.stop);
+    state.stops.forEach(function (m) { map.removeLayer(m); });
     state.route = state.stop = null;
+    state.stops = [];
     if (!stop) return;
+    state.stops = stops.map(function (s) {
+      // A smaller green dot, unlike the red next stop and the blue "You"; its label says what it is.
+      var m = L.circleMarker([s.lat, s.lon], { radius: 8, weight: 3, color: "#fff", fillColor: "#1b6e35", fillOpacity: 1,
+                                               className: "allowed-stop" }).addTo(map);
+      label(m, "Allowed stop " + s.n + ": " + s.words);
+      return m;
+    });
     var route = (state.trip.route || []).map(function (p) { return [p[0], p[1]]; });
     if (route.length >= 2) {
       state.route = L.polyline(route, { color: "#1f5fbf", weight: 5, opacity: 0.8, className: "planned-route" }).addTo(map);
@@ -95,6 +130,7 @@
     var pts = [];
     if (state.route) pts = pts.concat(state.route.getLatLngs());
     if (state.stop) pts.push(state.stop.getLatLng());
+    state.stops.forEach(function (m) { pts.push(m.getLatLng()); });
     if (state.me) pts.push(state.me.getLatLng());
     if (!pts.length) return;
     state.map.fitBounds(L.latLngBounds(pts), { padding: [24, 24], maxZoom: 17 });

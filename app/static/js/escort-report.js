@@ -1,4 +1,5 @@
-/* The escort reports a place for dispatch to review, and is told on entering a published flagged place.
+/* The escort reports a place for dispatch to review, reads where their own reports stand (updated in
+   place when dispatch reviews one), and is told on entering a published flagged place.
    Runs after escort.js, on its /device connection (window.escortState.socket). */
 (function () {
   "use strict";
@@ -17,6 +18,69 @@
       el.hidden = false;
       el.textContent = n.text;  // data as text
       announce(n.text);
+    });
+  }
+
+  // ---- the escort's own reports and where each stands --------------------------------------
+  var mine = $("my-reports"), empty = $("my-reports-empty");
+  var times = window.EscortTimes;
+
+  function when(iso) { return times ? times.local(iso, { seconds: false }) : iso; }
+
+  // One row per report, its parts filled as text; a row already shown is changed in place.
+  function showReport(r, first) {
+    if (!mine) return null;
+    var li = mine.querySelector("li[data-report='" + Number(r.id) + "']"), isNew = !li;
+    if (isNew) {
+      li = document.createElement("li");
+      li.setAttribute("data-report", String(Number(r.id)));
+      ["report-what", "report-when", "report-review"].forEach(function (cls) {
+        var p = document.createElement("p");
+        p.className = cls;
+        li.appendChild(p);
+      });
+      var what = li.querySelector(".report-what");
+      what.appendChild(document.createElement("strong"));
+      what.appendChild(document.createElement("span"));
+      var at = li.querySelector(".report-when");
+      var st = document.createElement("span");
+      st.className = "report-state";
+      at.appendChild(st);
+      at.appendChild(document.createTextNode(" · reported "));
+      at.appendChild(document.createElement("time"));
+      if (first && mine.firstChild) mine.insertBefore(li, mine.firstChild); else mine.appendChild(li);
+    }
+    li.setAttribute("data-status", r.status);
+    li.querySelector(".report-what strong").textContent = r.title;
+    li.querySelector(".report-what span").textContent = r.label ? " — " + r.label : "";
+    li.querySelector(".report-state").textContent = r.state;
+    var t = li.querySelector(".report-when time");
+    t.setAttribute("datetime", r.reported_at);
+    t.textContent = when(r.reported_at);
+    var review = li.querySelector(".report-review");
+    review.textContent = r.status === "declined" && r.decline_reason ? "Dispatch's reason: " + r.decline_reason : "";
+    review.hidden = !review.textContent;
+    if (empty) empty.hidden = true;
+    return li;
+  }
+
+  function loadMine() {
+    if (!mine) return;
+    fetch("/api/v1/flagged-places/reports/mine", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (resp) { if (!resp.ok) throw new Error(String(resp.status)); return resp.json(); })
+      .then(function (rows) {
+        rows.forEach(function (r) { showReport(r, false); });
+        if (!rows.length) empty.textContent = "You have not reported a place yet.";
+      })
+      .catch(function () { empty.textContent = "Your reports could not be loaded: no connection to dispatch."; });
+  }
+  loadMine();
+
+  // Dispatch reviewed one of this escort's reports: its row changes, and the tablet says so.
+  if (state.socket) {
+    state.socket.on("place_report", function (r) {
+      showReport(r, true);
+      announce("Your report of " + r.title + (r.label ? " at " + r.label : "") + ": " + r.state.toLowerCase() + ".");
     });
   }
 
@@ -62,6 +126,7 @@
       $("report-reason").value = "";
       close();
       $("report-result").textContent = "Report sent: " + label + " " + WHERE[where] + ". Dispatch will review it.";
+      showReport(r.body, true);
     }).catch(function () {
       $("report-send").disabled = false;
       $("report-error").textContent = "No connection to dispatch: the report was not sent. Try again, or call dispatch.";
