@@ -5,7 +5,8 @@ at ``expires_at``, when a dispatcher revokes it, or when its alert is resolved, 
 first. An escalation step's link is one per alert: its token is an HMAC of the link's own row
 under the server's SECRET_KEY, so a later step names the same link again (its end pushed on)
 without the token ever being stored; a revoked or expired one is never named again, and with a
-changed SECRET_KEY the next step simply makes a new link; an ended link and a link that never was look the same to whoever holds it. What the page
+changed SECRET_KEY the next step simply makes a new link. An ended link and a link that never
+was look the same to whoever holds it. What the page
 shows is the alert (kind, when, where in words), the escort's name and phone and what to do: no
 patient data. Creating, revoking and every opening of the page are audited, never with the token.
 """
