@@ -210,7 +210,7 @@ def create_zone():
     except zones.ZoneError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
-    _zones_changed()
+    _places_changed()
     return jsonify(zones.public(zone)), 201
 
 
@@ -229,9 +229,9 @@ def _zone_or_404(zone_id: int):
     return zone
 
 
-def _zones_changed() -> None:
-    """Let this process's detection read the zones again at its next fix (others within seconds)."""
-    current_app.extensions["escort"].zones.forget()
+def _places_changed() -> None:
+    """Detect with the changed places from this process's next fix, and redraw them on every open live map."""
+    service.places_changed(request_session(), now=utcnow())
 
 
 @api.patch("/hazard-zones/<int:zone_id>")
@@ -246,7 +246,7 @@ def patch_zone(zone_id: int):
     except zones.ZoneError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
-    _zones_changed()
+    _places_changed()
     return jsonify(zones.public(zone))
 
 
@@ -257,7 +257,7 @@ def retire_zone(zone_id: int):
     session = request_session()
     zones.retire_zone(session, _zone_or_404(zone_id), user=g.user, now=utcnow(), via="api")
     session.commit()
-    _zones_changed()
+    _places_changed()
     return "", 204
 
 
@@ -330,6 +330,7 @@ def create_flag():
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
+    _places_changed()
     return jsonify(flags.public(place)), 201
 
 
@@ -365,6 +366,7 @@ def patch_flag(flag_id: int):
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
+    _places_changed()
     return jsonify(flags.public(place))
 
 
@@ -375,4 +377,5 @@ def retire_flag(flag_id: int):
     session = request_session()
     flags.retire(session, _flag_or_404(flag_id), user=g.user, now=utcnow(), via="api")
     session.commit()
+    _places_changed()
     return "", 204
