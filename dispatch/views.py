@@ -8,7 +8,7 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import access, alerts, flags, present, routes, service, trip_watch, trips, vouchers, zones
+from dispatch import access, alerts, flags, present, routes, service, trip_places, trip_watch, trips, vouchers, zones
 from dispatch.models import Alert, Trip
 from dispatch.schemas import (
     AlertResolve,
@@ -80,6 +80,9 @@ def create_trip():
         router = current_app.extensions["escort"].router
         computed, routing = routes.compute(router, routes.waypoints(pickup, dropoff, allowed_stops))
     session = request_session()
+    # Places given by lat and lon get their words too (cache, else geocoder), before the trip is written.
+    named = trip_places.name_places(session, current_app.extensions["escort"].geocoder,
+                                    trip_places.places_of(pickup, dropoff, allowed_stops), now=utcnow())
     try:
         trip = trips.create_trip(
             session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
@@ -101,6 +104,8 @@ def create_trip():
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     extra = {"routing": routing} if routing is not None else {}
+    if named.public() is not None:
+        extra["geocoding"] = named.public()
     return jsonify({**payload, "warnings": warnings, **extra}), 201
 
 
