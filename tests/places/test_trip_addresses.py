@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from html import unescape
 
 from app.db import utcnow
 from dispatch import trip_places
@@ -108,3 +109,24 @@ def test_at_most_a_few_addresses_are_asked_per_save(app, world, client):
     left = [f"allowed_stops.{i}" for i in range(trip_places.ASK_AT_SAVE - 2, trip_places.ASK_AT_SAVE)]
     assert trip["geocoding"]["without_words"] == left
     assert f"at most {trip_places.ASK_AT_SAVE} addresses" in trip["geocoding"]["error"]
+
+
+def test_the_edit_form_sent_before_a_moved_pins_words_came_keeps_them(app, world, client):
+    made = client.post("/api/v1/trips", headers=world.bearer("dan"), json={
+        "patient_id": world.patient.id, "escort": "emil", "pickup": {"address": PICKUP}, "dropoff": {"address": DROPOFF},
+        "scheduled_pickup_at": (utcnow() + timedelta(hours=1)).isoformat()}).get_json()
+    web = login(app.test_client(), "dan")
+    html = web.get(f"/dispatch/trips/{made['id']}/edit").get_data(as_text=True)
+    current = dict(re.findall(r'name="([a-z_]+)" type="[a-z-]+" value="([^"]*)"', html))
+    current.update(re.findall(r'type="hidden" id="[^"]+" name="([a-z_]+)" value="([^"]*)"', html))
+    current = {name: unescape(value) for name, value in current.items()}
+    assert current["dropoff_address"] == made["dropoff"]["address"]
+    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    # The drop-off pin moved: the page emptied its words and had not yet had the new ones.
+    sent = web.post(f"/dispatch/trips/{made['id']}/edit", data={
+        **current, "patient": f"Pat Example (#{world.patient.id})", "dropoff_lat": "60.17", "dropoff_lon": "24.95",
+        "dropoff_address": "", "csrf_token": token})
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    trip = client.get(f"/api/v1/trips/{made['id']}", headers=world.bearer("dan")).get_json()
+    assert trip["dropoff"]["address"] == _words(client, world.bearer("dan"), 60.17, 24.95) != made["dropoff"]["address"]
+    assert trip["pickup"]["address"] == made["pickup"]["address"]  # not moved: not asked again
