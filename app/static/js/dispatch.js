@@ -563,7 +563,7 @@
     return layer;
   }
 
-  // What a place looks like, to tell a change from none ("" when it is not on the map).
+  // What a place looks like, to tell a change of it from none.
   function placeKey(kind, p) {
     return JSON.stringify(kind === "zone" ? [p.name, p.reason, p.polygon, p.expires_at]
       : [p.label, p.category, p.reason, p.point, p.polygon, p.expires_at]);
@@ -612,7 +612,8 @@
   }
 
   function applySnapshot(snap) {
-    drawPlaces({ zones: snap.zones, flagged_places: snap.flagged_places }, snapshots > 0);  // after a reconnect, say what changed
+    // After a reconnect, what changed meanwhile is said.
+    drawPlaces({ zones: snap.zones, flagged_places: snap.flagged_places }, snapshots > 0);
     Object.keys(state.trips).forEach(clearTrip);
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
     var known = state.alerts;
