@@ -207,6 +207,11 @@ def emit_alert(payload: dict) -> None:
     socketio.emit("alert", payload, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
 
 
+def emit_places(payload: dict) -> None:
+    """Send the hazard zones and flagged places in force to every dispatcher, after one of them changed."""
+    socketio.emit("places", payload, namespace=DISPATCH_NS, to=DISPATCHERS_ROOM)
+
+
 def emit_to_escort(event: str, payload: dict, escort_user_id: int) -> None:
     """Send an event to every connection of one escort (their tablet tabs and phones)."""
     socketio.emit(event, payload, namespace=DEVICE_NS, to=escort_room(escort_user_id))

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from app.auth import page_roles
 from app.db import request_session, utcnow
 from app.models import User
-from dispatch import flags, zones
+from dispatch import flags, service, zones
 
 pages = Blueprint("places_admin", __name__, url_prefix="/admin/places")
 
@@ -163,9 +163,9 @@ def _refused(session: Session, form_id: str, field: str, message: str):
     return _view(session, form_id=form_id, errors={field: message}, raw=raw, status=400)
 
 
-def _zones_changed() -> None:
-    """Let this process's detection read the zones again at its next fix (other processes within seconds)."""
-    current_app.extensions["escort"].zones.forget()
+def _places_changed(session: Session) -> None:
+    """Detect with the changed places from this process's next fix, and redraw them on every open live map."""
+    service.places_changed(session, now=utcnow())
 
 
 @pages.get("")
@@ -189,7 +189,7 @@ def create_zone_page():
     except zones.ZoneError as exc:
         return _refused(session, "zone-new", ZONE_FIELDS.get(exc.field, "vertices"), str(exc))
     session.commit()
-    _zones_changed()
+    _places_changed(session)
     flash(f"Hazard zone “{zone.name}” added: trips entering it raise an alert.")
     return redirect(url_for("places_admin.places_page", _anchor=f"zone-{zone.id}"))
 
@@ -215,7 +215,7 @@ def update_zone_page(zone_id: int):
     except zones.ZoneError as exc:
         return _refused(session, f"zone-{zone_id}", ZONE_FIELDS.get(exc.field, "vertices"), str(exc))
     session.commit()
-    _zones_changed()
+    _places_changed(session)
     flash(f"Hazard zone “{zone.name}” saved.")
     return redirect(url_for("places_admin.places_page", _anchor=f"zone-{zone.id}"))
 
@@ -228,7 +228,7 @@ def retire_zone_page(zone_id: int):
     zone = _zone_or_404(zone_id)
     zones.retire_zone(session, zone, user=g.user, now=utcnow(), via="page")
     session.commit()
-    _zones_changed()
+    _places_changed(session)
     flash(f"Hazard zone “{zone.name}” retired: it no longer raises alerts.")
     return redirect(url_for("places_admin.places_page"))
 
@@ -248,6 +248,7 @@ def create_flag_page():
     except flags.FlagError as exc:
         return _refused(session, "flag-new", FLAG_FIELDS.get(exc.field, "label"), str(exc))
     session.commit()
+    _places_changed(session)
     flash(f"Flagged place “{place.label}” added: trips touching it are warned.")
     return redirect(url_for("places_admin.places_page", _anchor=f"flag-{place.id}"))
 
@@ -274,6 +275,7 @@ def update_flag_page(flag_id: int):
     except flags.FlagError as exc:
         return _refused(session, f"flag-{flag_id}", FLAG_FIELDS.get(exc.field, "label"), str(exc))
     session.commit()
+    _places_changed(session)
     flash(f"Flagged place “{place.label}” saved.")
     return redirect(url_for("places_admin.places_page", _anchor=f"flag-{place.id}"))
 
@@ -286,5 +288,6 @@ def retire_flag_page(flag_id: int):
     place = _flag_or_404(flag_id)
     flags.retire(session, place, user=g.user, now=utcnow(), via="page")
     session.commit()
+    _places_changed(session)
     flash(f"Flagged place “{place.label}” retired: trips are no longer warned about it.")
     return redirect(url_for("places_admin.places_page"))

@@ -11,7 +11,7 @@ from app import realtime
 from app.auth import page_roles
 from app.db import request_session, utcnow
 from app.models import User
-from dispatch import board, planning, present, routes, service, standing, trip_form, trips
+from dispatch import board, planning, present, routes, service, standing, trip_form, trip_places, trips
 from dispatch.models import StandingOrder, Trip
 from patients.models import Patient
 
@@ -92,6 +92,8 @@ def new_trip_page():
         # The road route, asked before the trip is written (no transaction waits on the router).
         computed, routing = routes.compute(current_app.extensions["escort"].router,
                                            routes.waypoints(v["pickup"], v["dropoff"], v["allowed_stops"]))
+        # A pin's words the page had not yet received (the form sent meanwhile) are found here.
+        named = _name_places(session, v["pickup"], v["dropoff"], v["allowed_stops"])
         try:
             trip = trips.create_trip(
                 session, patient_id=v["patient_id"], escort=v["escort"], device_id=None,
@@ -109,8 +111,15 @@ def new_trip_page():
     session.commit()
     realtime.emit_trip(present.trip_public(session, trip), present.trip_for_escort(session, trip), trip.escort_user_id)
     flash(f"Trip {trip.id} planned" + (f" with {len(warnings)} warning(s): see its timeline" if warnings else ".")
-          + ("" if computed is not None else f" No road route: {routing['error']}."))
+          + ("" if computed is not None else f" No road route: {routing['error']}.")
+          + (f" {named.words()}" if named.words() else ""))
     return redirect(url_for("dispatch.trip_page", trip_id=trip.id))
+
+
+def _name_places(session, pickup: dict | None, dropoff: dict | None, stops: list | None) -> trip_places.Named:
+    """Give the form's places without words the nearest address (cache, else geocoder) before anything is written."""
+    return trip_places.name_places(session, current_app.extensions["escort"].geocoder,
+                                   trip_places.places_of(pickup, dropoff, stops), now=utcnow())
 
 
 def _field_of(message: str) -> str:
@@ -149,7 +158,9 @@ def edit_trip_page(trip_id: int):
         if form.values["patient_id"] != trip.patient_id:
             form.errors["patient"] = "A trip's patient cannot change: plan a new trip for another patient"
         changes = _changes(form, current)
+        named = trip_places.Named([], None)
         if not form.errors and changes:
+            named = _name_places(session, changes.get("pickup"), changes.get("dropoff"), changes.get("allowed_stops"))
             try:
                 service.edit_trip(session, trip, changes, g.user, now=utcnow())
             except trips.TripError as exc:
@@ -158,7 +169,8 @@ def edit_trip_page(trip_id: int):
     if not form.ok:
         return render_template("dispatch/trip_form.html",
                                **_form_context(session, form.raw, form.errors, trip=trip)), 400
-    flash(f"Trip {trip.id} saved." if changes else f"Trip {trip.id}: nothing changed.")
+    flash((f"Trip {trip.id} saved." + (f" {named.words()}" if named.words() else "")) if changes
+          else f"Trip {trip.id}: nothing changed.")
     return redirect(url_for("dispatch.trip_page", trip_id=trip.id))
 
 
@@ -322,6 +334,7 @@ def standing_orders_page():
     order = None
     if form.ok:
         v = form.values
+        named = _name_places(session, v["pickup"], v["dropoff"], v["allowed_stops"])
         try:
             order, made = standing.create(
                 session, patient_id=v["patient_id"], escort=v["escort"], pickup=v["pickup"], dropoff=v["dropoff"],
@@ -342,7 +355,8 @@ def standing_orders_page():
     session.commit()
     for trip in made:
         realtime.emit_trip(present.trip_public(session, trip), None, None)
-    flash(f"Standing order {order.id} created with {len(made)} trips planned ahead.")
+    flash(f"Standing order {order.id} created with {len(made)} trips planned ahead."
+          + (f" {named.words()}" if named.words() else ""))
     return redirect(url_for("plan.standing_orders_page") + f"#order-{order.id}")
 
 

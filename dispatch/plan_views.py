@@ -12,7 +12,7 @@ from app import realtime
 from app.api import ApiError, describe, id_arg, json_payload, parse
 from app.auth import api_roles
 from app.db import request_session, utcnow
-from dispatch import access, planning, present, routes, service, standing, trips
+from dispatch import access, planning, present, routes, service, standing, trip_places, trips
 from dispatch.models import StandingOrder, Trip
 from dispatch.schemas import StandingOrderCreate, StandingOrderSkip, TripDuplicate, TripPatch
 from dispatch.settings import validate_settings
@@ -52,12 +52,16 @@ def patch_trip(trip_id: int):
             changes[end] = located(getattr(body, end), end)
     if changes.get("allowed_stops") is not None:
         changes["allowed_stops"] = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
+    named = trip_places.name_places(session, current_app.extensions["escort"].geocoder,
+                                    trip_places.places_of(changes.get("pickup"), changes.get("dropoff"),
+                                                          changes.get("allowed_stops")), now=utcnow())
     try:
         edit = service.edit_trip(session, trip, changes, g.user, now=utcnow())
     except trips.TripError as exc:
         session.rollback()
         raise ApiError(str(exc), 409 if isinstance(exc, planning.StateError) else 400) from None
-    return jsonify({**present.trip_public(session, trip), "changed": edit.changed})
+    extra = {"geocoding": named.public()} if named.public() is not None else {}
+    return jsonify({**present.trip_public(session, trip), "changed": edit.changed, **extra})
 
 
 @api.post("/trips/<int:trip_id>/duplicate")
@@ -132,6 +136,8 @@ def create_standing_order():
     # Addresses are geocoded before anything is stored: an ambiguous one answers its candidates.
     pickup, dropoff = located(body.pickup, "pickup"), located(body.dropoff, "dropoff")
     allowed_stops = [located(p, f"allowed_stops.{i}") for i, p in enumerate(body.allowed_stops)]
+    named = trip_places.name_places(session, current_app.extensions["escort"].geocoder,
+                                    trip_places.places_of(pickup, dropoff, allowed_stops), now=utcnow())
     try:
         route = ([[lat, lon] for lat, lon in route_from_geojson(body.route)] if body.route is not None else
                  # Without a route the order's trips drive the router's (asked once, for every date).
@@ -147,7 +153,8 @@ def create_standing_order():
         raise ApiError(str(exc)) from None
     session.commit()
     tell_trips(session, made)
-    return jsonify(standing.public(session, order)), 201
+    extra = {"geocoding": named.public()} if named.public() is not None else {}
+    return jsonify({**standing.public(session, order), **extra}), 201
 
 
 @api.get("/standing-orders")

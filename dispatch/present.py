@@ -113,8 +113,18 @@ def snapshot(session: Session, *, now: datetime) -> dict:
     return {
         "server_time": iso_z(now), "trips": trips, "devices": devices,
         "alerts": [alerts_mod.public(a, names) for a in alerts_mod.listed_alerts(session)],
-        "zones": [zones.public(z) for z in zones.active_zones(session, now)],
+        **places(session, now=now),
     }
+
+
+def places(session: Session, *, now: datetime) -> dict:
+    """Return the hazard zones and published flagged places in force, as the live map draws them.
+
+    The snapshot carries them, and so does the ``places`` event each change of them sends.
+    """
+    return {"zones": [zones.public(z) for z in zones.active_zones(session, now)],
+            "flagged_places": [{**flags.public(p), "title": flags.CATEGORY_LABELS.get(p.category, "Warning")}
+                               for p in flags.in_force(session, now)]}
 
 
 def _device_fix(device: Device) -> dict:

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from app.auth import page_roles
 from app.db import request_session, utcnow
-from dispatch import place_reports
+from dispatch import place_reports, service
 from places.cache import words_for
 from places.geocoding import GeocoderUnavailable
 
@@ -63,7 +63,7 @@ def publish_page(place_id: int):
         flash(str(exc))
         return redirect(url_for("place_reports.reports_page"))
     session.commit()
-    current_app.extensions["escort"].zones.forget()  # warn from this process's next fix
+    service.places_changed(session, now=utcnow())  # warn from this process's next fix; redraw the live maps
     place_reports.tell_reporter(place, utcnow())
     flash(f"Published: {place_reports.public(place, {})['title']} at {place.label}. Trips near it are warned now.")
     return redirect(url_for("place_reports.reports_page"))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from app.api import ApiError, parse
 from app.auth import api_roles
 from app.db import request_session, utcnow
-from dispatch import access, place_reports
+from dispatch import access, place_reports, service
 from dispatch.report_schemas import PlaceDecline, PlaceReportIn
 
 api = Blueprint("place_reports_api", __name__, url_prefix="/api/v1")
@@ -63,7 +63,7 @@ def publish_place(place_id: int):
     except place_reports.ReportError as exc:
         raise ApiError(str(exc), exc.status) from None
     session.commit()
-    current_app.extensions["escort"].zones.forget()  # warn from this process's next fix
+    service.places_changed(session, now=utcnow())  # warn from this process's next fix; redraw the live maps
     place_reports.tell_reporter(place, utcnow())
     return jsonify(place_reports.public(place, place_reports.user_names(session)))
 

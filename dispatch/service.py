@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -47,10 +48,19 @@ def set_status(session: Session, trip: Trip, status: str, user: User, *, now: da
     return trip
 
 
+def places_changed(session: Session, *, now: datetime) -> None:
+    """After a hazard zone or flagged place changed (committed): detect with it and show it at once.
+
+    This process's detection reads the places again at its next fix (other processes within
+    seconds), and every open live map gets the places in force (through Redis with several processes).
+    """
+    if has_app_context():
+        current_app.extensions["escort"].zones.forget()
+    realtime.emit_places(present.places(session, now=now))
+
+
 def _forget_active_trips() -> None:
     """Make this process look up devices' trips afresh after a status change."""
-    from flask import current_app, has_app_context
-
     if has_app_context():
         current_app.extensions["escort"].active_trips.forget()
 

@@ -8,7 +8,7 @@ from sqlalchemy import or_
 from app.api import ApiError, id_arg, json_payload, parse
 from app.auth import api_roles, page_roles, request_user
 from app.db import request_session, utcnow
-from dispatch import access, alerts, flags, present, routes, service, trip_watch, trips, vouchers, zones
+from dispatch import access, alerts, flags, present, routes, service, trip_places, trip_watch, trips, vouchers, zones
 from dispatch.models import Alert, Trip
 from dispatch.schemas import (
     AlertResolve,
@@ -80,6 +80,9 @@ def create_trip():
         router = current_app.extensions["escort"].router
         computed, routing = routes.compute(router, routes.waypoints(pickup, dropoff, allowed_stops))
     session = request_session()
+    # Places given by lat and lon get their words too (cache, else geocoder), before the trip is written.
+    named = trip_places.name_places(session, current_app.extensions["escort"].geocoder,
+                                    trip_places.places_of(pickup, dropoff, allowed_stops), now=utcnow())
     try:
         trip = trips.create_trip(
             session, patient_id=body.patient_id, escort=body.escort, device_id=body.device_id,
@@ -101,6 +104,8 @@ def create_trip():
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     extra = {"routing": routing} if routing is not None else {}
+    if named.public() is not None:
+        extra["geocoding"] = named.public()
     return jsonify({**payload, "warnings": warnings, **extra}), 201
 
 
@@ -210,7 +215,7 @@ def create_zone():
     except zones.ZoneError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
-    _zones_changed()
+    _places_changed()
     return jsonify(zones.public(zone)), 201
 
 
@@ -229,9 +234,9 @@ def _zone_or_404(zone_id: int):
     return zone
 
 
-def _zones_changed() -> None:
-    """Let this process's detection read the zones again at its next fix (others within seconds)."""
-    current_app.extensions["escort"].zones.forget()
+def _places_changed() -> None:
+    """Detect with the changed places from this process's next fix, and redraw them on every open live map."""
+    service.places_changed(request_session(), now=utcnow())
 
 
 @api.patch("/hazard-zones/<int:zone_id>")
@@ -246,7 +251,7 @@ def patch_zone(zone_id: int):
     except zones.ZoneError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
-    _zones_changed()
+    _places_changed()
     return jsonify(zones.public(zone))
 
 
@@ -257,7 +262,7 @@ def retire_zone(zone_id: int):
     session = request_session()
     zones.retire_zone(session, _zone_or_404(zone_id), user=g.user, now=utcnow(), via="api")
     session.commit()
-    _zones_changed()
+    _places_changed()
     return "", 204
 
 
@@ -330,6 +335,7 @@ def create_flag():
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
+    _places_changed()
     return jsonify(flags.public(place)), 201
 
 
@@ -365,6 +371,7 @@ def patch_flag(flag_id: int):
     except flags.FlagError as exc:
         raise ApiError(str(exc)) from None
     session.commit()
+    _places_changed()
     return jsonify(flags.public(place))
 
 
@@ -375,4 +382,5 @@ def retire_flag(flag_id: int):
     session = request_session()
     flags.retire(session, _flag_or_404(flag_id), user=g.user, now=utcnow(), via="api")
     session.commit()
+    _places_changed()
     return "", 204

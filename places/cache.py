@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from places.geocoding import Geocoder
+from places.geocoding import Geocoder, GeocoderUnavailable
 from places.models import PlaceCache
 
 
@@ -33,14 +34,67 @@ def cached(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now:
     if row is None:
         if not ask:
             return None
-        found = geocoder.reverse(lat_e4 / 1e4, lon_e4 / 1e4)
-        row = PlaceCache(lat_e4=lat_e4, lon_e4=lon_e4, label=found.label[:300] if found else None, fetched_at=now)
-        try:
-            with session.begin_nested():  # another process may cache the same spot at once
-                session.add(row)
-        except IntegrityError:
-            pass
+        row = _answer(geocoder, lat_e4, lon_e4, now)
+        _keep(session, row)
     return row
+
+
+def _answer(geocoder: Geocoder, lat_e4: int, lon_e4: int, now: datetime) -> PlaceCache:
+    """Ask the geocoder for a spot's words; return the cache row to keep (``GeocoderUnavailable`` passes)."""
+    found = geocoder.reverse(lat_e4 / 1e4, lon_e4 / 1e4)
+    return PlaceCache(lat_e4=lat_e4, lon_e4=lon_e4, label=found.label[:300] if found else None, fetched_at=now)
+
+
+def _keep(session: Session, row: PlaceCache) -> None:
+    """Add a spot's answer to the cache (another process may cache the same spot at once: theirs stands)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        pass
+
+
+@dataclass
+class Words:
+    """The nearest addresses of some positions, in their order."""
+
+    labels: list[str | None] = field(default_factory=list)  # None: no address known there, or not looked up
+    unasked: list[int] = field(default_factory=list)  # the positions not looked up (not cached, geocoder not asked)
+    error: str | None = None  # why they were not: the geocoder's failure, or the limit of questions
+
+
+def words_at(session: Session, geocoder: Geocoder | None, points: list[tuple[float, float]], *, now: datetime,
+             ask_limit: int) -> Words:
+    """Return the nearest address of each position: from the cache, else from the geocoder.
+
+    The geocoder is asked at most ``ask_limit`` times, and not again once it fails; every
+    question is asked before any answer is written, so no write waits on the geocoder.
+    """
+    words, fresh, asked = Words(), {}, 0
+    for i, (lat, lon) in enumerate(points):
+        key = spot(lat, lon)
+        row = fresh.get(key) or session.get(PlaceCache, key)
+        if row is None:
+            if geocoder is None or words.error is not None or asked >= ask_limit:
+                words.labels.append(None)
+                words.unasked.append(i)
+                if geocoder is None:
+                    words.error = "no geocoder is configured (ESCORT_GEOCODER_URL)"
+                elif words.error is None:
+                    words.error = f"at most {ask_limit} addresses are looked up at once"
+                continue
+            asked += 1
+            try:
+                row = fresh[key] = _answer(geocoder, *key, now)
+            except GeocoderUnavailable as exc:
+                words.labels.append(None)
+                words.unasked.append(i)
+                words.error = str(exc)
+                continue
+        words.labels.append(row.label)
+    for row in fresh.values():
+        _keep(session, row)
+    return words
 
 
 def words_for(session: Session, geocoder: Geocoder, lat: float, lon: float, *, now: datetime,

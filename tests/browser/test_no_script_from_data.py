@@ -171,7 +171,7 @@ def _open(page, url: str, where: str, watch: Watch, shown: list[str], ready: str
 
 
 def _check_live_map(page, watch: Watch, ids: dict) -> None:
-    """Open the live map, hover the trip's marker, open the zone's and the free device's tooltips."""
+    """Open the live map, hover the trip's marker, open the zones', the flagged place's and the free device's tooltips."""
     _open(page, "/dispatch", "/dispatch", watch, [SHEET["name"], NAMES["escort"], NAMES["dispatcher"]],
           ready=f"() => document.querySelector('.trip-{ids['trip']}') !== null")
     page.locator(f"path.trip-{ids['trip']}").hover(force=True)
@@ -186,7 +186,7 @@ def _check_live_map(page, watch: Watch, ids: dict) -> None:
             var m = s.deviceMarkers[k]; m.openTooltip(); out.push(m.getTooltip().getElement().innerText); });
         return out.join('\\n');
     }""")
-    for expected in (ZONE_NAME, ZONE_REASON, DEVICE_FREE):
+    for expected in (ZONE_NAME, ZONE_REASON, FLAG_LABEL, FLAG_REASON, DEVICE_FREE):
         assert expected in texts, f"{expected!r} not shown literally in the map tooltips: {texts!r}"
     watch.check(page, "/dispatch tooltips", [])
 

@@ -95,7 +95,9 @@ def test_allowed_stops_by_address_on_a_new_trip_and_a_patch(client, world, sessi
     assert resp.status_code == 201, resp.get_json()
     trip = resp.get_json()
     assert trip["allowed_stops"][0]["address"] == STOP_WORDS
-    assert "address" not in trip["allowed_stops"][1]  # given as coordinates: no words to keep
+    # Given as coordinates: the words of that spot, found when the trip is saved.
+    words = client.get("/api/v1/reverse", query_string={"lat": 60.17, "lon": 24.94}, headers=dan).get_json()
+    assert words["found"] and trip["allowed_stops"][1]["address"] == words["label"]
 
     patched = client.patch(f"/api/v1/trips/{trip['id']}", headers=dan,
                            json={"allowed_stops": [{"address": "Bulevardi 15, Helsinki", "radius_m": 30}],
@@ -160,7 +162,10 @@ def test_the_standing_order_form_keeps_the_addresses_found_and_the_stops(app, wo
     made = web.post("/dispatch/standing-orders", data=form)
     assert made.status_code == 302, made.get_data(as_text=True)[:2000]
     order = session.exec(StandingOrder.__table__.select()).first()
-    assert order.pickup_address == "Siltasaarenkatu 12, 00530 Helsinki" and order.dropoff_address is None
+    assert order.pickup_address == "Siltasaarenkatu 12, 00530 Helsinki"
+    # The drop-off's words had not come when the form was sent: found on saving.
+    words = web.get("/api/v1/reverse", query_string={"lat": 60.165, "lon": 24.94}).get_json()
+    assert words["found"] and order.dropoff_address == words["label"]
     assert order.allowed_stops == [{"lat": 60.16641, "lon": 24.93819, "radius_m": 75.0, "address": STOP_WORDS}]
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
+import requests
 from sqlmodel import Session, select
 
 from app.db import utcnow
@@ -192,3 +193,19 @@ def test_sweeps_at_the_same_instant_on_two_connections_remind_and_raise_once(app
         raised = s.exec(select(TripEvent).where(TripEvent.kind == "alert_raised")).all()
     assert sum(len(r.reminders) for r in results) == len(reminders) == 6, "one reminder per dose"
     assert len(raised) == sum(len(r.alerts) for r in results)
+
+
+def test_a_zone_drawn_on_one_process_reaches_the_live_maps_on_the_other(app, world, tmp_path):
+    square = [[-0.13, 51.50], [-0.12, 51.50], [-0.12, 51.51], [-0.13, 51.50]]
+    with two_processes(app, tmp_path) as (a, b):
+        watch_b = Dispatcher(b.url, world.api_tokens["dan"])
+        places: list[dict] = []
+        watch_b.client.on("places", places.append, namespace="/dispatch")
+        try:
+            made = requests.post(f"{a.url}/api/v1/hazard-zones", headers=world.bearer("ada"), timeout=10,
+                                 json={"name": "Closed road", "polygon": {"type": "Polygon", "coordinates": [square]}})
+            assert made.status_code == 201, made.text
+            got = wait_for(lambda: places, 10, "the places event on the other process's dispatcher")
+            assert [z["name"] for z in got[0]["zones"]] == ["Closed road"]
+        finally:
+            watch_b.close()

@@ -22,7 +22,8 @@
   // Everything the page knows, replaced by each snapshot (the server is the record).
   // ``names`` outlives trips: an alert of an ended trip still names its patient and escort.
   var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {},
-                names: {}, cards: {}, rows: {}, alarming: false };
+                names: {}, cards: {}, rows: {}, alarming: false,
+                places: null, placeKeys: {}, placeNames: {}, zoneLayers: [] };
   window.dispatchState = state;
 
   function text(tag, cls, content) {
@@ -333,6 +334,7 @@
 
   // Once a second: only the "… ago" words change (rule 2: "3 min ago" counts on its own).
   function tick() {
+    dropExpired();
     Array.prototype.forEach.call(document.querySelectorAll("#trip-list .seen, #alert-list .raised"), function (el) {
       setText(el, (el.classList.contains("raised") ? "raised " : "") + ago(el.dataset.ts || null));
     });
@@ -533,19 +535,85 @@
 
   // ---- socket ---------------------------------------------------------------------------
 
-  function drawZones(zones) {
-    (state.zoneLayers || []).forEach(function (layer) { map.removeLayer(layer); });
-    state.zoneLayers = (zones || []).map(function (z) {
-      var layer = L.polygon(z.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
-                                         className: "hazard-zone zone-" + z.id })
-        .bindTooltip(tooltipNode(["Hazard: " + z.name, z.reason || ""], "zone-label")).addTo(map);
-      nameMarker(layer, "Hazard zone: " + z.name);
-      return layer;
+  // Hazard zones and published flagged places in force: drawn from the snapshot, and again from each
+  // ``places`` event (another dispatcher drew, edited or retired one), so the map never keeps old shapes.
+  // The list under "Places on the map" says the same in words; a change is said in the polite region.
+  function placeWords(kind, p) {
+    return kind === "zone" ? ["Hazard zone: " + p.name, p.reason || ""]
+      : ["Flagged place: " + p.title + " — " + p.label, p.reason || ""];
+  }
+
+  function flagLatLngs(f) {
+    return f.polygon.coordinates[0].map(function (pt) { return [pt[1], pt[0]]; });
+  }
+
+  function placeLayer(kind, p) {
+    var words = placeWords(kind, p);
+    var layer = kind === "zone"
+      ? L.polygon(p.polygon, { color: "#c62828", weight: 2, dashArray: "6 4", fillOpacity: 0.08,
+                               className: "hazard-zone zone-" + p.id })
+      : p.polygon
+        ? L.polygon(flagLatLngs(p), { color: "#8a5a00", weight: 2, dashArray: "2 4", fillOpacity: 0.08,
+                                      className: "flagged-place flag-" + p.id })
+        : L.circle([p.point.lat, p.point.lon], { radius: p.point.radius_m, color: "#8a5a00", weight: 2,
+                                                 dashArray: "2 4", fillOpacity: 0.08,
+                                                 className: "flagged-place flag-" + p.id });
+    layer.bindTooltip(tooltipNode(words, kind === "zone" ? "zone-label" : "flag-label")).addTo(map);
+    nameMarker(layer, words[0]);
+    return layer;
+  }
+
+  // What a place looks like, to tell a change of it from none.
+  function placeKey(kind, p) {
+    return JSON.stringify(kind === "zone" ? [p.name, p.reason, p.polygon, p.expires_at]
+      : [p.label, p.category, p.reason, p.point, p.polygon, p.expires_at]);
+  }
+
+  function inForce(p) { return !p.expires_at || Date.parse(p.expires_at) > Date.now(); }
+
+  function drawPlaces(places, tell) {
+    var shown = [];
+    (places.zones || []).filter(inForce).forEach(function (z) { shown.push({ kind: "zone", p: z }); });
+    (places.flagged_places || []).filter(inForce).forEach(function (f) { shown.push({ kind: "flag", p: f }); });
+    state.zoneLayers.forEach(function (layer) { map.removeLayer(layer); });
+    state.zoneLayers = shown.map(function (item) { return placeLayer(item.kind, item.p); });
+    state.places = places;
+    var keys = {}, names = {}, said = [];
+    var list = document.getElementById("place-list");
+    list.replaceChildren();  // plain text items, nothing focusable: rebuilt only when the places change
+    shown.forEach(function (item) {
+      var id = item.kind + "-" + item.p.id, words = placeWords(item.kind, item.p);
+      keys[id] = placeKey(item.kind, item.p);
+      names[id] = words[0];
+      var li = text("li", item.kind === "zone" ? "hazard-zone" : "flagged-place");
+      li.id = "place-" + id;
+      li.appendChild(text("strong", "", words[0]));
+      if (words[1]) li.appendChild(text("span", "", " — " + words[1]));
+      list.appendChild(li);
+      if (!(id in state.placeKeys)) said.push(words[0] + " added");
+      else if (state.placeKeys[id] !== keys[id]) said.push(words[0] + " changed");
     });
+    Object.keys(state.placeKeys).forEach(function (id) { if (!(id in keys)) said.push(state.placeNames[id] + " removed"); });
+    state.placeKeys = keys;
+    state.placeNames = names;
+    if (!shown.length) list.appendChild(text("li", "empty", "No hazard zones or flagged places in force"));
+    setText(document.getElementById("place-count"), String(shown.length));
+    if (tell && said.length) say(said.join("; ") + " (on the map).", false);
+  }
+
+  // A zone or flag whose expiry has passed leaves the map (no event comes for it).
+  function dropExpired() {
+    if (!state.places) return;
+    var all = (state.places.zones || []).concat(state.places.flagged_places || []);
+    if (all.some(function (p) { return !inForce(p); })) {
+      drawPlaces({ zones: (state.places.zones || []).filter(inForce),
+                   flagged_places: (state.places.flagged_places || []).filter(inForce) }, true);
+    }
   }
 
   function applySnapshot(snap) {
-    drawZones(snap.zones);
+    // After a reconnect, what changed meanwhile is said.
+    drawPlaces({ zones: snap.zones, flagged_places: snap.flagged_places }, snapshots > 0);
     Object.keys(state.trips).forEach(clearTrip);
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
     var known = state.alerts;
@@ -638,6 +706,7 @@
   socket.on("positions", applyPositions);
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
+  socket.on("places", function (places) { drawPlaces(places, true); });
   // An escort went off duty with no trip: their position is no longer shared, so it leaves the map.
   socket.on("duty", function (d) {
     if (d.sharing) return;

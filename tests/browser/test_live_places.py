@@ -1,0 +1,88 @@
+"""In Chromium: a dispatcher's open live map follows the hazard zones and flagged places another
+dispatcher draws, edits and retires (on /admin/places or over REST), without a reload."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import requests
+
+from app.db import utcnow
+from tests.browser.conftest import login_page
+from tests.factories import PASSWORD
+
+
+def _polite(page) -> str:
+    return page.locator("#announce-polite").inner_text()
+
+
+def _zone_name(page, zone_id: int) -> str | None:
+    """Return the accessible name of a zone's shape on the live map (None when it is not drawn)."""
+    shape = page.locator(f"#map path.zone-{zone_id}")
+    return shape.get_attribute("aria-label") if shape.count() else None
+
+
+def test_an_open_live_map_follows_zones_and_flags_changed_by_another_dispatcher(browser, live, world):
+    dan = login_page(browser, live, "dan", PASSWORD)
+    dan.goto(f"{live.url}/dispatch")
+    dan.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('live')")
+    assert dan.locator("#map path.hazard-zone").count() == 0
+    dan.get_by_text("Hazard zones and flagged places on the map (0)").click()  # open the list in words
+    places = dan.get_by_role("list", name="Hazard zones and flagged places in force")
+    assert places.inner_text() == "No hazard zones or flagged places in force"
+    dan.evaluate("() => { window.loadedOnce = true; }")  # gone if the page reloads
+
+    # Ada draws a zone on the places page (typing its corners) in her own browser.
+    ada = login_page(browser, live, "ada", PASSWORD)
+    ada.goto(f"{live.url}/admin/places")
+    ada.wait_for_load_state("networkidle")
+    new_zone = ada.locator("form[data-form='zone-new']")
+    ada.get_by_text("Add a hazard zone", exact=True).click()
+    new_zone.get_by_label("Name", exact=True).fill("Closed road")
+    new_zone.get_by_label("Reason (optional)").fill("Gas main repair")
+    new_zone.get_by_label("Corners", exact=False).fill("51.5000, -0.1300\n51.5000, -0.1200\n51.5080, -0.1200")
+    new_zone.get_by_role("button", name="Add hazard zone").click()
+    ada.wait_for_load_state("networkidle")
+    assert "Hazard zone “Closed road” added" in ada.locator(".flashes").inner_text()
+    zone_id = int(ada.locator("li.zone-item").first.get_attribute("data-zone"))
+
+    # Dan's map draws it, names it, lists it and says so.
+    dan.wait_for_selector(f"#map path.zone-{zone_id}", state="attached", timeout=5000)
+    assert _zone_name(dan, zone_id) == "Hazard zone: Closed road"
+    assert places.inner_text() == "Hazard zone: Closed road — Gas main repair"
+    assert "Hazard zones and flagged places on the map (1)" in dan.locator("#places-on-map summary").inner_text()
+    dan.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('added')")
+    assert _polite(dan) == "Hazard zone: Closed road added (on the map)."
+
+    # Over REST, Ada renames it and moves a corner: the shape and its words change in place.
+    before = dan.locator(f"#map path.zone-{zone_id}").get_attribute("d")
+    square = [[-0.1300, 51.5000], [-0.1100, 51.5000], [-0.1100, 51.5100], [-0.1300, 51.5100], [-0.1300, 51.5000]]
+    resp = requests.patch(f"{live.url}/api/v1/hazard-zones/{zone_id}", headers=world.bearer("ada"), timeout=5,
+                          json={"name": "Closed road and bridge", "polygon": {"type": "Polygon", "coordinates": [square]}})
+    assert resp.status_code == 200, resp.text
+    dan.wait_for_selector(f"#map path.zone-{zone_id}[aria-label='Hazard zone: Closed road and bridge']",
+                          state="attached", timeout=5000)
+    assert dan.locator(f"#map path.zone-{zone_id}").get_attribute("d") != before
+    assert dan.locator("#map path.hazard-zone").count() == 1  # redrawn, not drawn twice
+    assert places.inner_text() == "Hazard zone: Closed road and bridge — Gas main repair"
+    dan.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('changed')")
+
+    # A flagged place published over REST appears beside it, labelled in words.
+    flag = requests.post(f"{live.url}/api/v1/flagged-places", headers=world.bearer("ada"), timeout=5, json={
+        "label": "12 Quillfeather Row", "category": "dog", "reason": "Dog in the hall",
+        "point": {"lat": 51.5007, "lon": -0.1246, "radius_m": 30},
+        "expires_at": (utcnow() + timedelta(days=30)).isoformat()}).json()
+    dan.wait_for_selector(f"#map path.flag-{flag['id']}", state="attached", timeout=5000)
+    assert (dan.locator(f"#map path.flag-{flag['id']}").get_attribute("aria-label")
+            == "Flagged place: Dog on the premises — 12 Quillfeather Row")
+    assert "Flagged place: Dog on the premises — 12 Quillfeather Row — Dog in the hall" in places.inner_text()
+
+    # Ada retires the zone on the places page: it leaves Dan's map and list; the flag stays.
+    ada.reload()
+    ada.get_by_role("button", name="Retire hazard zone Closed road and bridge").click()
+    ada.wait_for_load_state("networkidle")
+    dan.wait_for_selector(f"#map path.zone-{zone_id}", state="detached", timeout=5000)
+    assert places.inner_text() == "Flagged place: Dog on the premises — 12 Quillfeather Row — Dog in the hall"
+    dan.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('removed')")
+    assert _polite(dan) == "Hazard zone: Closed road and bridge removed (on the map)."
+    assert dan.evaluate("() => window.loadedOnce") is True  # all of it without a reload
