@@ -12,6 +12,7 @@ from dispatch import access, directory
 from patients import form, sheet
 from patients.models import Patient
 from patients.schemas import PatientCreate, SheetFields
+from places.cache import words_at
 from places.schemas import Located
 from places.views import place_of
 
@@ -34,6 +35,7 @@ def create_patient():
     """Create a patient sheet."""
     body = parse(PatientCreate)
     _place_home(body)
+    _home_words(body)
     session = request_session()
     now = utcnow()
     patient = Patient(name=body.name, created_at=now)
@@ -65,6 +67,25 @@ def _place_home(body: SheetFields) -> None:
     body.home = Located(lat=found.lat, lon=found.lon)
     if "home_address" not in body.model_fields_set:
         body.home_address = found.label[:300]
+
+
+def _home_words(body: SheetFields, patient: Patient | None = None) -> None:
+    """Give a home placed by its position (a pin, or lat and lon) and no words the nearest address known.
+
+    The form's own lookup may not have answered when the form was sent, and a REST client may
+    give only lat and lon. Words given, or kept on the sheet and not changed, are never
+    replaced. One geocoder question at most, at save time (never on the ingest path); when it
+    does not answer, the home is saved by its position, as before.
+    """
+    if body.home is None or body.home_address:
+        return
+    kept = (patient.details or {}).get("home_address") if patient is not None else None
+    if kept and "home_address" not in body.model_fields_set:
+        return
+    found = words_at(request_session(), current_app.extensions["escort"].geocoder, [(body.home.lat, body.home.lon)],
+                     now=utcnow(), ask_limit=1)
+    if found.labels[0]:
+        body.home_address = found.labels[0][:300]
 
 
 def _readable(patient_id: int) -> tuple[Patient, str]:
@@ -101,6 +122,7 @@ def update_patient(patient_id: int):
     if patient is None:
         raise ApiError(f"no patient with id {patient_id}", 404)
     _place_home(body)
+    _home_words(body, patient)
     now = utcnow()
     try:
         fields = sheet.apply(session, patient, body, now=now)
@@ -181,6 +203,7 @@ def _save(patient: Patient | None):
     body = form.validate(submitted, tz=_tz())
     if body is None:
         return _form_page(submitted, patient, 400)
+    _home_words(body, patient)  # a pin whose address lookup had not answered when the form was sent
     session = request_session()
     now = utcnow()
     creating = patient is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from geopy.distance import great_circle
@@ -13,6 +14,7 @@ from dispatch import alerts, safety, scheduler
 from dispatch.alert_places import fill_places
 from dispatch.models import Alert, FlaggedPlace, Trip
 from dispatch.notify import Channels
+from patients.models import Patient
 from places.models import PlaceCache
 from places.nominatim import NominatimGeocoder
 from tests.dispatch.test_safety import webhook_server  # noqa: F401  (a fixture)
@@ -238,3 +240,29 @@ def test_two_processes_sweeping_describe_an_alert_once(app, world, session):
     assert [a.id for a in by_other] == [panic.id] and told == []  # one of them tells the screens, once
     session.expire_all()
     assert session.get(Alert, panic.id).place == by_other[0].place
+
+
+def test_a_home_placed_by_position_gets_its_words_at_save_and_typed_words_stay(app, client, world, session):
+    # Over REST, lat and lon only: the nearest address becomes the home's words.
+    made = client.post("/api/v1/patients", headers=world.bearer("dan"),
+                       json={"name": "Aino Esimerkki", "home": {"lat": KAIVOKATU_8[0], "lon": KAIVOKATU_8[1]}})
+    assert made.status_code == 201, made.json
+    assert "Kaivokatu" in made.json["home_address"]
+    # Words the dispatcher typed (the flat, the buzzer) are never replaced, given now or kept.
+    typed = client.post("/api/v1/patients", headers=world.bearer("dan"), json={
+        "name": "Eino Esimerkki", "home_address": "Flat 3, buzzer 12", "home": {"lat": STATION[0], "lon": STATION[1]}})
+    assert typed.json["home_address"] == "Flat 3, buzzer 12"
+    moved = client.patch(f"/api/v1/patients/{typed.json['id']}", headers=world.bearer("dan"),
+                         json={"home": {"lat": KAIVOKATU_8[0], "lon": KAIVOKATU_8[1]}})
+    assert moved.status_code == 200 and moved.json["home_address"] == "Flat 3, buzzer 12"
+
+    # The sheet form sent while its pin's own lookup had not answered: the address box is still empty.
+    login(client, "dan")
+    page = client.get("/patients/new")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    sent = client.post("/patients/new", data={
+        "csrf_token": token, "name": "Helmi Pinned", "mobility": "ambulatory", "assistance": "curb_to_curb",
+        "home_address": "", "home-lat": str(KAIVOKATU_8[0]), "home-lon": str(KAIVOKATU_8[1])})
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    pinned = session.exec(select(Patient).where(Patient.name == "Helmi Pinned")).one()
+    assert "Kaivokatu" in pinned.details["home_address"]
