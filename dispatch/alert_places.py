@@ -61,6 +61,9 @@ def fill_places(session: Session, geocoder: Geocoder | None, *, now: datetime, b
         # only the one that wrote the words tells the screens (once, not once per process).
         claimed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.place.is_(None))
                                   .values(place=words).execution_options(synchronize_session=False))
+        # Committed at once: the next alert may wait a second or more for the geocoder, and the
+        # row lock (on SQLite, the database's) must not make an acknowledge or a fix wait with it.
+        session.commit()
         if claimed.rowcount == 1:
             changed.append(alert)
     session.commit()

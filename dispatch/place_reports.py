@@ -16,12 +16,17 @@ from app.times import iso_z
 from dispatch.flags import CATEGORIES, CATEGORY_LABELS
 from dispatch.models import FlaggedPlace, Trip
 from dispatch.present import last_fix
+from dispatch.trips import ACTIVE
 
 WHERE = ("here", "pickup", "dropoff")
 STATUSES = ("published", "reported", "declined")
 REPORT_RADIUS_M = 50.0  # a reported spot warns within this of it once published
 REPORT_LIFETIME = timedelta(days=365)  # reviewed again within a year, like any flagged place
 MINE_SHOWN = 20  # the tablet lists the escort's latest reports, not their whole history
+# The trips whose reports the tablet lists: the one the escort has now. A pickup or drop-off report
+# is labelled with that trip's address, often a patient's home: an earlier patient's must not stay
+# readable on the tablet (by the next patient in the car, or whoever holds it).
+CURRENT = ACTIVE | {"assigned"}
 
 
 class ReportError(ValueError):
@@ -89,9 +94,11 @@ def listed(session: Session, status: str = "all") -> list[FlaggedPlace]:
 
 
 def mine(session: Session, user: User, *, limit: int = MINE_SHOWN) -> list[FlaggedPlace]:
-    """Return the places this escort reported (theirs only), newest first."""
-    return list(session.exec(select(FlaggedPlace).where(FlaggedPlace.reported_by_id == user.id)
-                             .order_by(FlaggedPlace.created_at.desc(), FlaggedPlace.id.desc()).limit(limit)).all())
+    """Return the places this escort reported on the trips they have now (theirs only, ``CURRENT``), newest first."""
+    return list(session.exec(
+        select(FlaggedPlace).join(Trip, Trip.id == FlaggedPlace.reported_trip_id)
+        .where(FlaggedPlace.reported_by_id == user.id, Trip.escort_user_id == user.id, Trip.status.in_(CURRENT))
+        .order_by(FlaggedPlace.created_at.desc(), FlaggedPlace.id.desc()).limit(limit)).all())
 
 
 def state_words(place: FlaggedPlace, now: datetime) -> str:
@@ -158,10 +165,15 @@ def escort_public(place: FlaggedPlace, now: datetime) -> dict:
             "decline_reason": place.decline_reason}
 
 
-def tell_reporter(place: FlaggedPlace, now: datetime) -> None:
-    """After the commit of a review: send the reporting escort's tablets the report as it stands now."""
-    if place.reported_by_id is not None:
-        realtime.emit_to_escort("place_report", escort_public(place, now), place.reported_by_id)
+def tell_reporter(session: Session, place: FlaggedPlace, now: datetime) -> None:
+    """After the commit of a review: send the reporting escort's tablets the report as it stands now,
+    while its trip is still theirs and under way (an ended trip's addresses stay off the tablet)."""
+    if place.reported_by_id is None or place.reported_trip_id is None:
+        return
+    trip = session.get(Trip, place.reported_trip_id)
+    if trip is None or trip.escort_user_id != place.reported_by_id or trip.status not in CURRENT:
+        return
+    realtime.emit_to_escort("place_report", escort_public(place, now), place.reported_by_id)
 
 
 def user_names(session: Session) -> dict[int, str]:

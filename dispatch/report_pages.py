@@ -64,7 +64,7 @@ def publish_page(place_id: int):
         return redirect(url_for("place_reports.reports_page"))
     session.commit()
     service.places_changed(session, now=utcnow())  # warn from this process's next fix; redraw the live maps
-    place_reports.tell_reporter(place, utcnow())
+    place_reports.tell_reporter(session, place, utcnow())
     flash(f"Published: {place_reports.public(place, {})['title']} at {place.label}. Trips near it are warned now.")
     return redirect(url_for("place_reports.reports_page"))
 
@@ -84,6 +84,6 @@ def decline_page(place_id: int):
         flash(str(exc))
         return redirect(url_for("place_reports.reports_page"))
     session.commit()
-    place_reports.tell_reporter(place, utcnow())
+    place_reports.tell_reporter(session, place, utcnow())
     flash(f"Declined: {place_reports.public(place, {})['title']} at {place.label}.")
     return redirect(url_for("place_reports.reports_page"))

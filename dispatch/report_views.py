@@ -34,7 +34,7 @@ def report_place():
 @api.get("/flagged-places/reports/mine")
 @api_roles("escort")
 def my_reports():
-    """List the places this escort reported (their own only, the latest first) and where each stands."""
+    """List the places this escort reported on their trip under way (their own only, the latest first) and where each stands."""
     session = request_session()
     now = utcnow()
     return jsonify([place_reports.escort_public(p, now) for p in place_reports.mine(session, g.user)])
@@ -64,7 +64,7 @@ def publish_place(place_id: int):
         raise ApiError(str(exc), exc.status) from None
     session.commit()
     service.places_changed(session, now=utcnow())  # warn from this process's next fix; redraw the live maps
-    place_reports.tell_reporter(place, utcnow())
+    place_reports.tell_reporter(session, place, utcnow())
     return jsonify(place_reports.public(place, place_reports.user_names(session)))
 
 
@@ -79,5 +79,5 @@ def decline_place(place_id: int):
     except place_reports.ReportError as exc:
         raise ApiError(str(exc), exc.status) from None
     session.commit()
-    place_reports.tell_reporter(place, utcnow())
+    place_reports.tell_reporter(session, place, utcnow())
     return jsonify(place_reports.public(place, place_reports.user_names(session)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +12,11 @@ from sqlmodel import Session
 
 from places.geocoding import Geocoder, GeocoderUnavailable
 from places.models import PlaceCache
+
+log = logging.getLogger(__name__)
+# A save that looks up words stops asking after this long (a slow geocoder paced at one question
+# a second must not hold a dispatcher's save for half a minute); the rest are saved by position.
+ASK_BUDGET_S = 3.0
 
 
 def spot(lat: float, lon: float) -> tuple[int, int]:
@@ -64,24 +71,28 @@ class Words:
 
 
 def words_at(session: Session, geocoder: Geocoder | None, points: list[tuple[float, float]], *, now: datetime,
-             ask_limit: int) -> Words:
+             ask_limit: int, budget_s: float = ASK_BUDGET_S) -> Words:
     """Return the nearest address of each position: from the cache, else from the geocoder.
 
-    The geocoder is asked at most ``ask_limit`` times, and not again once it fails; every
-    question is asked before any answer is written, so no write waits on the geocoder.
+    The geocoder is asked at most ``ask_limit`` times, no new question once ``budget_s`` has
+    passed, and none again once it fails (whatever the fault: a save never fails for want of
+    words); every question is asked before any answer is written, so no write waits on the geocoder.
     """
     words, fresh, asked = Words(), {}, 0
+    deadline = time.monotonic() + budget_s
     for i, (lat, lon) in enumerate(points):
         key = spot(lat, lon)
         row = fresh.get(key) or session.get(PlaceCache, key)
         if row is None:
-            if geocoder is None or words.error is not None or asked >= ask_limit:
+            late = time.monotonic() > deadline
+            if geocoder is None or words.error is not None or asked >= ask_limit or late:
                 words.labels.append(None)
                 words.unasked.append(i)
                 if geocoder is None:
                     words.error = "no geocoder is configured (ESCORT_GEOCODER_URL)"
                 elif words.error is None:
-                    words.error = f"at most {ask_limit} addresses are looked up at once"
+                    words.error = (f"the address lookup took longer than {budget_s:g} s" if late
+                                   else f"at most {ask_limit} addresses are looked up at once")
                 continue
             asked += 1
             try:
@@ -90,6 +101,12 @@ def words_at(session: Session, geocoder: Geocoder | None, points: list[tuple[flo
                 words.labels.append(None)
                 words.unasked.append(i)
                 words.error = str(exc)
+                continue
+            except Exception:  # noqa: BLE001  (a fault of the geocoder itself: the place is saved by position)
+                log.exception("reverse geocoding failed at %s", key)
+                words.labels.append(None)
+                words.unasked.append(i)
+                words.error = "the address lookup failed"
                 continue
         words.labels.append(row.label)
     for row in fresh.values():

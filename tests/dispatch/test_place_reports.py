@@ -250,3 +250,35 @@ def test_an_escort_lists_their_own_reports_only_with_where_each_stands(client, w
     for name in ("dan", "ada", "cora"):
         assert client.get(MINE, headers=world.bearer(name)).status_code == 403
     assert client.get(MINE).status_code == 401
+
+
+def test_an_ended_trips_reports_and_their_addresses_leave_the_tablet(app, client, world, session):
+    from app.realtime import socketio
+
+    # A pickup report is labelled with the trip's pickup address: often the patient's home.
+    world.trip.pickup_address = "Flat 3, 12 Quillfeather Row"
+    session.add(world.trip)
+    session.commit()
+    tablet = socketio.test_client(app, namespace="/device", auth={"token": world.device_token})
+    assert tablet.is_connected("/device")
+    told = _report(client, world, where="pickup", category="dog", reason="Dog loose").json
+    later = _report(client, world, where="pickup", category="access", reason="Steep steps").json
+    assert [r["label"] for r in client.get(MINE, headers=world.bearer("eve")).json] == ["Flat 3, 12 Quillfeather Row"] * 2
+    tablet.get_received("/device")
+    assert client.post(f"/api/v1/flagged-places/{told['id']}/publish", headers=world.bearer("dan")).status_code == 200
+    assert [m["args"][0]["id"] for m in tablet.get_received("/device") if m["name"] == "place_report"] == [told["id"]]
+
+    # The trip ends; the next patient gets in the car. The earlier patient's address is not on the tablet.
+    world.trip.status = "completed"
+    session.add(world.trip)
+    session.commit()
+    world.make_trip(status="on_board", escort="eve", device=None)
+    listed = client.get(MINE, headers=world.bearer("eve"))
+    assert listed.status_code == 200 and listed.json == []
+    # A review now is not pushed to the tablet either (it would carry the address over the socket).
+    assert client.post(f"/api/v1/flagged-places/{later['id']}/publish", headers=world.bearer("dan")).status_code == 200
+    assert [m for m in tablet.get_received("/device") if m["name"] == "place_report"] == []
+    tablet.disconnect(namespace="/device")
+    # Dispatch keeps the reports, with which trip they came from.
+    staff = {r["id"]: r["reported_trip_id"] for r in client.get(f"{REPORTS}?status=all", headers=world.bearer("dan")).json}
+    assert staff[told["id"]] == staff[later["id"]] == world.trip.id

@@ -266,3 +266,27 @@ def test_a_home_placed_by_position_gets_its_words_at_save_and_typed_words_stay(a
     assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
     pinned = session.exec(select(Patient).where(Patient.name == "Helmi Pinned")).one()
     assert "Kaivokatu" in pinned.details["home_address"]
+
+
+class _Broken:
+    """A geocoder with a fault of its own (not an unanswered request): an engine that cannot load its data."""
+
+    def search(self, query: str, *, limit: int = 5):
+        """Fail."""
+        raise RuntimeError("the address index could not be read")
+
+    def reverse(self, lat: float, lon: float):
+        """Fail."""
+        raise RuntimeError("the address index could not be read")
+
+
+def test_a_broken_geocoder_never_fails_a_save(app, client, world, session):
+    app.extensions["escort"].geocoder = _Broken()
+    made = client.post("/api/v1/patients", headers=world.bearer("dan"),
+                       json={"name": "Aino Broken", "home": {"lat": KAIVOKATU_8[0], "lon": KAIVOKATU_8[1]}})
+    assert made.status_code == 201, made.json
+    assert made.json.get("home_address") is None and made.json["home"]["lat"] == KAIVOKATU_8[0]
+    trip = client.post("/api/v1/trips", headers=world.bearer("dan"), json=_trip_body(world, pickup={
+        "lat": STATION[0], "lon": STATION[1]}, dropoff={"lat": KAIVOKATU_8[0], "lon": KAIVOKATU_8[1]}))
+    assert trip.status_code == 201, trip.json
+    assert "the address lookup failed" in trip.json["geocoding"]["error"]

@@ -70,7 +70,7 @@
       .then(function (resp) { if (!resp.ok) throw new Error(String(resp.status)); return resp.json(); })
       .then(function (rows) {
         rows.forEach(function (r) { showReport(r, false); });
-        if (!rows.length) empty.textContent = "You have not reported a place yet.";
+        if (!rows.length) { empty.hidden = false; empty.textContent = "You have not reported a place on this trip."; }
       })
       .catch(function () { empty.textContent = "Your reports could not be loaded: no connection to dispatch."; });
   }
@@ -78,6 +78,9 @@
 
   // Dispatch reviewed one of this escort's reports: its row changes, and the tablet says so.
   if (state.socket) {
+    // A review made while the tablet was offline is not sent again: read the list afresh on reconnect.
+    var connects = 0;
+    state.socket.on("connect", function () { if (connects++ > 0) loadMine(); });
     state.socket.on("place_report", function (r) {
       showReport(r, true);
       announce("Your report of " + r.title + (r.label ? " at " + r.label : "") + ": " + r.state.toLowerCase() + ".");

@@ -157,6 +157,7 @@
     current.required = true;
   }
 
+  var statusAsked = false;  // this tablet's own status change awaits its answer
   function sendStatus(change) {
     if (!socket.connected) {
       var pending = load(PENDING_KEY);
@@ -165,7 +166,9 @@
       message("Offline: the status change will be sent when the connection returns.");
       return;
     }
+    statusAsked = true;
     socket.timeout(ACK_TIMEOUT_MS).emit("status", change, function (err, ack) {
+      statusAsked = false;
       if (err) { message("No answer from dispatch; try again."); return; }
       if (!ack.ok) { message(ack.error); return; }
       message("");
@@ -300,12 +303,12 @@
     state.trip = trip;
     renderTrip();
     setCheckinDue(trip.checkin_due_at);
-    // Changed by dispatch: said aloud, and focus stays where the escort left it. Changed by this
-    // escort's own button, whose answer may come after this event: the button is gone with the old
-    // status, so focus goes to the new status rather than falling to the page.
+    // Changed by dispatch: said aloud, and focus stays where the escort left it (the map, a link).
+    // Changed by this tablet's own button, whose answer may come after this event: the button is
+    // gone with the old status, so focus goes to the new status rather than falling to the page.
     if (changed) {
       var lost = !document.activeElement || document.activeElement === document.body;
-      if (lost) $("trip-status").focus();
+      if (lost && statusAsked) $("trip-status").focus({ preventScroll: true });
       announce("Status: " + (labels[trip.status] || trip.status) + ".");
     }
   });
