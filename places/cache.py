@@ -16,7 +16,7 @@ from places.models import PlaceCache
 log = logging.getLogger(__name__)
 # A save that looks up words stops asking after this long (a slow geocoder paced at one question
 # a second must not hold a dispatcher's save for half a minute); the rest are saved by position.
-ASK_BUDGET_S = 3.0
+ASK_BUDGET_S = 5.0
 
 
 def spot(lat: float, lon: float) -> tuple[int, int]:

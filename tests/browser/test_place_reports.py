@@ -93,14 +93,14 @@ def test_the_escort_reads_where_their_own_reports_stand_and_another_escort_sees_
     import re
 
     tablet = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
-    mine = tablet.get_by_role("list", name="Places I reported")
-    tablet.get_by_text("You have not reported a place yet.").wait_for(timeout=10000)
+    mine = tablet.get_by_role("list", name="Places I reported on this trip")
+    tablet.get_by_text("You have not reported a place on this trip.").wait_for(timeout=10000)
     _report_from_tablet(tablet, "The drop-off", "No lift", "Lift out of order <b>again</b>")
     tablet.get_by_text("Report sent: No lift at the drop-off.").wait_for(timeout=10000)
     row = mine.get_by_role("listitem").filter(has_text="No lift")
     assert "Waiting for review" in row.inner_text()
     assert re.search(r"reported \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+", row.inner_text()), row.inner_text()
-    assert not tablet.get_by_text("You have not reported a place yet.").is_visible()
+    assert not tablet.get_by_text("You have not reported a place on this trip.").is_visible()
 
     # Dispatch declines it: the row changes in place (the same element), with the reason, and it is said.
     tablet.evaluate("window.__row = document.querySelector('#my-reports li')")
@@ -122,6 +122,6 @@ def test_the_escort_reads_where_their_own_reports_stand_and_another_escort_sees_
 
     world.make_trip(status="assigned", escort="emil", device=None)
     other = login_page(browser, live, "emil", PASSWORD)
-    other.get_by_text("You have not reported a place yet.").wait_for(timeout=10000)
-    assert other.get_by_role("list", name="Places I reported").get_by_role("listitem").count() == 0
+    other.get_by_text("You have not reported a place on this trip.").wait_for(timeout=10000)
+    assert other.get_by_role("list", name="Places I reported on this trip").get_by_role("listitem").count() == 0
     assert "Lift out of order" not in other.content()
