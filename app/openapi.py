@@ -367,6 +367,7 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
               "properties": {"id": _ID, "trip_id": _ID_OR_NULL, "device_id": _ID_OR_NULL, "kind": {"enum": list(ALERT_KINDS)},
                              "state": {"enum": ["open", "acknowledged", "resolved"]}, "raised_at": _ISO,
                              "acknowledged_at": _ISO_OR_NULL, "resolved_at": _ISO_OR_NULL,
+                             "updated_at": {**_ISO, "description": "moves with every change of the alert"},
                              "category": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
                              "detail": {"type": "object"},
                              "cleared": {"type": "boolean", "description": "resolved by its cause going away"},

@@ -220,6 +220,8 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
     return {
         "id": alert.id, "trip_id": alert.trip_id, "device_id": alert.device_id, "kind": alert.kind,
         "state": state, "raised_at": iso_z(alert.raised_at), "acknowledged_at": iso_z(alert.acknowledged_at),
+        # Moves with every change (detail merged, acknowledged, resolved): screens keep the newest copy.
+        "updated_at": iso_z(alert.updated_at),
         "acknowledged_by": names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
         "resolved_at": iso_z(alert.resolved_at), "category": alert.category, "note": alert.note,
         "detail": opened(alert.detail),

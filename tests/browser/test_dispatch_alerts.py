@@ -81,6 +81,13 @@ def test_a_late_copy_of_a_resolved_panic_does_not_bring_it_back(browser, live, w
     card.wait_for(timeout=5000)
     alert_id = int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
     page.evaluate("id => { window.staleCopy = JSON.parse(JSON.stringify(window.dispatchState.alerts[id])); }", alert_id)
+    # Of two copies at the same stage, the older (its detail not yet merged) does not replace the newer.
+    older = page.evaluate("""id => {
+        const late = Object.assign({}, window.staleCopy, { updated_at: "2000-01-01T00:00:00Z", detail: { old: true } });
+        window.dispatchState.socket.listeners("alert").forEach(fn => fn(late));
+        return window.dispatchState.alerts[id];
+    }""", alert_id)
+    assert older["updated_at"] != "2000-01-01T00:00:00Z" and "old" not in older["detail"]
     resp = requests.post(f"{live.url}/api/v1/alerts/{alert_id}/resolve", json={"category": "false"},
                          headers={"Authorization": f"Bearer {world.api_tokens['dan']}"}, timeout=5)
     assert resp.status_code == 200, resp.text

@@ -10,7 +10,10 @@
   var seen = {};
 
   function behind(old, next) {
-    return (old.resolved_at && !next.resolved_at) || (old.acknowledged_at && !next.acknowledged_at);
+    if ((old.resolved_at && !next.resolved_at) || (old.acknowledged_at && !next.acknowledged_at)) return true;
+    // The same stage: an older copy (its detail not yet merged) is behind a newer one. The times
+    // are the server's ISO-8601 UTC strings of one format, so they compare as text.
+    return !!(old.updated_at && next.updated_at && next.updated_at < old.updated_at);
   }
 
   function take(alert) {
