@@ -2,11 +2,14 @@
 
 A link is a random token (``secrets.token_urlsafe(32)``) of which only a SHA-256 is kept. It ends
 at ``expires_at``, when a dispatcher revokes it, or when its alert is resolved, whichever comes
-first. An escalation step's link is one per alert: its token is an HMAC of the link's own row
-under the server's SECRET_KEY, so a later step names the same link again (its end pushed on)
-without the token ever being stored; a revoked or expired one is never named again, and with a
-changed SECRET_KEY the next step simply makes a new link. An ended link and a link that never
-was look the same to whoever holds it. What the page
+first. An escalation step's link is one per alert and audience (the staff levels, or the escort's
+personal emergency contact, who is outside the organisation and never gets the staff's URL): its
+token is an HMAC of the audience and the link's own row under a key derived from the server's
+SECRET_KEY, so a later step of the same audience names the same link again (its end pushed on)
+without the token ever being stored, and a link of the other audience never matches. A revoked or
+expired one is never named again (the extension is a conditional UPDATE: a link revoked meanwhile
+is left dead and a new one made), and with a changed SECRET_KEY the next step simply makes a new
+link. An ended link and a link that never was look the same to whoever holds it. What the page
 shows is the alert (kind, when, where in words), the escort's name and phone and what to do: no
 patient data. Creating, revoking and every opening of the page are audited, never with the token.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app import audit
@@ -33,6 +37,11 @@ from tracking.models import Device
 # The live page names a duress alert for what it is to an outside responder, in words an escort
 # glancing at a screen would not take for their own duress PIN having worked.
 PAGE_KIND_WORDS = {**escalation.KIND_WORDS, "duress": "SILENT ALARM (the escort secretly asked for help)"}
+# Who an escalation step's link is for: the organisation's own people, or the escort's personal
+# emergency contact. A step reuses only a link of its own audience.
+AUDIENCES = ("staff", "contact")
+# The step tokens' HMAC key is derived from SECRET_KEY for this one use (never the raw secret).
+KEY_CONTEXT = b"escort-live-link-v1"
 
 
 class LiveLinkError(ValueError):
@@ -99,39 +108,62 @@ def _insert(session: Session, alert: Alert, token_hash: str, *, now: datetime, m
     return link
 
 
-def step_token(secret: str, link: LiveLink) -> str:
-    """Return the token of an escalation step's link: an HMAC of its row under the server's secret (256 bits)."""
-    mac = hmac.new(secret.encode(), f"escort-live-link:{link.id}:{link.alert_id}".encode(), hashlib.sha256).digest()
+def link_key(secret: str) -> bytes:
+    """Return the key of the step tokens' HMAC: HMAC-SHA256(SECRET_KEY, "escort-live-link-v1")."""
+    return hmac.new(secret.encode(), KEY_CONTEXT, hashlib.sha256).digest()
+
+
+def step_token(secret: str, link: LiveLink, audience: str) -> str:
+    """Return the token of an escalation step's link for ``audience``: an HMAC of the audience and the
+    link's row under the derived key (256 bits)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    mac = hmac.new(link_key(secret), f"{audience}:{link.id}:{link.alert_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def for_step(session: Session, alert: Alert, *, now: datetime, minutes: int, secret: str) -> Made:
-    """Return the alert's one escalation link for this step: the open one, its end pushed to ``now + minutes``,
-    else a new one. A revoked or expired link is never named again; nor is a dispatcher's (its token is unknown)."""
+def for_step(session: Session, alert: Alert, *, now: datetime, minutes: int, secret: str, audience: str) -> Made:
+    """Return the alert's one escalation link of ``audience`` for this step: the open one, its end pushed to
+    ``now + minutes``, else a new one. A revoked or expired link is never named again; nor is a dispatcher's
+    (its token is unknown) nor one of the other audience (its token is another HMAC)."""
     if alert.resolved_at is not None:
         raise LiveLinkError("the alert is resolved: no live link can be made for it")
     open_links = session.exec(select(LiveLink).where(
         LiveLink.alert_id == alert.id, LiveLink.created_by_id.is_(None), LiveLink.revoked_at.is_(None),
         LiveLink.expires_at > now).order_by(LiveLink.id.desc())).all()
     for link in open_links:
-        token = step_token(secret, link)
+        token = step_token(secret, link, audience)
         if not hmac.compare_digest(hash_token(token), link.token_hash):
-            continue  # made under another SECRET_KEY (or by a dispatcher): this step cannot name it
-        until = now + timedelta(minutes=minutes)
-        if until > link.expires_at:
-            before, link.expires_at = link.expires_at, until
-            session.add(link)
-            audit.record(session, None, "live_link_extended", object_type="live_link", object_id=link.id,
-                         detail={"alert_id": alert.id, "trip_id": alert.trip_id, "from": iso_z(before),
-                                 "expires_at": iso_z(until)})
-        return Made(link, token)
+            continue  # another audience's, made under another SECRET_KEY, or a dispatcher's: not this step's
+        if _extend(session, alert, link, now=now, until=now + timedelta(minutes=minutes)):
+            return Made(link, token)
+        # Revoked (or ended) since it was read: its token is dead, so this step makes a new link.
     # The token names the row, so the row comes first: with a throwaway hash nobody holds the token of.
     link = _insert(session, alert, hash_token(secrets.token_urlsafe(32)), now=now, minutes=minutes, user=None)
-    token = step_token(secret, link)
+    token = step_token(secret, link, audience)
     link.token_hash = hash_token(token)
     session.add(link)
     session.flush()
     return Made(link, token)
+
+
+def _extend(session: Session, alert: Alert, link: LiveLink, *, now: datetime, until: datetime) -> bool:
+    """Keep the link open until ``until`` (never shorter), only if it is still open in the database;
+    return False when a dispatcher revoked it (or it ended) since it was read."""
+    before = link.expires_at
+    until = max(until, before)
+    moved = session.execute(
+        update(LiveLink).where(LiveLink.id == link.id, LiveLink.revoked_at.is_(None), LiveLink.expires_at > now)
+        .values(expires_at=until).execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(link)
+    if moved != 1:
+        return False
+    if until > before:
+        audit.record(session, None, "live_link_extended", object_type="live_link", object_id=link.id,
+                     detail={"alert_id": alert.id, "trip_id": alert.trip_id, "from": iso_z(before),
+                             "expires_at": iso_z(until)})
+    return True
 
 
 def revoke(session: Session, link: LiveLink, user: User, *, now: datetime) -> LiveLink:

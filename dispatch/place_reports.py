@@ -125,7 +125,8 @@ def _waiting(session: Session, place_id: int) -> FlaggedPlace:
 def publish(session: Session, place_id: int, *, user: User, now: datetime) -> FlaggedPlace:
     """Publish a reported place to the shared list: from now on it warns; audit it."""
     place = _waiting(session, place_id)
-    place.status, place.reviewed_by_id, place.reviewed_at, place.updated_at = "published", user.id, now, now
+    place.status, place.reviewed_by_id, place.reviewed_at = "published", user.id, now
+    place.updated_at = max(now, place.updated_at)  # only ever forward: the live maps' places_version
     session.add(place)
     audit.record(session, user, "place_published", object_type="flagged_place", object_id=place.id,
                  detail={"trip_id": place.reported_trip_id})
@@ -138,7 +139,8 @@ def decline(session: Session, place_id: int, *, user: User, reason: str, now: da
     if not reason:
         raise ReportError("reason: say why the report is declined")
     place = _waiting(session, place_id)
-    place.status, place.reviewed_by_id, place.reviewed_at, place.updated_at = "declined", user.id, now, now
+    place.status, place.reviewed_by_id, place.reviewed_at = "declined", user.id, now
+    place.updated_at = max(now, place.updated_at)  # only ever forward: the live maps' places_version
     place.decline_reason = reason[:1000]
     session.add(place)
     audit.record(session, user, "place_declined", object_type="flagged_place", object_id=place.id,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from app.db import utcnow
 from app.models import User
@@ -12,7 +12,7 @@ from app.times import iso_z
 from dispatch import alerts as alerts_mod
 from dispatch import arrival, flags, line, scheduler, zones
 from dispatch import trips as trips_mod
-from dispatch.models import Trip
+from dispatch.models import FlaggedPlace, HazardZone, Trip
 from patients.models import Patient
 from tracking.eta import LegRouter
 from tracking.models import Device, FixRow
@@ -120,11 +120,25 @@ def snapshot(session: Session, *, now: datetime) -> dict:
 def places(session: Session, *, now: datetime) -> dict:
     """Return the hazard zones and published flagged places in force, as the live map draws them.
 
-    The snapshot carries them, and so does the ``places`` event each change of them sends.
+    The snapshot carries them, and so does the ``places`` event each change of them sends. Each
+    process reads them after its own commit, so two processes' events can arrive out of order:
+    ``places_version`` tells the map which set is newer (it ignores an older one).
     """
     return {"zones": [zones.public(z) for z in zones.active_zones(session, now)],
             "flagged_places": [{**flags.public(p), "title": flags.CATEGORY_LABELS.get(p.category, "Warning")}
-                               for p in flags.in_force(session, now)]}
+                               for p in flags.in_force(session, now)],
+            "places_version": places_version(session)}
+
+
+def places_version(session: Session) -> str | None:
+    """Return the newest ``updated_at`` of any hazard zone or flagged place (retired, reported and declined
+    ones too), which every create, edit, retire, publish and decline moves forward; None when there are none.
+
+    Fixed-width ISO-8601 with microseconds and a ``Z``, so that versions compare as strings.
+    """
+    newest = [t for t in (session.exec(select(func.max(HazardZone.updated_at))).one(),
+                          session.exec(select(func.max(FlaggedPlace.updated_at))).one()) if t is not None]
+    return max(newest).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if newest else None
 
 
 def _device_fix(device: Device) -> dict:

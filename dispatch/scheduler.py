@@ -31,6 +31,8 @@ from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
 LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
+# Whose responder link a level gets: the escort's personal emergency contact never gets the staff's URL.
+LINK_AUDIENCES = {1: "staff", 2: "staff", 3: "contact"}
 # Open alerts that stop the drive counting as evidence of life.
 PAUSING_KINDS = ("deviation", "stop")
 MEDICATION_LOOKBACK = timedelta(days=1)
@@ -291,13 +293,15 @@ def _where(session: Session, alert: Alert, trip: Trip | None, channels: notify.C
     return escalation.Where(lat=lat, lon=lon, at=at, words=words)
 
 
-def _live_link(session: Session, alert: Alert, channels: notify.Channels, now: datetime) -> tuple[str | None, datetime | None]:
-    """Return this step's responder link (the alert's one link, kept open for the step) when the server
-    knows its public URL; else (None, None)."""
+def _live_link(session: Session, alert: Alert, level: int, channels: notify.Channels,
+               now: datetime) -> tuple[str | None, datetime | None]:
+    """Return this step's responder link (the alert's one link for the level's audience, kept open for the
+    step) when the server knows its public URL; else (None, None)."""
     if not channels.public_url or alert.resolved_at is not None:
         return None, None
     if channels.link_secret:
-        made = live_links.for_step(session, alert, now=now, minutes=channels.link_minutes, secret=channels.link_secret)
+        made = live_links.for_step(session, alert, now=now, minutes=channels.link_minutes, secret=channels.link_secret,
+                                   audience=LINK_AUDIENCES[level])
     else:
         made = live_links.create(session, alert, now=now, minutes=channels.link_minutes)
     session.commit()
@@ -315,7 +319,7 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [channels.supervisor_email] if channels.supervisor_email else []
     else:
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
-    live_url, live_until = _live_link(session, alert, channels, now)
+    live_url, live_until = _live_link(session, alert, level, channels, now)
     payload = escalation.payload(
         alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=LEVELS[level],
         raised_at=alert.raised_at, escort=escort.username if escort else None,

@@ -8,6 +8,7 @@ from datetime import timedelta
 import requests
 
 from app.db import utcnow
+from dispatch import present
 from tests.browser.conftest import login_page
 from tests.factories import PASSWORD
 
@@ -86,3 +87,43 @@ def test_an_open_live_map_follows_zones_and_flags_changed_by_another_dispatcher(
     dan.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('removed')")
     assert _polite(dan) == "Hazard zone: Closed road and bridge removed (on the map)."
     assert dan.evaluate("() => window.loadedOnce") is True  # all of it without a reload
+
+
+def test_an_older_places_message_arriving_after_a_newer_one_leaves_the_map_alone(browser, live, world, session):
+    """With two processes, a change's ``places`` can overtake the one before it: the map keeps the newest set."""
+    dan = login_page(browser, live, "dan", PASSWORD)
+    dan.goto(f"{live.url}/dispatch")
+    dan.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('live')")
+    dan.get_by_text("Hazard zones and flagged places on the map (0)").click()
+    places = dan.get_by_role("list", name="Hazard zones and flagged places in force")
+    zone = requests.post(f"{live.url}/api/v1/hazard-zones", headers=world.bearer("ada"), timeout=5, json={
+        "name": "Closed road", "reason": "Gas main repair",
+        "polygon": {"type": "Polygon",
+                    "coordinates": [[[-0.13, 51.5], [-0.12, 51.5], [-0.12, 51.508], [-0.13, 51.5]]]}})
+    assert zone.status_code == 201, zone.text
+    zone_id = zone.json()["id"]
+    dan.wait_for_selector(f"#map path.zone-{zone_id}", state="attached", timeout=5000)
+    dan.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('added')")
+    session.expire_all()
+    version = present.places_version(session)
+    assert version is not None
+
+    def deliver(message: dict) -> None:
+        """Hand a ``places`` message to the page's own socket handler, as if the server had sent it."""
+        dan.evaluate("""(m) => window.dispatchState.socket.listeners("places").forEach(fn => fn(m))""", message)
+
+    # The set of an older change (before the zone was drawn) arrives late: nothing changes, nothing is said.
+    deliver({"zones": [], "flagged_places": [], "places_version": "2000-01-01T00:00:00.000000Z"})
+    dan.wait_for_timeout(300)
+    assert dan.locator(f"#map path.zone-{zone_id}").count() == 1
+    assert places.inner_text() == "Hazard zone: Closed road — Gas main repair"
+    assert "removed" not in _polite(dan)
+
+    # The same version again is drawn (equal: apply), and a newer one too.
+    renamed = dict(zone.json(), name="Closed road (north)")
+    deliver({"zones": [renamed], "flagged_places": [], "places_version": version})
+    dan.wait_for_selector(f"#map path.zone-{zone_id}[aria-label='Hazard zone: Closed road (north)']",
+                          state="attached", timeout=5000)
+    deliver({"zones": [], "flagged_places": [], "places_version": "2999-01-01T00:00:00.000000Z"})
+    dan.wait_for_selector(f"#map path.zone-{zone_id}", state="detached", timeout=5000)
+    assert places.inner_text() == "No hazard zones or flagged places in force"

@@ -7,12 +7,16 @@ never cached, indexed or sent on as a Referer; audited without the token.
 
 from __future__ import annotations
 
+import base64
 import email
+import hashlib
+import hmac
 import json
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine, event, update
 from sqlmodel import select
 
 from app.config import Config, ConfigError
@@ -280,27 +284,57 @@ def _audits(session, action, alert):
             if a.detail["alert_id"] == alert.id]
 
 
-def test_every_escalation_step_of_an_alert_carries_its_one_live_link_kept_open(app, world, panic, session,
-                                                                                webhook_server):  # noqa: F811
+def test_the_staff_steps_of_an_alert_share_one_live_link_kept_open(app, world, panic, session,
+                                                                    webhook_server):  # noqa: F811
     hook_url, hooks = webhook_server
     assert app.extensions["escort"].channels().link_secret == app.config["SECRET_KEY"], "the served app reuses"
     channels = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=30, link_secret=SECRET)
-    mine = _steps(session, panic, channels, (130, 260, 390), hooks)
-    assert [h["level"] for h in mine] == [1, 2, 3]
+    mine = _steps(session, panic, channels, (130, 260), hooks)
+    assert [h["level"] for h in mine] == [1, 2]
     assert len({h["live_url"] for h in mine}) == 1, [h["live_url"] for h in mine]
     session.expire_all()
     [link] = session.exec(select(LiveLink).where(LiveLink.alert_id == panic.id)).all()
     assert link.token_hash == live_links.hash_token(mine[0]["live_url"].rsplit("/", 1)[1])
     # Each step pushes its end on: open for link_minutes after the last step, and each step says until when.
-    last_step = panic.raised_at + timedelta(seconds=390)
-    assert link.expires_at == last_step + timedelta(minutes=30)
+    assert link.expires_at == panic.raised_at + timedelta(seconds=260, minutes=30)
     assert [h["live_until"] for h in mine] == [
-        (panic.raised_at + timedelta(seconds=s, minutes=30)).isoformat().replace("+00:00", "Z") for s in (130, 260, 390)]
+        (panic.raised_at + timedelta(seconds=s, minutes=30)).isoformat().replace("+00:00", "Z") for s in (130, 260)]
     assert len(_audits(session, "live_link_created", panic)) == 1
-    assert [a.object_id for a in _audits(session, "live_link_extended", panic)] == [link.id, link.id]
+    assert [a.object_id for a in _audits(session, "live_link_extended", panic)] == [link.id]
     # The link every responder got opens the page until the alert is resolved.
     path = mine[0]["live_url"][len(PUBLIC):]
     assert app.test_client().get(path).status_code == 200
+
+
+def test_the_emergency_contact_never_gets_the_staffs_link(app, world, panic, session, webhook_server):  # noqa: F811
+    hook_url, hooks = webhook_server
+    client = app.test_client()
+    channels = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=30, link_secret=SECRET)
+    staff, supervisor, contact = _steps(session, panic, channels, (130, 260, 390), hooks)
+    assert contact["level"] == 3 and staff["live_url"] == supervisor["live_url"]
+    assert contact["live_url"] != staff["live_url"], "the personal contact outside the organisation has its own link"
+    session.expire_all()
+    links = session.exec(select(LiveLink).where(LiveLink.alert_id == panic.id).order_by(LiveLink.id)).all()
+    assert len(links) == 2 and len(_audits(session, "live_link_created", panic)) == 2
+    # Revoking the contact's link leaves the staff's open, and the other way round.
+    contact_link = links[1]
+    assert contact_link.token_hash == live_links.hash_token(contact["live_url"].rsplit("/", 1)[1])
+    assert client.post(f"/api/v1/alerts/{panic.id}/live-links/{contact_link.id}/revoke",
+                       headers=world.bearer("dan")).status_code == 200
+    assert client.get(contact["live_url"][len(PUBLIC):]).status_code == 404
+    assert client.get(staff["live_url"][len(PUBLIC):]).status_code == 200
+    # A token of one audience never names a link of the other, even under the same key.
+    staff_link = links[0]
+    assert live_links.step_token(SECRET, staff_link, "contact") != live_links.step_token(SECRET, staff_link, "staff")
+
+
+def test_a_step_token_is_keyed_by_a_key_derived_from_the_secret_not_the_secret_itself(app, world, panic, session):
+    made = live_links.for_step(session, panic, now=utcnow(), minutes=30, secret=SECRET, audience="staff")
+    key = hmac.new(SECRET.encode(), b"escort-live-link-v1", hashlib.sha256).digest()
+    mac = hmac.new(key, f"staff:{made.link.id}:{panic.id}".encode(), hashlib.sha256).digest()
+    assert made.token == base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    raw = hmac.new(SECRET.encode(), f"staff:{made.link.id}:{panic.id}".encode(), hashlib.sha256).digest()
+    assert made.token != base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def test_a_revoked_or_expired_step_link_is_never_named_again(app, world, panic, session, webhook_server):  # noqa: F811
@@ -314,12 +348,45 @@ def test_a_revoked_or_expired_step_link_is_never_named_again(app, world, panic, 
     assert second["level"] == 2 and second["live_url"] != first["live_url"]
     assert client.get(first["live_url"][len(PUBLIC):]).status_code == 404, "the revoked link stays dead"
     assert client.get(second["live_url"][len(PUBLIC):]).status_code == 200
-    # An expired link is not brought back either: with 1-minute links the step 130 s later makes a new one.
-    short = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=1, link_secret=SECRET)
-    third = _steps(session, panic, short, (260 + 30 * 60 + 5,), hooks)[-1]
-    assert third["level"] == 3 and third["live_url"] not in (first["live_url"], second["live_url"])
-    session.expire_all()
-    assert len(session.exec(select(LiveLink).where(LiveLink.alert_id == panic.id)).all()) == 3
+    # An expired link is not brought back either: with 1-minute links a step 2 minutes later makes a new one.
+    t0 = panic.raised_at + timedelta(hours=1)
+    old = live_links.for_step(session, panic, now=t0, minutes=1, secret=SECRET, audience="staff")
+    later = live_links.for_step(session, panic, now=t0 + timedelta(minutes=2), minutes=1, secret=SECRET,
+                                audience="staff")
+    assert later.link.id != old.link.id and later.token != old.token
+
+
+def test_a_link_revoked_while_a_step_extends_it_is_not_sent_a_new_one_is(app, world, panic, session,
+                                                                         webhook_server):  # noqa: F811
+    """The race: a dispatcher revokes the staff link between the step's read of it and its extension."""
+    hook_url, hooks = webhook_server
+    client = app.test_client()
+    channels = Channels(webhook_url=hook_url, public_url=PUBLIC, link_minutes=30, link_secret=SECRET)
+    [first] = _steps(session, panic, channels, (130,), hooks)
+    engine = session.get_bind()
+    other = create_engine(engine.url)  # another connection: the dispatcher's request
+    revoked, read = [], []
+
+    def revoke_first(conn, cursor, statement, parameters, context, executemany):
+        words = " ".join(statement.split()).upper()
+        if words.startswith("SELECT") and "FROM LIVE_LINK" in words:
+            read.append(words)  # the step has read the open links
+        elif read and not revoked and words.startswith(("UPDATE", "INSERT")):  # its first write after reading
+            with other.begin() as dispatcher:
+                revoked.append(dispatcher.execute(update(LiveLink).where(LiveLink.alert_id == panic.id)
+                                                  .values(revoked_at=utcnow())).rowcount)
+
+    event.listen(engine, "before_cursor_execute", revoke_first)
+    try:
+        second = _steps(session, panic, channels, (260,), hooks)[-1]
+    finally:
+        event.remove(engine, "before_cursor_execute", revoke_first)
+        other.dispose()
+    assert revoked == [1], "the revocation came between the step's read and its extension"
+    assert second["level"] == 2 and second["live_url"] != first["live_url"], "never the dead token"
+    assert client.get(first["live_url"][len(PUBLIC):]).status_code == 404
+    assert client.get(second["live_url"][len(PUBLIC):]).status_code == 200
+    assert _audits(session, "live_link_extended", panic) == []
 
 
 def test_a_step_after_the_secret_changed_makes_a_new_link_rather_than_a_wrong_one(app, world, panic, session,

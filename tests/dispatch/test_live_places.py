@@ -3,6 +3,7 @@ whether it was made on /admin/places, over REST, or by publishing a place an esc
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from app.db import utcnow
@@ -58,7 +59,8 @@ def test_rest_changes_of_zones_and_flags_reach_the_live_maps(app, world, client)
     assert client.delete(f"/api/v1/flagged-places/{flag['id']}", headers=ada).status_code == 204
     assert _places(disp)[0]["flagged_places"] == []
     assert client.delete(f"/api/v1/hazard-zones/{zone['id']}", headers=ada).status_code == 204
-    assert _places(disp) == [{"zones": [], "flagged_places": []}]
+    [event] = _places(disp)
+    assert (event["zones"], event["flagged_places"]) == ([], [])
 
     # A refused change tells nobody.
     assert client.post("/api/v1/hazard-zones", json={"name": "x", "polygon": {"type": "Point"}},
@@ -99,4 +101,49 @@ def test_page_changes_and_a_published_report_reach_the_live_maps(app, world, ses
     [event] = _places(disp)
     assert [(f["id"], f["title"], f["reason"]) for f in event["flagged_places"]] == [
         (place.id, "Difficult access", "Steep steps, no rail")]
+    disp.disconnect(namespace="/dispatch")
+
+
+def test_the_places_version_grows_with_every_kind_of_change(app, world, client):
+    """Two processes' ``places`` can arrive out of order: each carries ``places_version``, the newest change
+    of any zone or flagged place (retired ones too), so the live map can tell the newer set."""
+    from app.realtime import socketio
+
+    disp = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
+    [snap] = [m["args"][0] for m in disp.get_received("/dispatch") if m["name"] == "snapshot"]
+    assert "places_version" in snap
+    ada = world.bearer("ada")
+    versions = []
+
+    def changed(resp, status: int) -> dict:
+        assert resp.status_code == status, resp.get_data(as_text=True)
+        [event] = _places(disp)
+        versions.append(event["places_version"])
+        return resp.json
+
+    zone = changed(client.post("/api/v1/hazard-zones", headers=ada, json={
+        "name": "Closed road", "polygon": _square(51.51, -0.1)}), 201)
+    changed(client.patch(f"/api/v1/hazard-zones/{zone['id']}", json={"reason": "gas leak"}, headers=ada), 200)
+    flag = changed(client.post("/api/v1/flagged-places", headers=ada, json={
+        "label": "12 Quillfeather Row", "category": "dog", "reason": "Dog in the hall",
+        "point": {"lat": 51.5007, "lon": -0.1246, "radius_m": 30},
+        "expires_at": (utcnow() + timedelta(days=30)).isoformat()}), 201)
+    changed(client.patch(f"/api/v1/flagged-places/{flag['id']}", json={"reason": "Dog loose"}, headers=ada), 200)
+    trip = world.make_trip(status="on_board", escort="emil", device=None)
+    report = client.post("/api/v1/flagged-places/reports", headers=world.bearer("emil"), json={
+        "trip_id": trip.id, "where": "pickup", "category": "access", "reason": "Steep steps, no rail"})
+    assert report.status_code == 201, report.get_data(as_text=True)
+    changed(client.post(f"/api/v1/flagged-places/{report.json['id']}/publish", headers=ada), 200)
+    changed(client.delete(f"/api/v1/flagged-places/{flag['id']}", headers=ada), 204)
+    changed(client.delete(f"/api/v1/hazard-zones/{zone['id']}", headers=ada), 204)
+
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", v) for v in versions), versions
+    assert all(a < b for a, b in zip(versions, versions[1:])), f"each change, retiring too, moves it on: {versions}"
+    if snap["places_version"] is not None:
+        assert snap["places_version"] < versions[0]
+    # A map connecting now gets the same version with the snapshot.
+    again = socketio.test_client(app, namespace="/dispatch", auth={"token": world.api_tokens["dan"]})
+    [later] = [m["args"][0] for m in again.get_received("/dispatch") if m["name"] == "snapshot"]
+    assert later["places_version"] == versions[-1]
+    again.disconnect(namespace="/dispatch")
     disp.disconnect(namespace="/dispatch")

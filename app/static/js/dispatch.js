@@ -23,7 +23,7 @@
   // ``names`` outlives trips: an alert of an ended trip still names its patient and escort.
   var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {},
                 names: {}, cards: {}, rows: {}, alarming: false,
-                places: null, placeKeys: {}, placeNames: {}, zoneLayers: [] };
+                places: null, placesVersion: null, placeKeys: {}, placeNames: {}, zoneLayers: [] };
   window.dispatchState = state;
 
   function text(tag, cls, content) {
@@ -611,9 +611,19 @@
     }
   }
 
+  // Each server process sends the places it read after its own change, so with several processes an
+  // older set can arrive after a newer one: ``places_version`` (the newest change, fixed-width ISO
+  // text, so it compares as a string) keeps the map on the newest set; an equal one is drawn again.
+  function newestPlaces(places) {
+    var version = places.places_version || "";
+    if (state.placesVersion && version < state.placesVersion) return false;
+    state.placesVersion = version;
+    return true;
+  }
+
   function applySnapshot(snap) {
     // After a reconnect, what changed meanwhile is said.
-    drawPlaces({ zones: snap.zones, flagged_places: snap.flagged_places }, snapshots > 0);
+    if (newestPlaces(snap)) drawPlaces({ zones: snap.zones, flagged_places: snap.flagged_places }, snapshots > 0);
     Object.keys(state.trips).forEach(clearTrip);
     Object.keys(state.deviceMarkers).forEach(function (id) { map.removeLayer(state.deviceMarkers[id]); });
     var known = state.alerts;
@@ -706,7 +716,7 @@
   socket.on("positions", applyPositions);
   socket.on("alert", applyAlert);
   socket.on("trip", applyTrip);
-  socket.on("places", function (places) { drawPlaces(places, true); });
+  socket.on("places", function (places) { if (newestPlaces(places)) drawPlaces(places, true); });
   // An escort went off duty with no trip: their position is no longer shared, so it leaves the map.
   socket.on("duty", function (d) {
     if (d.sharing) return;
