@@ -7,30 +7,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import requests
 from playwright.sync_api import expect
 
 from app.db import utcnow
 from tests.browser.conftest import login_page
+from tests.browser.test_place_pins import _api, _find
 from tests.factories import PASSWORD
 from tests.live import LiveServer, free_port
-
-
-def _api(live, world, path: str, **params) -> dict:
-    """Return a GET of the API as the dispatcher."""
-    resp = requests.get(f"{live.url}{path}", params=params, headers=world.bearer("dan"), timeout=15)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def _find(page, words: str, address: str) -> None:
-    """Search an address in the block labelled ``words`` and choose the first place found."""
-    box = page.get_by_label(f"{words} address", exact=True)
-    box.fill(address)
-    box.press("Enter")
-    found = page.get_by_role("list", name=f"{words} places found")
-    found.get_by_role("button").first.wait_for(timeout=15000)
-    found.get_by_role("button").first.click()
 
 
 def test_a_form_sent_before_the_pins_lookup_answered_keeps_the_words(browser, live, world):
