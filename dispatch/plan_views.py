@@ -60,7 +60,7 @@ def patch_trip(trip_id: int):
     except trips.TripError as exc:
         session.rollback()
         raise ApiError(str(exc), 409 if isinstance(exc, planning.StateError) else 400) from None
-    extra = {"geocoding": named.public()} if named.public() is not None else {}
+    extra = {"geocoding": named.public()} if named.missing else {}
     return jsonify({**present.trip_public(session, trip), "changed": edit.changed, **extra})
 
 
@@ -153,7 +153,7 @@ def create_standing_order():
         raise ApiError(str(exc)) from None
     session.commit()
     tell_trips(session, made)
-    extra = {"geocoding": named.public()} if named.public() is not None else {}
+    extra = {"geocoding": named.public()} if named.missing else {}
     return jsonify({**standing.public(session, order), **extra}), 201
 
 

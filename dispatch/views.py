@@ -104,7 +104,7 @@ def create_trip():
 
     realtime.emit_trip(payload, present.trip_for_escort(session, trip), trip.escort_user_id)
     extra = {"routing": routing} if routing is not None else {}
-    if named.public() is not None:
+    if named.missing:
         extra["geocoding"] = named.public()
     return jsonify({**payload, "warnings": warnings, **extra}), 201
 

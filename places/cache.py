@@ -80,33 +80,32 @@ def words_at(session: Session, geocoder: Geocoder | None, points: list[tuple[flo
     """
     words, fresh, asked = Words(), {}, 0
     deadline = time.monotonic() + budget_s
+
+    def not_looked_up(i: int, why: str | None) -> None:
+        words.labels.append(None)
+        words.unasked.append(i)
+        words.error = words.error or why
+
     for i, (lat, lon) in enumerate(points):
         key = spot(lat, lon)
         row = fresh.get(key) or session.get(PlaceCache, key)
         if row is None:
-            late = time.monotonic() > deadline
-            if geocoder is None or words.error is not None or asked >= ask_limit or late:
-                words.labels.append(None)
-                words.unasked.append(i)
-                if geocoder is None:
-                    words.error = "no geocoder is configured (ESCORT_GEOCODER_URL)"
-                elif words.error is None:
-                    words.error = (f"the address lookup took longer than {budget_s:g} s" if late
-                                   else f"at most {ask_limit} addresses are looked up at once")
+            if geocoder is None:
+                not_looked_up(i, "no geocoder is configured (ESCORT_GEOCODER_URL)")
+                continue
+            if words.error is not None or asked >= ask_limit or time.monotonic() > deadline:
+                not_looked_up(i, f"at most {ask_limit} addresses are looked up at once" if asked >= ask_limit
+                              else f"the address lookup took longer than {budget_s:g} s")
                 continue
             asked += 1
             try:
                 row = fresh[key] = _answer(geocoder, *key, now)
             except GeocoderUnavailable as exc:
-                words.labels.append(None)
-                words.unasked.append(i)
-                words.error = str(exc)
+                not_looked_up(i, str(exc))
                 continue
             except Exception:  # noqa: BLE001  (a fault of the geocoder itself: the place is saved by position)
                 log.exception("reverse geocoding failed at %s", key)
-                words.labels.append(None)
-                words.unasked.append(i)
-                words.error = "the address lookup failed"
+                not_looked_up(i, "the address lookup failed")
                 continue
         words.labels.append(row.label)
     for row in fresh.values():
