@@ -11,9 +11,9 @@
 
   function behind(old, next) {
     if ((old.resolved_at && !next.resolved_at) || (old.acknowledged_at && !next.acknowledged_at)) return true;
-    // The same stage: an older copy (its detail not yet merged) is behind a newer one. The times
-    // are the server's ISO-8601 UTC strings of one format, so they compare as text.
-    return !!(old.updated_at && next.updated_at && next.updated_at < old.updated_at);
+    // The same stage: an older copy (its detail not yet merged) is behind a newer one. Compared as
+    // times, not text: the server's ISO-8601 drops the fraction when it is zero.
+    return !!(old.updated_at && next.updated_at && Date.parse(next.updated_at) < Date.parse(old.updated_at));
   }
 
   function take(alert) {
