@@ -104,6 +104,30 @@ def test_a_late_copy_of_a_resolved_panic_does_not_bring_it_back(browser, live, w
     assert not page.title().startswith("(")
 
 
+def test_a_resolve_is_taken_even_after_a_copy_stamped_later(browser, live, world):
+    # A process that merged detail into the open panic just before the dispatcher resolved it
+    # stamps a later updated_at on the earlier stage, and its copy can arrive first. The resolve
+    # moves the alert on, so the page takes it all the same.
+    page = _live_map(browser, live)
+    _panic(live, world)
+    card = page.locator("#alert-list li[data-kind='panic']")
+    card.wait_for(timeout=5000)
+    alert_id = int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
+    taken = page.evaluate("""id => {
+        const later = Object.assign({}, window.dispatchState.alerts[id], { updated_at: "2100-01-01T00:00:00Z" });
+        window.dispatchState.socket.listeners("alert").forEach(fn => fn(later));
+        return window.dispatchState.alerts[id].updated_at;
+    }""", alert_id)
+    assert taken == "2100-01-01T00:00:00Z", "a newer copy at the same stage replaces the older"
+    resp = requests.post(f"{live.url}/api/v1/alerts/{alert_id}/resolve", json={"category": "false"},
+                         headers={"Authorization": f"Bearer {world.api_tokens['dan']}"}, timeout=5)
+    assert resp.status_code == 200, resp.text
+    card.wait_for(state="detached", timeout=5000)
+    assert page.evaluate("id => window.dispatchState.alerts[id] ? window.dispatchState.alerts[id].state : 'gone'",
+                         alert_id) in ("resolved", "gone")
+    page.wait_for_function("() => window.dispatchState.alarming === false", timeout=5000)
+
+
 def _tab_to(page, label: str, limit: int = 60) -> None:
     """Press Tab until the focused element has this accessible label (aria-label)."""
     for _ in range(limit):

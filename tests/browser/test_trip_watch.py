@@ -92,8 +92,17 @@ def test_live_position_and_panic_acknowledged_and_resolved_by_keyboard(browser, 
     dialog.wait_for()
     page.get_by_label("Category").select_option("precautionary")
     page.get_by_label("Note (optional)").fill("escort called back, all fine")
-    page.get_by_role("button", name="Resolve", exact=True).click()
-    page.locator("#past-alerts li[data-kind='panic']").wait_for(timeout=15000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with page.expect_response(lambda r: r.url.endswith("/resolve"), timeout=15000) as answer:
+        page.get_by_role("button", name="Resolve", exact=True).click()
+    assert answer.value.status == 200, answer.value.text()
+    assert answer.value.json()["state"] == "resolved"
+    try:
+        page.locator("#past-alerts li[data-kind='panic']").wait_for(timeout=15000)
+    except Exception:  # say what the page held, so a failure far away can be read
+        held = page.evaluate("() => document.querySelector('#open-alerts').innerText")
+        raise AssertionError(f"the resolved panic stayed open: {held!r}; answer {answer.value.json()}; errors {errors}")
     assert "precautionary: escort called back, all fine" in page.locator("#past-alerts").inner_text()
     assert page.locator("#open-alert-count").inner_text() == "0"
     session.expire_all()

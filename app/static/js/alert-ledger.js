@@ -11,6 +11,9 @@
 
   function behind(old, next) {
     if ((old.resolved_at && !next.resolved_at) || (old.acknowledged_at && !next.acknowledged_at)) return true;
+    // A copy that moves the alert on is taken whatever its updated_at: a process that merged detail
+    // into the alert just before a dispatcher resolved it stamps a later time on an earlier stage.
+    if ((next.resolved_at && !old.resolved_at) || (next.acknowledged_at && !old.acknowledged_at)) return false;
     // The same stage: an older copy (its detail not yet merged) is behind a newer one. Compared as
     // times, not text: the server's ISO-8601 drops the fraction when it is zero.
     return !!(old.updated_at && next.updated_at && Date.parse(next.updated_at) < Date.parse(old.updated_at));
