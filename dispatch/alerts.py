@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from app.crypto import open_fields, seal_fields
 from app.models import User
 from app.times import iso_z
+from dispatch.escalation import LEVELS
 from dispatch.models import Alert, TripEvent
 
 KINDS = (
@@ -229,4 +230,8 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
         "place": alert.place or None,
         # Cleared by its cause going away; while ``acknowledged_at`` is null it stays on the dispatcher's list.
         "cleared": is_cleared(alert), "cleared_at": iso_z(alert.resolved_at) if is_cleared(alert) else None,
+        # How far up the chain the unanswered alert went (0: not escalated), when, and whom the last step
+        # reached, by role (``escalation.LEVELS``): staff read alerts, and the trip's timeline says as much.
+        "escalation_level": alert.escalation_level or 0, "escalated_at": iso_z(alert.escalated_at),
+        "escalated_to": LEVELS.get(alert.escalation_level) if alert.escalation_level else None,
     }

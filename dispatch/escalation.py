@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 
 from app.times import iso_z
 
+# Whom each step of the chain reaches; the alert's ``escalation_level`` is the last step taken (0: none).
+# Role names, never a person: they go to the webhook's ``to`` and the alerts' ``escalated_to``.
+LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
 KIND_WORDS = {
     "panic": "PANIC", "duress": "DURESS (a silent call for help)", "pin_attempts": "wrong PINs on the escort's tablet",
     "missed_checkin": "missed safety check-in", "signal_lost": "tracking signal lost", "deviation": "off the planned route",

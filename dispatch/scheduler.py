@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import text, update
+from sqlalchemy import case, literal, text, update
 from sqlmodel import Session, func, or_, select
 
 from app.models import User
@@ -30,7 +30,7 @@ from places.cache import as_coordinates
 from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
-LEVELS = {1: "dispatcher on duty", 2: "supervisor", 3: "escort's emergency contact"}
+LEVELS = escalation.LEVELS
 # Whose responder link a level gets: the escort's personal emergency contact never gets the staff's URL.
 LINK_AUDIENCES = {1: "staff", 2: "staff", 3: "contact"}
 # Open alerts that stop the drive counting as evidence of life.
@@ -255,10 +255,14 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         if (now - (alert.escalated_at or alert.raised_at)).total_seconds() < wait_s:
             continue
         level = alert.escalation_level + 1
+        # The step is a change of the alert: ``updated_at`` moves with it (never back, should another
+        # process have stamped a later time since this sweep read the clock), so screens keep this copy.
         claimed = session.execute(
             update(Alert).where(Alert.id == alert.id, Alert.escalation_level == alert.escalation_level,
                                 Alert.acknowledged_at.is_(None))
-            .values(escalation_level=level, escalated_at=now)
+            .values(escalation_level=level, escalated_at=now,
+                    updated_at=case((Alert.updated_at > now, Alert.updated_at),
+                                    else_=literal(now, Alert.updated_at.type)))
         ).rowcount
         session.commit()
         if claimed != 1:
