@@ -230,8 +230,13 @@ def public(alert: Alert, usernames: dict[int, str] | None = None) -> dict:
         "place": alert.place or None,
         # Cleared by its cause going away; while ``acknowledged_at`` is null it stays on the dispatcher's list.
         "cleared": is_cleared(alert), "cleared_at": iso_z(alert.resolved_at) if is_cleared(alert) else None,
-        # How far up the chain the unanswered alert went (0: not escalated), when, and whom the last step
-        # reached, by role (``escalation.LEVELS``): staff read alerts, and the trip's timeline says as much.
-        "escalation_level": alert.escalation_level or 0, "escalated_at": iso_z(alert.escalated_at),
-        "escalated_to": LEVELS.get(alert.escalation_level) if alert.escalation_level else None,
+        **escalation_of(alert),
     }
+
+
+def escalation_of(alert: Alert) -> dict:
+    """Return how far up the chain the unanswered alert went (0: not escalated), when, and whom the last
+    step reached, by role (``escalation.LEVELS``, never a person): what the trip's timeline says too."""
+    level = alert.escalation_level or 0
+    return {"escalation_level": level, "escalated_at": iso_z(alert.escalated_at),
+            "escalated_to": LEVELS.get(level) if level else None}

@@ -109,7 +109,8 @@ def day_rows(session: Session, day: date, *, tz: str, user: User, now: datetime 
     if ids:
         query = select(Alert).where(Alert.trip_id.in_(ids), Alert.resolved_at.is_(None), alerts_mod.known_to(user))
         for alert in session.exec(query.order_by(Alert.raised_at)).all():
-            open_by_trip.setdefault(alert.trip_id, []).append({"id": alert.id, "kind": alert.kind})
+            open_by_trip.setdefault(alert.trip_id, []).append(
+                {"id": alert.id, "kind": alert.kind, **alerts_mod.escalation_of(alert)})
     rows = [row(t, patient_name=patients.get(t.patient_id), escort=escorts.get(t.escort_user_id),
                 alerts=open_by_trip.get(t.id, [])) for t in trips]
     if now is not None:

@@ -2,7 +2,7 @@
    than one road (each server process tells its own screens through the message queue; the sweep
    that finds where it happened, in words, sends it again), so a copy can arrive after a newer one.
    The page keeps the furthest state it has seen of each alert, and takes from a late copy only
-   what it adds (the place). One ledger per page, for the live map, the board, the trip page and
+   what it adds (the place, and how far it escalated). One ledger per page, for the live map, the board, the trip page and
    the alert sound; taking the same copy twice changes nothing. */
 (function () {
   "use strict";
@@ -19,10 +19,19 @@
     return !!(old.updated_at && next.updated_at && Date.parse(next.updated_at) < Date.parse(old.updated_at));
   }
 
+  function level(a) { return (a && a.escalation_level) || 0; }
+
   function take(alert) {
     var old = seen[alert.id], out = alert;
     if (old && behind(old, alert)) out = Object.assign({}, old, { place: alert.place || old.place });
     else if (old && !alert.place && old.place) out = Object.assign({}, alert, { place: old.place });
+    // Escalation only goes up: the furthest step seen stays, whichever copy told it (a copy read just
+    // before the sweep claimed a step can arrive after the step's own).
+    var furthest = old && level(old) > level(alert) ? old : alert;
+    if (level(furthest) > level(out)) {
+      out = Object.assign({}, out, { escalation_level: furthest.escalation_level, escalated_at: furthest.escalated_at,
+                                     escalated_to: furthest.escalated_to });
+    }
     seen[alert.id] = out;
     return out;
   }

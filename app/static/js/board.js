@@ -33,8 +33,22 @@
     return "On plan";
   }
 
+  // A row's open alerts: {id: {kind, escalation_level, escalated_to, escalated_at}} from the rows and the live alerts.
+  function brief(a) {
+    return { kind: a.kind, escalation_level: a.escalation_level || 0, escalated_to: a.escalated_to || null,
+             escalated_at: a.escalated_at || null };
+  }
+  // "escalated to the supervisor at 14:02 CET": the last step of the chain an unanswered alert reached.
+  function escalationWords(a) {
+    return a.escalation_level && a.escalated_to
+      ? "escalated to the " + a.escalated_to + (a.escalated_at ? " at " + clock(a.escalated_at) : "") : "";
+  }
+
   function alertText(t) {
-    var kinds = Object.keys(t.alerts).map(function (id) { return t.alerts[id].replace(/_/g, " "); });
+    var kinds = Object.keys(t.alerts).map(function (id) {
+      var a = t.alerts[id], up = escalationWords(a);
+      return a.kind.replace(/_/g, " ") + (up ? " (" + up + ")" : "");
+    });
     return kinds.length ? kinds.length + " open: " + kinds.join(", ") : "None";
   }
 
@@ -145,7 +159,12 @@
     if (window.EscortAlertSound) window.EscortAlertSound.observe(a);  // heard on the board too
     var t = state.rows[a.trip_id];
     if (!t) return;
-    if (a.state === "resolved") delete t.alerts[a.id]; else t.alerts[a.id] = a.kind;
+    var before = t.alerts[a.id];
+    if (a.state === "resolved") delete t.alerts[a.id]; else t.alerts[a.id] = brief(a);
+    // A step up the chain is said politely, as the board says every change.
+    if (before && a.state !== "resolved" && (a.escalation_level || 0) > before.escalation_level) {
+      announce("Trip " + t.id + ": " + a.kind.replace(/_/g, " ") + " alert " + escalationWords(a));
+    }
     render(t);
   }
 
@@ -202,7 +221,7 @@
   // Every row known first: rendering one compares it with its neighbours, already in the page.
   page.rows.forEach(function (r) {
     var alerts = {};
-    r.alerts.forEach(function (a) { alerts[a.id] = a.kind; });
+    r.alerts.forEach(function (a) { alerts[a.id] = brief(a); });
     r.alerts = alerts;
     r._shown = r.status;
     state.rows[r.id] = r;
@@ -226,7 +245,7 @@
       Object.keys(state.rows).forEach(function (id) { state.rows[id].alerts = {}; });
       (snap.alerts || []).forEach(function (a) {
         var t = state.rows[a.trip_id];
-        if (t && a.state !== "resolved") t.alerts[a.id] = a.kind;
+        if (t && a.state !== "resolved") t.alerts[a.id] = brief(window.EscortAlertLedger.take(a));
       });
       (snap.trips || []).forEach(function (t) { if (state.rows[t.id] || onDay(t)) { escortOption(t.escort); upsert(t); } });
       Object.keys(state.rows).forEach(function (id) { render(state.rows[id]); });

@@ -365,6 +365,17 @@
     return parts.filter(Boolean).join(" · ");
   }
 
+  // "Escalated to the supervisor at 14:02 CET": the last step of the chain the unanswered alert reached,
+  // in the dispatcher's local time with its zone (as the ETA and the board write times).
+  function clock(iso) {
+    var d = iso ? new Date(iso) : null;
+    return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) : "";
+  }
+  function escalationWords(alert) {
+    if (!alert.escalation_level || !alert.escalated_to) return "";
+    return "Escalated to the " + alert.escalated_to + (alert.escalated_at ? " at " + clock(alert.escalated_at) : "");
+  }
+
   function stateWords(alert) {
     if (isClearedUnseen(alert)) return "Cleared " + ago(alert.cleared_at) + " — acknowledge to remove";
     if (alert.state === "acknowledged") return "Acknowledged" + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "");
@@ -384,8 +395,8 @@
     head.appendChild(icon);
     head.appendChild(text("span", "label", k.label));
     card = { li: li, head: head, cleared: text("span", "cleared-tag", "Cleared"), trip: text("div", "trip"),
-             what: text("div", "meta"), raised: text("span", "raised"), state: text("div", "state"),
-             actions: text("div", "actions") };
+             what: text("div", "meta"), raised: text("span", "raised"), escalated: text("div", "escalated"),
+             state: text("div", "state"), actions: text("div", "actions") };
     head.appendChild(card.cleared);
     var when = text("div", "meta");
     when.appendChild(card.raised);
@@ -393,7 +404,7 @@
     card.resolve = button("Resolve", "resolve", function (ev) { askResolve(alert.id, ev.currentTarget); });
     card.show = button("Show on map", "show", function () { focusTrip(state.alerts[alert.id].trip_id); });
     [card.ack, card.resolve, card.show].forEach(function (b) { card.actions.appendChild(b); });
-    [head, card.trip, card.what, when, card.state, card.actions].forEach(function (el) { li.appendChild(el); });
+    [head, card.trip, card.what, when, card.escalated, card.state, card.actions].forEach(function (el) { li.appendChild(el); });
     li.addEventListener("click", function (ev) { if (!ev.target.closest("button")) focusTrip(state.alerts[alert.id].trip_id); });
     state.cards[alert.id] = card;
     return card;
@@ -409,6 +420,9 @@
     setText(card.what, describe(alert));
     card.raised.dataset.ts = alert.raised_at || "";
     setText(card.raised, "raised " + ago(alert.raised_at));
+    var escalated = escalationWords(alert);
+    setText(card.escalated, escalated);
+    card.escalated.hidden = !escalated;
     setText(card.state, stateWords(alert));
     var who = k.label + ", " + tripName(alert.trip_id);
     card.li.setAttribute("aria-label", who + (cleared ? ", cleared" : ""));
@@ -679,12 +693,17 @@
 
   function applyAlert(copy) {
     var alert = window.EscortAlertLedger.take(copy);  // never back to an older state
-    var isNew = !state.alerts[alert.id];
+    var before = state.alerts[alert.id];
+    var isNew = !before;
     if (isListed(alert)) state.alerts[alert.id] = alert;
     else delete state.alerts[alert.id];
     learnNames(alert.trip_id);
     if (isNew && isListed(alert) && alert.state === "open") announce(alert);
     else if (isNew === false && isClearedUnseen(alert)) say(kindOf(alert.kind).label + " on " + tripName(alert.trip_id) + " cleared", false);
+    // A step up the chain is news, not an emergency of its own: said politely, whatever the kind.
+    else if (before && isListed(alert) && (alert.escalation_level || 0) > (before.escalation_level || 0)) {
+      say(kindOf(alert.kind).label + " alert on " + tripName(alert.trip_id) + ": " + escalationWords(alert), false);
+    }
     var trip = state.trips[alert.trip_id];
     if (trip) labelTripMarker(trip, state.lastFix[trip.id] || trip.last_fix);
     renderAlerts();

@@ -77,6 +77,12 @@
     return parts.join(" · ");
   }
 
+  // "Escalated to the supervisor at 2026-12-02 14:02:05 CET": the last step the unanswered alert reached.
+  function escalationWords(a) {
+    if (!a.escalation_level || !a.escalated_to) return "";
+    return "Escalated to the " + a.escalated_to + (a.escalated_at ? " at " + T.local(a.escalated_at) : "");
+  }
+
   function stateWords(a) {
     if (a.state === "resolved") return "Resolved " + T.local(a.resolved_at) + (a.category ? " as " + a.category : "") +
       (a.note ? ": " + a.note : "");
@@ -104,12 +110,13 @@
     icon.setAttribute("aria-hidden", "true");
     head.appendChild(icon);
     head.appendChild(el("span", "label", k.label));
-    c = { li: li, what: el("div", "meta"), raised: el("div", "meta"), state: el("div", "state"), actions: el("div", "actions") };
+    c = { li: li, what: el("div", "meta"), raised: el("div", "meta"), escalated: el("div", "escalated"),
+          state: el("div", "state"), actions: el("div", "actions") };
     c.ack = button("Acknowledge", "ack", function () { post(a.id, "ack", {}); });
     c.resolve = button("Resolve", "resolve", function (ev) { askResolve(a.id, ev.currentTarget); });
     c.actions.appendChild(c.ack);
     c.actions.appendChild(c.resolve);
-    [head, c.what, c.raised, c.state].forEach(function (n) { li.appendChild(n); });
+    [head, c.what, c.raised, c.escalated, c.state].forEach(function (n) { li.appendChild(n); });
     if (page.can_act) li.appendChild(c.actions);
     state.cards[a.id] = c;
     return c;
@@ -121,6 +128,9 @@
     c.li.className = "alert sev-" + k.sev + " kind-" + a.kind + " " + (cleared ? "cleared" : a.state);
     setText(c.what, where(a));
     setText(c.raised, "Raised " + T.local(a.raised_at));
+    var escalated = escalationWords(a);
+    setText(c.escalated, escalated);
+    c.escalated.hidden = !escalated;
     setText(c.state, stateWords(a));
     c.li.setAttribute("aria-label", k.label + " alert" + (a.state === "resolved" ? ", resolved" : ""));
     var hadFocus = document.activeElement;
@@ -176,6 +186,11 @@
       say(k.label + " alert " + what, false);
       addLine({ at: a.resolved_at || a.acknowledged_at || new Date().toISOString(), group: "alert",
                 text: "Alert " + what + ": " + a.kind.replace(/_/g, " ") + (a.acknowledged_by && what === "acknowledged" ? " by " + a.acknowledged_by : "") });
+    } else if (before && (a.escalation_level || 0) > (before.escalation_level || 0)) {
+      // A step up the chain: said politely (ux.md rule 3 keeps assertive for the alert itself).
+      say(k.label + " alert on this trip: " + escalationWords(a), false);
+      addLine({ at: a.escalated_at, group: "notification",
+                text: "Escalation step " + a.escalation_level + " (" + a.escalated_to + ") for " + a.kind.replace(/_/g, " ") });
     }
   }
 
