@@ -36,6 +36,7 @@ from dispatch.schemas import (
 from dispatch.line_schemas import DoseIn, MessageIn, MessagesRead
 from dispatch.report_schemas import PlaceDecline, PlaceReportIn
 from dispatch.alerts import KINDS as ALERT_KINDS
+from dispatch.escalation import LEVELS as ESCALATION_LEVELS
 from dispatch.trips import STATUSES
 from patients.schemas import PatientCreate, SheetFields
 from tracking.protocols import MAX_POSITIONS
@@ -374,7 +375,13 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
                              "cleared_at": _ISO_OR_NULL,
                              "place": {"type": ["string", "null"],
                                        "description": "where, in words (reverse geocoded after the alert is raised; "
-                                                      "coordinates when no address is known; null until then)"}}},
+                                                      "coordinates when no address is known; null until then)"},
+                             "escalation_level": {"type": "integer", "minimum": 0, "maximum": max(ESCALATION_LEVELS),
+                                                  "description": "the last escalation step an unacknowledged alert "
+                                                                 "reached; 0: not escalated"},
+                             "escalated_at": {**_ISO_OR_NULL, "description": "when that step was taken"},
+                             "escalated_to": {"enum": [*ESCALATION_LEVELS.values(), None],
+                                              "description": "whom that step reached, by role; null: not escalated"}}},
     "PlaceCandidate": {"type": "object", "required": ["label", "lat", "lon"],
                        "properties": {"label": {"type": "string"},
                                       "lat": {"type": "number", "minimum": -90, "maximum": 90},
