@@ -127,3 +127,91 @@ def test_an_older_places_message_arriving_after_a_newer_one_leaves_the_map_alone
     deliver({"zones": [], "flagged_places": [], "places_version": "2999-01-01T00:00:00.000000Z"})
     dan.wait_for_selector(f"#map path.zone-{zone_id}", state="detached", timeout=5000)
     assert places.inner_text() == "No hazard zones or flagged places in force"
+
+
+FAR_FLAG = {"lat": 51.5300, "lon": -0.0800}  # well away from the trip the map opens on (around 51.501, -0.115)
+
+
+def _flag(live, world, label: str, reason: str, lat: float, lon: float) -> dict:
+    """Publish a flagged place over REST (a dispatcher draws it: it warns at once) and return it."""
+    resp = requests.post(f"{live.url}/api/v1/flagged-places", headers=world.bearer("ada"), timeout=5, json={
+        "label": label, "category": "dog", "reason": reason, "point": {"lat": lat, "lon": lon, "radius_m": 40},
+        "expires_at": (utcnow() + timedelta(days=30)).isoformat()})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _zone(live, world, name: str, corners: list[list[float]]) -> dict:
+    """Draw a hazard zone over REST and return it."""
+    resp = requests.post(f"{live.url}/api/v1/hazard-zones", headers=world.bearer("ada"), timeout=5, json={
+        "name": name, "polygon": {"type": "Polygon", "coordinates": [corners]}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _focused(page) -> str:
+    """Return the accessible name (aria-label, else id) of what has keyboard focus."""
+    return page.evaluate("() => { const e = document.activeElement; "
+                         "return e === document.body ? 'BODY' : (e.getAttribute('aria-label') || e.id || e.tagName); }")
+
+
+def test_the_places_list_on_the_live_map_works_by_keyboard_and_keeps_focus_through_updates(browser, live, world):
+    from tests.browser.test_accessibility import audit
+
+    _zone(live, world, "Closed road", [[-0.13, 51.5], [-0.12, 51.5], [-0.12, 51.508], [-0.13, 51.5]])
+    flag = _flag(live, world, "1 Far Lane", "Dog in the hall", **FAR_FLAG)
+    dan = login_page(browser, live, "dan", PASSWORD)
+    dan.goto(f"{live.url}/dispatch")
+    dan.wait_for_function("() => document.querySelector('#conn-status').textContent.includes('live')")
+    dan.wait_for_selector(f"#map path.flag-{flag['id']}", state="attached", timeout=5000)
+
+    # By keyboard: open the list from its summary, then Tab to each entry in reading order.
+    dan.get_by_text("Hazard zones and flagged places on the map (2)").focus()
+    dan.keyboard.press("Enter")
+    places = dan.get_by_role("list", name="Hazard zones and flagged places in force")
+    assert places.is_visible()
+    assert places.inner_text() == ("Hazard zone: Closed road\n"
+                                   "Flagged place: Dog on the premises — 1 Far Lane — Dog in the hall")
+    dan.keyboard.press("Tab")
+    assert _focused(dan) == "Show Hazard zone: Closed road on the map"
+    dan.keyboard.press("Tab")
+    show_flag = "Show Flagged place: Dog on the premises — 1 Far Lane on the map"
+    assert _focused(dan) == show_flag
+    assert dan.get_by_role("button", name=show_flag).is_visible()
+    assert audit(dan, live) == [], "the live map with its places listed"
+
+    # Enter: the map moves onto the place and opens its label; focus stays on the entry; nothing is said.
+    before = dan.evaluate("() => window.dispatchState.mapCenter()")
+    assert abs(before["lat"] - FAR_FLAG["lat"]) > 0.01, before
+    polite = dan.locator("#announce-polite").inner_text()
+    dan.keyboard.press("Enter")
+    dan.wait_for_function("""([lat, lon]) => { const c = window.dispatchState.mapCenter();
+        return Math.abs(c.lat - lat) < 0.0005 && Math.abs(c.lon - lon) < 0.0005; }""",
+                          arg=[FAR_FLAG["lat"], FAR_FLAG["lon"]], timeout=5000)
+    label = dan.locator(".leaflet-tooltip .flag-label")
+    label.wait_for(timeout=5000)
+    assert label.inner_text() == "Flagged place: Dog on the premises — 1 Far Lane\nDog in the hall"
+    assert _focused(dan) == show_flag
+    assert dan.locator("#announce-polite").inner_text() == polite
+    dan.evaluate("() => { window.__entry = document.activeElement; }")
+
+    # Another flagged place is published, and a zone drawn (listed before the focused entry):
+    # the list follows, and focus stays on the same entry, whose label stays open.
+    _flag(live, world, "2 Near Street", "Steep steps", 51.5010, -0.1200)
+    dan.get_by_text("Hazard zones and flagged places on the map (3)").wait_for(timeout=5000)
+    assert "Flagged place: Dog on the premises — 2 Near Street — Steep steps" in places.inner_text()
+    assert dan.evaluate("() => document.activeElement === window.__entry")
+    _zone(live, world, "Bridge works", [[-0.11, 51.5], [-0.10, 51.5], [-0.10, 51.505], [-0.11, 51.5]])
+    dan.get_by_text("Hazard zones and flagged places on the map (4)").wait_for(timeout=5000)
+    assert places.inner_text().splitlines()[:2] == ["Hazard zone: Closed road", "Hazard zone: Bridge works"]
+    assert dan.evaluate("() => document.activeElement === window.__entry")
+    assert _focused(dan) == show_flag
+    assert label.is_visible()
+    assert audit(dan, live) == [], "the live map with a place's label open"
+
+    # The focused entry's place is retired: focus goes to the list's summary, not to the page.
+    resp = requests.delete(f"{live.url}/api/v1/flagged-places/{flag['id']}", headers=world.bearer("ada"), timeout=5)
+    assert resp.status_code in (200, 204), resp.text
+    dan.get_by_text("Hazard zones and flagged places on the map (3)").wait_for(timeout=5000)
+    assert "1 Far Lane" not in places.inner_text()
+    assert _focused(dan) == "places-summary"

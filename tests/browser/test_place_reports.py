@@ -4,6 +4,8 @@ the notice, and the live map gets the ``flagged_place`` alert."""
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from tests.browser.conftest import login_page
@@ -90,8 +92,6 @@ def test_an_escort_reports_and_a_dispatcher_declines_one_and_publishes_the_other
 
 
 def test_the_escort_reads_where_their_own_reports_stand_and_another_escort_sees_none(browser, live, world):
-    import re
-
     tablet = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
     mine = tablet.get_by_role("list", name="Places I reported on this trip")
     tablet.get_by_text("You have not reported a place on this trip.").wait_for(timeout=10000)
@@ -125,3 +125,60 @@ def test_the_escort_reads_where_their_own_reports_stand_and_another_escort_sees_
     other.get_by_text("You have not reported a place on this trip.").wait_for(timeout=10000)
     assert other.get_by_role("list", name="Places I reported on this trip").get_by_role("listitem").count() == 0
     assert "Lift out of order" not in other.content()
+
+
+def test_a_dispatcher_reviews_on_the_page_by_the_reports_words_and_the_tablet_sees_each_answer(browser, live, world):
+    """The review page as a person uses it: each report found by what the escort wrote, one published and one
+    declined with a reason through the report's own buttons and field; the page then says what was done and
+    lists neither; the reporting escort's open tablet shows both answers without a reload."""
+    tablet = login_page(browser, live, "eve", PASSWORD, geolocation=HERE, permissions=["geolocation"])
+    mine = tablet.get_by_role("list", name="Places I reported on this trip")
+    tablet.get_by_text("You have not reported a place on this trip.").wait_for(timeout=10000)
+    _report_from_tablet(tablet, "The pickup", "Dog on the premises", "Large dog loose in the garden")
+    tablet.get_by_text("Report sent: Dog on the premises at the pickup.").wait_for(timeout=10000)
+    _report_from_tablet(tablet, "The drop-off", "No lift", "Lift out of order since Friday")
+    tablet.get_by_text("Report sent: No lift at the drop-off.").wait_for(timeout=10000)
+    dog_row = mine.get_by_role("listitem").filter(has_text="Dog on the premises")
+    lift_row = mine.get_by_role("listitem").filter(has_text="No lift")
+    assert "Waiting for review" in dog_row.inner_text() and "Waiting for review" in lift_row.inner_text()
+    tablet.evaluate("() => { window.__rows = Array.from(document.querySelectorAll('#my-reports li')); }")
+
+    desk = login_page(browser, live, "dan", PASSWORD)
+    desk.goto(f"{live.url}/admin/places/reports")
+    reports = desk.get_by_role("list").filter(has=desk.get_by_role("heading", name="Dog on the premises", exact=False))
+    assert reports.get_by_role("listitem").count() == 2
+
+    # Decline the lift report, found by what the escort wrote, with a reason typed in its own field.
+    lift = reports.get_by_role("listitem").filter(has_text="Lift out of order since Friday")
+    decline = lift.get_by_role("button", name=re.compile(r"^Decline report \d+$"))
+    where = "b => { const r = b.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width]; }"
+    before = decline.evaluate(where)
+    lift.get_by_label(re.compile(r"^Reason for declining report \d+$")).fill("The lift was repaired on Monday")
+    assert decline.evaluate(where) == before, "focusing the field moves nothing (a moving button loses the click)"
+    decline.click()
+    desk.get_by_text("Declined: No lift").wait_for(timeout=5000)
+    assert re.fullmatch(r"Declined: No lift at .+\.", desk.locator(".flashes").inner_text()), \
+        desk.locator(".flashes").inner_text()
+    assert reports.get_by_role("listitem").count() == 1
+    assert "Lift out of order" not in desk.locator("main").inner_text()
+
+    # Publish the dog report, found the same way.
+    dog = reports.get_by_role("listitem").filter(has_text="Large dog loose in the garden")
+    assert dog.get_by_role("heading").inner_text().startswith("1. Dog on the premises: ")
+    dog.get_by_role("button", name=re.compile(r"^Publish report \d+$")).click()
+    desk.get_by_text("Published: Dog on the premises").wait_for(timeout=5000)
+    assert re.fullmatch(r"Published: Dog on the premises at .+\. Trips near it are warned now\.",
+                        desk.locator(".flashes").inner_text()), desk.locator(".flashes").inner_text()
+    assert desk.get_by_text("No reported places are waiting for review.").is_visible()
+    assert desk.get_by_role("listitem").filter(has_text="Large dog loose").count() == 0
+
+    # The escort's open tablet: both rows change in place, the decline with dispatch's reason.
+    dog_row.filter(has_text="Published").wait_for(timeout=10000)
+    lift_row.filter(has_text="Declined").wait_for(timeout=10000)
+    assert dog_row.locator(".report-state").inner_text() == "Published"
+    assert lift_row.locator(".report-state").inner_text() == "Declined"
+    assert "Dispatch's reason: The lift was repaired on Monday" in lift_row.inner_text()
+    assert "Dispatch's reason" not in dog_row.inner_text()
+    assert tablet.evaluate("() => Array.from(document.querySelectorAll('#my-reports li'))"
+                           ".every((li, i) => li === window.__rows[i])"), "changed in place, not rebuilt"
+    assert "published" in tablet.locator("#checkin-announce").inner_text().lower()

@@ -23,8 +23,10 @@
   // ``names`` outlives trips: an alert of an ended trip still names its patient and escort.
   var state = { trips: {}, devices: {}, alerts: {}, markers: {}, deviceMarkers: {}, layers: {}, lastFix: {},
                 names: {}, cards: {}, rows: {}, alarming: false,
-                places: null, placesVersion: null, placeKeys: {}, placeNames: {}, zoneLayers: [] };
+                places: null, placesVersion: null, placeKeys: {}, placeNames: {}, zoneLayers: [], placeEntries: {} };
   window.dispatchState = state;
+  // Read-only: where the map looks now (the browser tests check that "Show … on the map" moved it).
+  state.mapCenter = function () { var c = map.getCenter(); return { lat: c.lat, lon: c.lng, zoom: map.getZoom() }; };
 
   function text(tag, cls, content) {
     var el = document.createElement(tag);
@@ -205,24 +207,29 @@
 
   // ---- focus that survives updates ----------------------------------------------------------
 
-  // Moving or removing a node that holds focus drops focus to the body: put it back, or on a neighbour.
-  function keepFocus(list, change) {
+  // Moving or removing a node that holds focus drops focus to the body: put it back, or on ``fallback``
+  // (by default a neighbour, else the list's heading).
+  function keepFocus(list, change, fallback) {
     var active = document.activeElement;
     var inside = active && list.contains(active) && active !== list ? active : null;
     change();
     if (inside && !document.body.contains(inside)) {
-      var fallback = list.querySelector("button, a") || document.getElementById(list.dataset.heading);
-      if (fallback) fallback.focus();
+      var next = fallback || list.querySelector("button, a") || document.getElementById(list.dataset.heading);
+      if (next) next.focus();
     } else if (inside && document.activeElement !== inside) {
       inside.focus();
     }
   }
 
-  function reorder(list, wanted) {
+  // Entries are moved into place one by one, each before the one now in its slot: an entry that is
+  // already where it belongs (often the focused one, when another is added before it) is never moved.
+  function reorder(list, wanted, fallback) {
     var current = Array.prototype.filter.call(list.children, function (el) { return !el.classList.contains("empty"); });
     var same = current.length === wanted.length && current.every(function (el, i) { return el === wanted[i]; });
     if (same) return;
-    keepFocus(list, function () { wanted.forEach(function (el) { list.appendChild(el); }); });
+    keepFocus(list, function () {
+      wanted.forEach(function (el, i) { if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null); });
+    }, fallback);
   }
 
   function showEmpty(list, empty, words) {
@@ -552,6 +559,8 @@
   // Hazard zones and published flagged places in force: drawn from the snapshot, and again from each
   // ``places`` event (another dispatcher drew, edited or retired one), so the map never keeps old shapes.
   // The list under "Places on the map" says the same in words; a change is said in the polite region.
+  // Each entry is a button that shows its place on the map; entries are updated in place, keyed by the
+  // place, so an update keeps keyboard focus on the entry it was on.
   function placeWords(kind, p) {
     return kind === "zone" ? ["Hazard zone: " + p.name, p.reason || ""]
       : ["Flagged place: " + p.title + " — " + p.label, p.reason || ""];
@@ -585,32 +594,75 @@
 
   function inForce(p) { return !p.expires_at || Date.parse(p.expires_at) > Date.now(); }
 
+  // The list's entry of one place (made once, then changed in place): its name as a button, then its reason.
+  function placeEntry(id) {
+    var entry = state.placeEntries[id];
+    if (entry) return entry;
+    entry = { li: text("li"), show: button("", "place-show", function () { showPlace(id); }),
+              reason: text("span", "place-reason"), layer: null, key: null };
+    entry.li.id = "place-" + id;
+    entry.li.appendChild(entry.show);
+    entry.li.appendChild(entry.reason);
+    state.placeEntries[id] = entry;
+    return entry;
+  }
+
+  // Fit the map on the place and open its label (text lines, never HTML); focus stays on the button.
+  function showPlace(id) {
+    var entry = state.placeEntries[id];
+    if (!entry || !entry.layer) return;
+    Object.keys(state.placeEntries).forEach(function (other) {
+      var layer = state.placeEntries[other].layer;
+      if (other !== id && layer && layer.isTooltipOpen()) layer.closeTooltip();
+    });
+    map.fitBounds(entry.layer.getBounds(), { padding: [30, 30], maxZoom: 17 });
+    entry.layer.openTooltip();
+  }
+
   function drawPlaces(places, tell) {
     var shown = [];
     (places.zones || []).filter(inForce).forEach(function (z) { shown.push({ kind: "zone", p: z }); });
     (places.flagged_places || []).filter(inForce).forEach(function (f) { shown.push({ kind: "flag", p: f }); });
-    state.zoneLayers.forEach(function (layer) { map.removeLayer(layer); });
-    state.zoneLayers = shown.map(function (item) { return placeLayer(item.kind, item.p); });
     state.places = places;
-    var keys = {}, names = {}, said = [];
+    var keys = {}, names = {}, said = [], order = [];
     var list = document.getElementById("place-list");
-    list.replaceChildren();  // plain text items, nothing focusable: rebuilt only when the places change
+    var summary = document.getElementById("places-summary");
     shown.forEach(function (item) {
       var id = item.kind + "-" + item.p.id, words = placeWords(item.kind, item.p);
       keys[id] = placeKey(item.kind, item.p);
       names[id] = words[0];
-      var li = text("li", item.kind === "zone" ? "hazard-zone" : "flagged-place");
-      li.id = "place-" + id;
-      li.appendChild(text("strong", "", words[0]));
-      if (words[1]) li.appendChild(text("span", "", " — " + words[1]));
-      list.appendChild(li);
+      order.push(id);
+      var entry = placeEntry(id);
+      if (entry.key !== keys[id]) {  // new or changed: its shape is drawn again, its label kept open if it was
+        var open = entry.layer && entry.layer.isTooltipOpen();
+        if (entry.layer) map.removeLayer(entry.layer);
+        entry.layer = placeLayer(item.kind, item.p);
+        entry.key = keys[id];
+        if (open) entry.layer.openTooltip();
+      }
+      entry.li.className = item.kind === "zone" ? "hazard-zone" : "flagged-place";
+      setText(entry.show, words[0]);
+      entry.show.setAttribute("aria-label", "Show " + words[0] + " on the map");
+      setText(entry.reason, words[1] ? " — " + words[1] : "");
       if (!(id in state.placeKeys)) said.push(words[0] + " added");
       else if (state.placeKeys[id] !== keys[id]) said.push(words[0] + " changed");
     });
+    // A place that went: its entry leaves the list; focus on it goes to the list's summary, not to the page.
+    keepFocus(list, function () {
+      Object.keys(state.placeEntries).forEach(function (id) {
+        if (id in keys) return;
+        var gone = state.placeEntries[id];
+        if (gone.layer) map.removeLayer(gone.layer);
+        if (gone.li.parentNode) gone.li.parentNode.removeChild(gone.li);
+        delete state.placeEntries[id];
+      });
+    }, summary);
+    reorder(list, order.map(function (id) { return state.placeEntries[id].li; }), summary);
+    state.zoneLayers = order.map(function (id) { return state.placeEntries[id].layer; });
     Object.keys(state.placeKeys).forEach(function (id) { if (!(id in keys)) said.push(state.placeNames[id] + " removed"); });
     state.placeKeys = keys;
     state.placeNames = names;
-    if (!shown.length) list.appendChild(text("li", "empty", "No hazard zones or flagged places in force"));
+    showEmpty(list, !shown.length, "No hazard zones or flagged places in force");
     setText(document.getElementById("place-count"), String(shown.length));
     if (tell && said.length) say(said.join("; ") + " (on the map).", false);
   }

@@ -3,7 +3,7 @@
    The page is fetched from the network first; the cached copy is only a fallback. */
 "use strict";
 
-var CACHE = "escort-tablet-v4";  // bumped with every change to the files below: installed tablets fetch them anew
+var CACHE = "escort-tablet-v5";  // bumped with every change to the files below: installed tablets fetch them anew
 var SHELL = ["/escort", "/static/css/app.css", "/static/css/tablet.css", "/static/js/escort.js", "/static/js/escort-map.js",
              "/static/js/escort-alive.js", "/static/js/escort-sos.js", "/static/js/escort-theme.js",
              "/static/js/escort-line.js", "/static/js/messages.js", "/static/css/line.css", "/static/vendor/socket.io/socket.io.min.js", "/static/vendor/leaflet/leaflet.js",
