@@ -394,8 +394,13 @@ def _label(status: str | None) -> str:
     return (status or "?").replace("_", " ")
 
 
-def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> tuple[str, str]:
-    """Return (group, one line of text) for a timeline event."""
+def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool,
+             show_targets: bool = True) -> tuple[str, str]:
+    """Return (group, one line of text) for a timeline event.
+
+    ``show_targets``: a failed notice names where it went (an address, a number); escorts reading
+    their own trip's log are told only which channel failed.
+    """
     who = f" by {by}" if by else ""
     if kind == "created":
         return "status", f"Trip created{who} ({_label(detail.get('status'))})"
@@ -433,7 +438,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool) -> 
     if kind == "notification":
         attempts = detail.get("attempts") or []
         ok = sum(1 for a in attempts if a.get("ok"))
-        failed = "; ".join(f"{a.get('channel')} to {a.get('target')} failed: {a.get('error')}"
+        failed = "; ".join(f"{a.get('channel')}" + (f" to {a.get('target')}" if show_targets else "")
+                           + (f" failed: {a.get('error')}" if show_targets else " failed")
                            for a in attempts if not a.get("ok"))
         text = (f"Escalation step {detail.get('level')} ({detail.get('to')}) for {_label(detail.get('kind'))}: "
                 f"{ok} of {len(attempts)} notices delivered")
@@ -466,6 +472,8 @@ def timeline(session: Session, trip: Trip, *, user: User | None, show_patient: b
     Given ``events``, they must be what ``known_events`` returns for ``user`` (or a part of it).
     """
     events = known_events(session, trip.id, user) if events is None else events
+    # Staff's and contacts' addresses in a failed notice are for staff, not for the escort's tablet.
+    show_targets = user is None or user.role != "escort"
     user_ids = {e.user_id for e in events if e.user_id}
     names = dict(session.exec(select(User.id, User.username).where(User.id.in_(user_ids))).all()) if user_ids else {}
     times = [f.ts for f in track] if track else []
@@ -476,7 +484,7 @@ def timeline(session: Session, trip: Trip, *, user: User | None, show_patient: b
     for e in events:
         detail = alerts_mod.opened(e.detail)
         by = names.get(e.user_id) or detail.get("by")
-        group, text = describe(e.kind, detail, by, show_patient=show_patient)
+        group, text = describe(e.kind, detail, by, show_patient=show_patient, show_targets=show_targets)
         lat, lon, where = detail.get("lat"), detail.get("lon"), "recorded"
         if not (isinstance(lat, (int, float)) and isinstance(lon, (int, float))):
             lat = lon = where = None

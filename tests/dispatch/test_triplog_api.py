@@ -276,3 +276,30 @@ def test_every_kind_of_event_reads_as_a_line():
     assert describe("medication_reminder", {"medication": "Insulin"}, None, show_patient=False) == \
         ("medication", "Medication reminder")
     assert describe("something_new", {}, None, show_patient=True) == ("other", "Something new")
+
+
+def test_a_failed_notice_names_its_target_to_staff_but_not_to_the_escort(client, world, session):
+    from app.db import utcnow
+    from dispatch import alerts
+    from dispatch.models import Alert
+
+    trip, _ = finished_trip(world, session, t0=utcnow() - timedelta(minutes=40))
+    [deviation] = session.exec(select(Alert).where(Alert.trip_id == trip.id)).all()
+    attempts = [{"channel": "sms", "target": "+358401234567", "ok": True, "error": None},
+                {"channel": "email", "target": "sup@example.org", "ok": False, "error": "550 no such user sup@example.org"}]
+    session.add(TripEvent(trip_id=trip.id, at=deviation.raised_at + timedelta(seconds=60), kind="notification",
+                          detail=alerts.sealed({"alert_id": deviation.id, "kind": "deviation", "level": 2,
+                                                "to": "supervisor", "attempts": attempts})))
+    session.commit()
+
+    def line(name: str) -> str:
+        items = client.get(f"/api/v1/trips/{trip.id}/timeline", headers=world.bearer(name)).get_json()["timeline"]
+        [text] = [i["text"] for i in items if i["kind"] == "notification"]
+        return text
+
+    assert line("dan") == ("Escalation step 2 (supervisor) for deviation: 1 of 2 notices delivered "
+                           "(email to sup@example.org failed: 550 no such user sup@example.org)")
+    assert line("eve") == "Escalation step 2 (supervisor) for deviation: 1 of 2 notices delivered (email failed)"
+    login(client, "eve")
+    page = client.get(f"/trips/{trip.id}").get_data(as_text=True)
+    assert "sup@example.org" not in page and "+358401234567" not in page
