@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import traceback
 from collections import Counter
 from dataclasses import fields
 from datetime import timedelta, timezone
@@ -219,7 +220,9 @@ def test_the_api_never_answers_5xx_nor_undocumented_and_stores_no_garbage(app, f
             try:
                 _fuzz(operation, fuzz_world, mode, seen)
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (collect every failure, report them all)
-                failures.append(f"{operation.label} [{mode.value}]: {type(exc).__name__}: {exc}"[:3000])
+                # Where it was raised, too: a failure seen once in CI must be readable from its log.
+                where = "".join(traceback.format_exception(exc)[-8:])
+                failures.append(f"{operation.label} [{mode.value}]: {type(exc).__name__}: {exc}\n{where}"[:6000])
     for key, n in sorted(seen.items()):
         print(*key, n)
     assert operations >= 15

@@ -54,8 +54,11 @@ def test_a_device_moving_between_processes_is_seen_live_and_alerts_exactly_as_on
     resolved_i = next(i for i, f in enumerate(fixes) if f.ts == expected[0][2])
 
     # Nobody acknowledges during the drive: the escalation steps (each tells the screens the alert
-    # again) are kept out of it, so what the screens are told is the alert's own changes.
-    world.trip.settings = {**(world.trip.settings or {}), "escalate_after_s": 3600}
+    # again) are kept out of it, so what the screens are told is the alert's own changes. So is the
+    # check-in clock: the deviation pauses it and its end starts a grace period, which a slow machine
+    # can outlive (the sweeps run on the wall clock; the reference on one process has no sweep).
+    world.trip.settings = {**(world.trip.settings or {}), "escalate_after_s": 3600,
+                           "checkin_interval_s": 4 * 3600, "checkin_grace_s": 3600}
     session.add(world.trip)
     session.commit()
     with two_processes(app, tmp_path) as (a, b):
