@@ -72,14 +72,19 @@ def test_a_new_panic_is_announced_assertively_and_counted_in_the_title(browser, 
     assert page.evaluate("() => window.dispatchState.alarming") is True, "panic sounds until acknowledged"
 
 
-def test_a_late_copy_of_a_resolved_panic_does_not_bring_it_back(browser, live, world):
-    # Each server process tells its own screens, and the sweep that finds the place tells an alert
-    # again: a copy sent before the resolve can arrive after it. The page never goes backwards.
+def _map_with_a_panic(browser, live, world):
+    """Open the live map, raise a panic; return the page, the panic's card and the alert's id."""
     page = _live_map(browser, live)
     _panic(live, world)
     card = page.locator("#alert-list li[data-kind='panic']")
     card.wait_for(timeout=5000)
-    alert_id = int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
+    return page, card, int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
+
+
+def test_a_late_copy_of_a_resolved_panic_does_not_bring_it_back(browser, live, world):
+    # Each server process tells its own screens, and the sweep that finds the place tells an alert
+    # again: a copy sent before the resolve can arrive after it. The page never goes backwards.
+    page, card, alert_id = _map_with_a_panic(browser, live, world)
     page.evaluate("id => { window.staleCopy = JSON.parse(JSON.stringify(window.dispatchState.alerts[id])); }", alert_id)
     # Of two copies at the same stage, the older (its detail not yet merged) does not replace the newer.
     older = page.evaluate("""id => {
@@ -108,11 +113,7 @@ def test_a_resolve_is_taken_even_after_a_copy_stamped_later(browser, live, world
     # A process that merged detail into the open panic just before the dispatcher resolved it
     # stamps a later updated_at on the earlier stage, and its copy can arrive first. The resolve
     # moves the alert on, so the page takes it all the same.
-    page = _live_map(browser, live)
-    _panic(live, world)
-    card = page.locator("#alert-list li[data-kind='panic']")
-    card.wait_for(timeout=5000)
-    alert_id = int(page.evaluate("() => Object.keys(window.dispatchState.alerts)[0]"))
+    page, card, alert_id = _map_with_a_panic(browser, live, world)
     taken = page.evaluate("""id => {
         const later = Object.assign({}, window.dispatchState.alerts[id], { updated_at: "2100-01-01T00:00:00Z" });
         window.dispatchState.socket.listeners("alert").forEach(fn => fn(later));
