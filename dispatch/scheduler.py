@@ -30,7 +30,6 @@ from places.cache import as_coordinates
 from tracking.models import Device, TripTrackState
 
 log = logging.getLogger(__name__)
-LEVELS = escalation.LEVELS
 # Whose responder link a level gets: the escort's personal emergency contact never gets the staff's URL.
 LINK_AUDIENCES = {1: "staff", 2: "staff", 3: "contact"}
 # Open alerts that stop the drive counting as evidence of life.
@@ -249,7 +248,7 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
               tz: str = "UTC") -> None:
     """Move every unacknowledged alert one step up the chain when its time is up."""
     for alert in session.exec(select(Alert).where(Alert.resolved_at.is_(None), Alert.acknowledged_at.is_(None),
-                                                  Alert.escalation_level < max(LEVELS))).all():
+                                                  Alert.escalation_level < max(escalation.LEVELS))).all():
         trip = session.get(Trip, alert.trip_id) if alert.trip_id else None
         wait_s = timer(trip, "escalate_after_s") if trip else SAFETY_DEFAULTS["escalate_after_s"]
         if (now - (alert.escalated_at or alert.raised_at)).total_seconds() < wait_s:
@@ -271,7 +270,7 @@ def _escalate(session: Session, now: datetime, channels: notify.Channels, result
         attempts = _send_step(session, alert, trip, level, channels, now=now, tz=tz)
         if trip is not None:
             session.add(TripEvent(trip_id=trip.id, at=now, kind="notification", detail=alerts.sealed({
-                "alert_id": alert.id, "kind": alert.kind, "level": level, "to": LEVELS[level],
+                "alert_id": alert.id, "kind": alert.kind, "level": level, "to": escalation.LEVELS[level],
                 "attempts": [a.as_dict() for a in attempts]})))
             session.commit()
         result.alerts.append(alert)
@@ -325,7 +324,7 @@ def _send_step(session: Session, alert: Alert, trip: Trip | None, level: int,
         emails = [escort.emergency_contact_email] if escort and escort.emergency_contact_email else []
     live_url, live_until = _live_link(session, alert, level, channels, now)
     payload = escalation.payload(
-        alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=LEVELS[level],
+        alert_id=alert.id, kind=alert.kind, trip_id=alert.trip_id, level=level, to=escalation.LEVELS[level],
         raised_at=alert.raised_at, escort=escort.username if escort else None,
         escort_phone=escort.phone if escort else None, dispatch_phone=channels.dispatch_phone,
         where=_where(session, alert, trip, channels), tz=tz, live_url=live_url, live_until=live_until)
