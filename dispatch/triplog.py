@@ -438,9 +438,8 @@ def describe(kind: str, detail: dict, by: str | None, *, show_patient: bool,
     if kind == "notification":
         attempts = detail.get("attempts") or []
         ok = sum(1 for a in attempts if a.get("ok"))
-        failed = "; ".join(f"{a.get('channel')}" + (f" to {a.get('target')}" if show_targets else "")
-                           + (f" failed: {a.get('error')}" if show_targets else " failed")
-                           for a in attempts if not a.get("ok"))
+        failed = "; ".join(f"{a.get('channel')} to {a.get('target')} failed: {a.get('error')}" if show_targets
+                           else f"{a.get('channel')} failed" for a in attempts if not a.get("ok"))
         text = (f"Escalation step {detail.get('level')} ({detail.get('to')}) for {_label(detail.get('kind'))}: "
                 f"{ok} of {len(attempts)} notices delivered")
         return "notification", text + (f" ({failed})" if failed else "")
