@@ -36,5 +36,12 @@
     return out;
   }
 
-  window.EscortAlertLedger = { take: take };
+  // "to the supervisor at 14:02": the last step of the chain an unanswered alert reached, its time
+  // written by the page's own ``time`` (each page writes times its way); "" when not escalated.
+  function escalatedTo(a, time) {
+    if (!a.escalation_level || !a.escalated_to) return "";
+    return "to the " + a.escalated_to + (a.escalated_at ? " at " + time(a.escalated_at) : "");
+  }
+
+  window.EscortAlertLedger = { take: take, escalatedTo: escalatedTo };
 })();

@@ -40,8 +40,8 @@
   }
   // "escalated to the supervisor at 14:02 CET": the last step of the chain an unanswered alert reached.
   function escalationWords(a) {
-    return a.escalation_level && a.escalated_to
-      ? "escalated to the " + a.escalated_to + (a.escalated_at ? " at " + clock(a.escalated_at) : "") : "";
+    var to = window.EscortAlertLedger.escalatedTo(a, clock);
+    return to ? "escalated " + to : "";
   }
 
   function alertText(t) {

@@ -379,8 +379,8 @@
     return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) : "";
   }
   function escalationWords(alert) {
-    if (!alert.escalation_level || !alert.escalated_to) return "";
-    return "Escalated to the " + alert.escalated_to + (alert.escalated_at ? " at " + clock(alert.escalated_at) : "");
+    var to = window.EscortAlertLedger.escalatedTo(alert, clock);
+    return to ? "Escalated " + to : "";
   }
 
   function stateWords(alert) {

@@ -79,8 +79,8 @@
 
   // "Escalated to the supervisor at 2026-12-02 14:02:05 CET": the last step the unanswered alert reached.
   function escalationWords(a) {
-    if (!a.escalation_level || !a.escalated_to) return "";
-    return "Escalated to the " + a.escalated_to + (a.escalated_at ? " at " + T.local(a.escalated_at) : "");
+    var to = window.EscortAlertLedger.escalatedTo(a, T.local);
+    return to ? "Escalated " + to : "";
   }
 
   function stateWords(a) {
