@@ -124,3 +124,37 @@ def test_the_trip_page_says_it_in_the_services_time_and_its_timeline(browser, li
                            timeout=5000)
     assert "Escalated" not in (page.locator("#announce-urgent").text_content() or "")
     assert page.locator("#trip-timeline li", has_text="Escalation step 1 (dispatcher on duty) for panic").count() == 1
+
+
+def test_a_step_taken_while_the_connection_was_down_is_said_after_the_reconnect(browser, live, world, app):
+    page = login_page(browser, live, "dan", PASSWORD, timezone_id=ZONE, locale=LOCALE)
+    page.goto(f"{live.url}/dispatch")
+    page.locator("#conn-status", has_text="live").wait_for()
+    board = page.context.new_page()
+    board.goto(f"{live.url}/dispatch/board")
+    board.wait_for_function("() => document.body.dataset.live === '1'")
+    _panic(live, world)
+    page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
+    board.wait_for_function("() => document.querySelector('#board-trip-%d .c-alerts').textContent.includes('panic')"
+                            % world.trip.id, timeout=5000)
+
+    # The car goes through a tunnel: both pages lose the server while the sweep takes a step.
+    page.evaluate("() => window.dispatchState.socket.disconnect()")
+    board.evaluate("() => window.boardState.socket.disconnect()")
+    _unanswered_for(app, 130)
+    time.sleep(0.5)  # the step's live copy went out to nobody here
+    assert "Escalated" not in _polite(page) and "escalated" not in _polite(board)
+
+    page.evaluate("() => window.dispatchState.socket.connect()")
+    board.evaluate("() => window.boardState.socket.connect()")
+    try:
+        page.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('Escalated to')",
+                               timeout=5000)
+        board.wait_for_function("() => document.querySelector('#announce-polite').textContent.includes('escalated to')",
+                                timeout=5000)
+    except Exception:
+        raise AssertionError(f"after the reconnect the map said {_polite(page)!r} and the board {_polite(board)!r}") \
+            from None
+    assert "PANIC" in _polite(page) and "Pat Example" in _polite(page)
+    assert f"Trip {world.trip.id}: panic alert escalated to the dispatcher on duty" in _polite(board)
+    assert "Escalated" not in (page.locator("#announce-urgent").text_content() or ""), "a step is said politely"

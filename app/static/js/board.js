@@ -8,6 +8,7 @@
   var dayStart = new Date(page.day_start), dayEnd = new Date(page.day_end);
   var NOT_STARTED = { scheduled: true, assigned: true };
   var state = { rows: {}, connected: false };
+  window.boardState = state;  // read by the browser tests (its socket, to drop and resume the connection)
 
   function $(id) { return document.getElementById(id); }
   function when(iso) { return iso ? new Date(iso) : null; }
@@ -161,11 +162,15 @@
     if (!t) return;
     var before = t.alerts[a.id];
     if (a.state === "resolved") delete t.alerts[a.id]; else t.alerts[a.id] = brief(a);
-    // A step up the chain is said politely, as the board says every change.
-    if (before && a.state !== "resolved" && (a.escalation_level || 0) > before.escalation_level) {
+    if (before && a.state !== "resolved") sayStep(t, a, before);
+    render(t);
+  }
+
+  // A step up the chain is said politely, as the board says every change.
+  function sayStep(t, a, before) {
+    if ((a.escalation_level || 0) > before.escalation_level) {
       announce("Trip " + t.id + ": " + a.kind.replace(/_/g, " ") + " alert " + escalationWords(a));
     }
-    render(t);
   }
 
   // ---- filters ------------------------------------------------------------------------------
@@ -237,15 +242,19 @@
 
   var conn = $("conn-status");
   var socket = io("/dispatch", { transports: ["websocket", "polling"] });
+  state.socket = socket;
   socket.on("connect", function () { conn.textContent = "live"; conn.className = "live"; });
   socket.on("disconnect", function () { conn.textContent = "offline, reconnecting…"; conn.className = "offline"; });
   socket.on("snapshot", function (snap) {
     if (window.EscortAlertSound) window.EscortAlertSound.snapshot(snap.alerts);
     batch(function () {
-      Object.keys(state.rows).forEach(function (id) { state.rows[id].alerts = {}; });
-      (snap.alerts || []).forEach(function (a) {
-        var t = state.rows[a.trip_id];
-        if (t && a.state !== "resolved") t.alerts[a.id] = brief(window.EscortAlertLedger.take(a));
+      var was = {};  // what the rows showed of each open alert before this snapshot
+      Object.keys(state.rows).forEach(function (id) { Object.assign(was, state.rows[id].alerts); state.rows[id].alerts = {}; });
+      (snap.alerts || []).forEach(function (copy) {
+        var t = state.rows[copy.trip_id], a = window.EscortAlertLedger.take(copy);
+        if (!t || a.state === "resolved") return;
+        t.alerts[a.id] = brief(a);
+        if (was[a.id]) sayStep(t, a, was[a.id]);  // after a reconnect: a step taken meanwhile
       });
       (snap.trips || []).forEach(function (t) { if (state.rows[t.id] || onDay(t)) { escortOption(t.escort); upsert(t); } });
       Object.keys(state.rows).forEach(function (id) { render(state.rows[id]); });

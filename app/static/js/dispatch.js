@@ -709,10 +709,12 @@
     if (groups.length) map.fitBounds(L.featureGroup(groups).getBounds(), { padding: [30, 30] });
     renderTrips();
     renderAlerts();
-    // After a reconnect: what was raised meanwhile is new to this dispatcher.
+    // After a reconnect: what was raised meanwhile is new to this dispatcher, and a step up the chain
+    // taken meanwhile is said as the live step is (politely).
     if (snapshots++ > 0) snap.alerts.forEach(function (a) {
-      var now = state.alerts[a.id];
-      if (!known[a.id] && now && now.state === "open") announce(now);
+      var now = state.alerts[a.id], was = known[a.id];
+      if (!was && now && now.state === "open") announce(now);
+      else if (was && now) sayStep(now, was);
     });
   }
   var snapshots = 0;
@@ -752,14 +754,18 @@
     learnNames(alert.trip_id);
     if (isNew && isListed(alert) && alert.state === "open") announce(alert);
     else if (isNew === false && isClearedUnseen(alert)) say(kindOf(alert.kind).label + " on " + tripName(alert.trip_id) + " cleared", false);
-    // A step up the chain is news, not an emergency of its own: said politely, whatever the kind.
-    else if (before && isListed(alert) && (alert.escalation_level || 0) > (before.escalation_level || 0)) {
-      say(kindOf(alert.kind).label + " alert on " + tripName(alert.trip_id) + ": " + escalationWords(alert), false);
-    }
+    else if (before && isListed(alert)) sayStep(alert, before);
     var trip = state.trips[alert.trip_id];
     if (trip) labelTripMarker(trip, state.lastFix[trip.id] || trip.last_fix);
     renderAlerts();
     renderTrips();
+  }
+
+  // A step up the chain is news, not an emergency of its own: said politely, whatever the kind.
+  function sayStep(alert, before) {
+    if (alert.state !== "resolved" && (alert.escalation_level || 0) > (before.escalation_level || 0)) {
+      say(kindOf(alert.kind).label + " alert on " + tripName(alert.trip_id) + ": " + escalationWords(alert), false);
+    }
   }
 
   function applyTrip(trip) {
