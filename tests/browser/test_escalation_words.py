@@ -52,11 +52,8 @@ def _unanswered_for(app, seconds: float) -> Alert:
     raise AssertionError("the server's sweep did not escalate the panic")
 
 
-def _polite(page) -> str:
-    return page.locator("#announce-polite").text_content() or ""
-
-
-def test_the_live_map_and_the_board_say_whom_an_unanswered_alert_reached_and_when(browser, live, world, app):
+def _map_and_board_with_a_panic(browser, live, world):
+    """Open the live map and the board in the dispatcher's zone, then raise a panic; return both pages."""
     page = login_page(browser, live, "dan", PASSWORD, timezone_id=ZONE, locale=LOCALE)
     page.goto(f"{live.url}/dispatch")
     page.locator("#conn-status", has_text="live").wait_for()
@@ -64,6 +61,15 @@ def test_the_live_map_and_the_board_say_whom_an_unanswered_alert_reached_and_whe
     board.goto(f"{live.url}/dispatch/board")
     board.wait_for_function("() => document.body.dataset.live === '1'")
     _panic(live, world)
+    return page, board
+
+
+def _polite(page) -> str:
+    return page.locator("#announce-polite").text_content() or ""
+
+
+def test_the_live_map_and_the_board_say_whom_an_unanswered_alert_reached_and_when(browser, live, world, app):
+    page, board = _map_and_board_with_a_panic(browser, live, world)
     card = page.locator("#alert-list li[data-kind='panic']")
     card.wait_for(timeout=5000)
     assert "Escalated" not in card.text_content()
@@ -127,13 +133,7 @@ def test_the_trip_page_says_it_in_the_services_time_and_its_timeline(browser, li
 
 
 def test_a_step_taken_while_the_connection_was_down_is_said_after_the_reconnect(browser, live, world, app):
-    page = login_page(browser, live, "dan", PASSWORD, timezone_id=ZONE, locale=LOCALE)
-    page.goto(f"{live.url}/dispatch")
-    page.locator("#conn-status", has_text="live").wait_for()
-    board = page.context.new_page()
-    board.goto(f"{live.url}/dispatch/board")
-    board.wait_for_function("() => document.body.dataset.live === '1'")
-    _panic(live, world)
+    page, board = _map_and_board_with_a_panic(browser, live, world)
     page.locator("#alert-list li[data-kind='panic']").wait_for(timeout=5000)
     board.wait_for_function("() => document.querySelector('#board-trip-%d .c-alerts').textContent.includes('panic')"
                             % world.trip.id, timeout=5000)
