@@ -138,7 +138,7 @@ def test_a_step_taken_while_the_connection_was_down_is_said_after_the_reconnect(
     board.wait_for_function("() => document.querySelector('#board-trip-%d .c-alerts').textContent.includes('panic')"
                             % world.trip.id, timeout=5000)
 
-    # The car goes through a tunnel: both pages lose the server while the sweep takes a step.
+    # The dispatcher's network drops: both pages lose the server while the sweep takes a step.
     page.evaluate("() => window.dispatchState.socket.disconnect()")
     board.evaluate("() => window.boardState.socket.disconnect()")
     _unanswered_for(app, 130)

@@ -43,5 +43,10 @@
     return "to the " + a.escalated_to + (a.escalated_at ? " at " + time(a.escalated_at) : "");
   }
 
-  window.EscortAlertLedger = { take: take, escalatedTo: escalatedTo };
+  // Whether ``now`` has gone further up the escalation chain than ``before`` (a step to say), and is not resolved.
+  function steppedUp(before, now) {
+    return now.state !== "resolved" && level(now) > level(before);
+  }
+
+  window.EscortAlertLedger = { take: take, escalatedTo: escalatedTo, steppedUp: steppedUp };
 })();

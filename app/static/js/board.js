@@ -162,13 +162,13 @@
     if (!t) return;
     var before = t.alerts[a.id];
     if (a.state === "resolved") delete t.alerts[a.id]; else t.alerts[a.id] = brief(a);
-    if (before && a.state !== "resolved") sayStep(t, a, before);
+    if (before) sayStep(t, a, before);
     render(t);
   }
 
   // A step up the chain is said politely, as the board says every change.
   function sayStep(t, a, before) {
-    if ((a.escalation_level || 0) > before.escalation_level) {
+    if (window.EscortAlertLedger.steppedUp(before, a)) {
       announce("Trip " + t.id + ": " + a.kind.replace(/_/g, " ") + " alert " + escalationWords(a));
     }
   }

@@ -763,7 +763,7 @@
 
   // A step up the chain is news, not an emergency of its own: said politely, whatever the kind.
   function sayStep(alert, before) {
-    if (alert.state !== "resolved" && (alert.escalation_level || 0) > (before.escalation_level || 0)) {
+    if (window.EscortAlertLedger.steppedUp(before, alert)) {
       say(kindOf(alert.kind).label + " alert on " + tripName(alert.trip_id) + ": " + escalationWords(alert), false);
     }
   }
